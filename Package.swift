@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+// Baton: a distributed lock-and-token coordinator backed by Redis.
+// No third-party Swift packages: Foundation, the toolchain, and Debian's C libraries only.
+//
+// Dependency direction (see docs/ARCHITECTURE.md):
+//   CHiredis <- BatonRedis <- BatonLock <- BatonTokens <- BatonCoordinator <- baton
+//   BatonConfig, CCurl <- BatonOAuth <- BatonTokens
+import PackageDescription
+
+let package = Package(
+    name: "Baton",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "baton", targets: ["baton"]),
+        .library(name: "BatonRedis", targets: ["BatonRedis"]),
+        .library(name: "BatonConfig", targets: ["BatonConfig"]),
+        .library(name: "BatonOAuth", targets: ["BatonOAuth"]),
+    ],
+    targets: [
+        // C boundary: Debian's libhiredis-dev (0.14.1). Never part of a public signature.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // C boundary: OpenSSL's libcrypto, for digests (script SHA-1, PKCE SHA-256).
+        .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
+        // C boundary: libcurl with typed, non-variadic setopt/getinfo wrappers.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+
+        .target(name: "BatonRedis", dependencies: ["CHiredis", "CCrypto"]),
+        .target(name: "BatonConfig"),
+        .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl"]),
+        .target(name: "BatonCommandLine"),
+        .executableTarget(
+            name: "baton",
+            dependencies: ["BatonRedis", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
+        ),
+
+        // Throwaway redis-server processes and the fake OAuth provider, for tests.
+        .target(name: "BatonTestSupport"),
+        .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
+        .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
+        .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
+        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

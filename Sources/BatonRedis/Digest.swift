@@ -1,0 +1,37 @@
+import CCrypto
+
+/// Message digests from OpenSSL's libcrypto.
+public enum Digest {
+    /// The SHA-1 of `bytes` as 40 lower-case hex digits (the form Redis uses for script hashes).
+    public static func sha1Hex(_ bytes: [UInt8]) -> String {
+        hex(digest(bytes, EVP_sha1(), length: 20))
+    }
+
+    /// The SHA-256 of `bytes` (32 bytes).
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        digest(bytes, EVP_sha256(), length: 32)
+    }
+
+    private static func digest(_ bytes: [UInt8], _ algorithm: OpaquePointer?, length: Int) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var written: UInt32 = 0
+        let status = bytes.withUnsafeBytes { input in
+            EVP_Digest(input.baseAddress, input.count, &output, &written, algorithm, nil)
+        }
+        // EVP_Digest only fails on allocation failure or an unavailable algorithm; neither is
+        // recoverable and both are programming or platform errors.
+        precondition(status == 1 && Int(written) == length, "libcrypto digest failed")
+        return Array(output.prefix(length))
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
