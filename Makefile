@@ -1,0 +1,36 @@
+# Baton's entry points. `make demo` shows Baton working; `make test` runs every test.
+# Both install missing Debian packages first (scripts/ensure-deps.sh) and use Swift at /opt/swift
+# when it is not already on PATH.
+
+export PATH := $(PATH):/opt/swift/usr/bin
+SWIFT ?= swift
+BATON := .build/debug/baton
+
+.PHONY: all deps build release test test-asan demo bench clean
+
+all: build
+
+deps:
+	@scripts/ensure-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## Every test: unit tests and integration tests against throwaway redis-server processes.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## The same suite under AddressSanitizer (its own build folder; slower).
+test-asan: deps
+	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+## Baton's main job on an embedded default: a private redis-server, started and stopped for you.
+demo: build
+	@scripts/demo.sh
+
+clean:
+	rm -rf .build .build-asan

@@ -1,0 +1,59 @@
+import BatonCommandLine
+import BatonRedis
+import Foundation
+
+/// The subcommand table and the error-to-exit-code policy.
+enum Baton {
+    struct Subcommand {
+        let name: String
+        let summary: String
+        let run: @Sendable ([String]) async throws -> ExitCode
+    }
+
+    static let subcommands: [Subcommand] = [
+        Subcommand(name: "ping", summary: "check that Redis answers and measure the round trip", run: PingCommand.run),
+    ]
+
+    static let usage = """
+        usage: baton <command> [options]
+
+        commands:
+        \(subcommands.map { "  \($0.name.padding(toLength: 10, withPad: " ", startingAt: 0))\($0.summary)" }.joined(separator: "\n"))
+
+        Run `baton <command> --help` for a command's options.
+        Redis is found through --redis URL, then BATON_REDIS_URL, then redis://127.0.0.1:6379/0.
+        """
+
+    static func run(_ arguments: [String]) async -> ExitCode {
+        guard let name = arguments.first, !["-h", "--help", "help"].contains(name) else {
+            Terminal.out(usage)
+            return arguments.isEmpty ? .usage : .success
+        }
+        guard let subcommand = subcommands.first(where: { $0.name == name }) else {
+            let nearest = subcommands.min { editDistance(name, $0.name) < editDistance(name, $1.name) }
+            let hint = nearest.map { editDistance(name, $0.name) <= 2 ? " (did you mean '\($0.name)'?)" : "" } ?? ""
+            Terminal.err("baton: unknown command '\(name)'\(hint)\n\n\(usage)")
+            return .usage
+        }
+        do {
+            return try await subcommand.run(Array(arguments.dropFirst()))
+        } catch let error as UsageError {
+            Terminal.err("baton \(name): \(error.message)\nRun `baton \(name) --help` for usage.")
+            return .usage
+        } catch let error as RedisError {
+            Terminal.err("baton \(name): \(error)")
+            if case .invalidURL = error { return .usage }
+            return error.isConnectionProblem ? .redisUnavailable : .failure
+        } catch {
+            Terminal.err("baton \(name): \(error)")
+            return .failure
+        }
+    }
+
+    /// The Redis URL: `--redis`, then `BATON_REDIS_URL`, then the default.
+    static func redisURL(_ arguments: ParsedArguments) -> String {
+        arguments.value("redis")
+            ?? ProcessInfo.processInfo.environment["BATON_REDIS_URL"]
+            ?? "redis://127.0.0.1:6379/0"
+    }
+}

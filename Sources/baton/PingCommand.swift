@@ -1,0 +1,46 @@
+import BatonCommandLine
+import BatonRedis
+import Foundation
+
+/// `baton ping [--redis URL] [--count N]`: a smoke test of the Redis client.
+enum PingCommand {
+    static let help = """
+        usage: baton ping [--redis URL] [--count N]
+
+        Connects to Redis, sends N PINGs (default 100) and prints the server version and the
+        round-trip latency (median and 99th percentile) measured by Baton's own client.
+        """
+
+    static func run(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["redis", "count"]))
+        if arguments.has("help") { Terminal.out(help); return .success }
+        let count = try arguments.value("count").map {
+            guard let count = Int($0), count > 0 else { throw UsageError("--count must be a positive whole number, not '\($0)'") }
+            return count
+        } ?? 100
+
+        let endpoint = try RedisEndpoint(url: Baton.redisURL(arguments))
+        let client = RedisClient(endpoint: endpoint, options: .init(poolSize: 1))
+        defer { client.shutDown() }
+        let info = try await client.send("INFO", "server").string ?? ""
+        let version = info.split(separator: "\r\n").first { $0.hasPrefix("redis_version:") }?.dropFirst("redis_version:".count) ?? "?"
+
+        // Measure on the worker thread itself, so the figure is the Redis round trip and not the
+        // hop between Swift tasks and the pool.
+        let samples = try await client.withConnection { connection in
+            try (0..<count).map { _ in
+                let start = ContinuousClock.now
+                try connection.send(RedisCommand("PING"))
+                return ContinuousClock.now - start
+            }
+        }.sorted()
+        let p50 = samples[samples.count / 2]
+        let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
+        Terminal.out("PONG from Redis \(version) at \(endpoint.address): \(count) pings, p50 \(format(p50)), p99 \(format(p99))")
+        return .success
+    }
+
+    static func format(_ duration: Duration) -> String {
+        String(format: "%.3f ms", duration.seconds * 1000)
+    }
+}
