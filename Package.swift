@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "baton", targets: ["baton"]),
         .library(name: "BatonRedis", targets: ["BatonRedis"]),
+        .library(name: "BatonLock", targets: ["BatonLock"]),
         .library(name: "BatonConfig", targets: ["BatonConfig"]),
         .library(name: "BatonOAuth", targets: ["BatonOAuth"]),
     ],
@@ -25,17 +26,19 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
         .target(name: "BatonRedis", dependencies: ["CHiredis", "CCrypto"]),
+        .target(name: "BatonLock", dependencies: ["BatonRedis"]),
         .target(name: "BatonConfig"),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl"]),
         .target(name: "BatonCommandLine"),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonRedis", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
+            dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
         ),
 
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
-        .target(name: "BatonTestSupport"),
+        .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine"]),
         .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
+        .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine"]),

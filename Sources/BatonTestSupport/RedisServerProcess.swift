@@ -1,3 +1,4 @@
+import BatonCommandLine
 import Foundation
 #if canImport(Glibc)
 import Glibc

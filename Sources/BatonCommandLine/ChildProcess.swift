@@ -3,27 +3,40 @@ import Foundation
 import Glibc
 #endif
 
-/// A child process started with `posix_spawn` and reaped with `waitpid`, for tests.
+/// A child process started with `posix_spawn` and reaped with `waitpid`: `baton lock run`'s
+/// command, and the servers and `baton` processes that tests start.
 ///
-/// Foundation's `Process` learns of a child's exit through the run loop, which an `async` test
-/// does not spin, so its `isRunning` can lag by seconds. This type asks the kernel directly.
+/// Foundation's `Process` learns of a child's exit through the run loop, which async code does not
+/// spin, so its `isRunning` can lag by seconds. This type asks the kernel directly. The child
+/// starts with an empty signal mask and default handlers, whatever the spawning thread had.
 public final class ChildProcess: @unchecked Sendable {
     /// The child's process id.
     public let pid: pid_t
     private let lock = NSLock()
     private var exitStatus: Int32?
 
-    /// Starts `executable` with `arguments`, its standard output and error appended to
-    /// `outputPath` (or discarded when `nil`), its standard input from /dev/null.
-    /// - Parameter environment: extra variables merged over this process's environment.
-    public init(executable: String, arguments: [String], outputPath: String? = nil, environment: [String: String] = [:]) throws {
+    /// Where the child's standard streams go.
+    public enum Streams: Sendable {
+        /// Standard input, output and error are this process's own.
+        case inherit
+        /// Standard input from /dev/null; output and error appended to a file (or discarded when `nil`).
+        case file(String?)
+    }
+
+    /// Starts `executable` (searched on `PATH` when it has no slash) with `arguments`.
+    /// - Parameters:
+    ///   - streams: where standard input, output and error go; default: output discarded.
+    ///   - environment: variables merged over this process's environment.
+    /// - Throws: `POSIXError` when the program cannot be started (for example `ENOENT`).
+    public init(executable: String, arguments: [String], streams: Streams = .file(nil), environment: [String: String] = [:]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        let output = outputPath ?? "/dev/null"
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if case .file(let outputPath) = streams {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, outputPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
 
         // Threads of Swift's concurrency pool block signals, and a spawned child inherits the
         // mask: without this, a server started from an async test ignores SIGTERM.
@@ -88,6 +101,19 @@ public final class ChildProcess: @unchecked Sendable {
     /// Sends a signal.
     public func signal(_ signal: Int32) {
         if isRunning { kill(pid, signal) }
+    }
+
+    /// Blocks the calling thread until the child exits; returns ``terminationStatus``.
+    @discardableResult
+    public func waitUntilExit() -> Int32 {
+        var status: Int32 = 0
+        var reaped: pid_t
+        repeat { reaped = waitpid(pid, &status, 0) } while reaped < 0 && errno == EINTR
+        lock.lock()
+        // If another thread reaped it first (ECHILD), its status is already recorded.
+        if reaped == pid && exitStatus == nil { exitStatus = status }
+        lock.unlock()
+        return terminationStatus ?? 1
     }
 
     /// Waits until the child exits or `timeout` seconds pass.

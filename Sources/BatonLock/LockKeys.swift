@@ -1,0 +1,53 @@
+/// The Redis keys of one lock. All share the hash tag `{name}`, so they live in one Redis Cluster
+/// slot and one Lua script may touch them all.
+///
+/// | key | type | holds |
+/// |---|---|---|
+/// | `prefix:{name}:lock` | string with a TTL | the holder's owner token (`host:pid:random`) |
+/// | `prefix:{name}:fence` | integer | the fencing counter: the last token handed out |
+/// | `prefix:{name}:queue` | list | owner tokens of waiters, first come first served |
+/// | `prefix:{name}:waiters` | hash | owner token → `registrationExpiry:ttl` (ms) |
+///
+/// Grants are published on the channel `prefix:{name}:wake`.
+public struct LockKeys: Sendable, Hashable {
+    /// The lock's name (inside the braces).
+    public let name: String
+    /// The prefix before the hash tag.
+    public let prefix: String
+
+    /// Builds the key names after validating `name` and `prefix`.
+    /// - Throws: ``LockError/invalidName(_:reason:)``.
+    public init(prefix: String, name: String) throws {
+        try Self.validate(name: name)
+        guard !prefix.isEmpty, prefix.count <= 64,
+              prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
+            throw LockError.invalidName(prefix, reason: "a prefix is 1-64 letters, digits, '-', '_', '.' or ':'")
+        }
+        self.prefix = prefix
+        self.name = name
+    }
+
+    /// `prefix:{name}:lock`
+    public var lock: String { "\(prefix):{\(name)}:lock" }
+    /// `prefix:{name}:fence`
+    public var fence: String { "\(prefix):{\(name)}:fence" }
+    /// `prefix:{name}:queue`
+    public var queue: String { "\(prefix):{\(name)}:queue" }
+    /// `prefix:{name}:waiters`
+    public var waiters: String { "\(prefix):{\(name)}:waiters" }
+    /// `prefix:{name}:wake` (a pub/sub channel, not a key)
+    public var wakeChannel: String { "\(prefix):{\(name)}:wake" }
+
+    /// The keys the acquire, release and withdraw scripts take, in their order.
+    var scriptKeys: [String] { [lock, fence, queue, waiters] }
+
+    /// Lock names: 1-128 letters, digits, `-`, `_`, `.`; the same rule as service names, so a
+    /// name can never break out of its hash tag or smuggle in a glob character.
+    static func validate(name: String) throws {
+        guard !name.isEmpty else { throw LockError.invalidName(name, reason: "a lock name cannot be empty") }
+        guard name.count <= 128 else { throw LockError.invalidName(name, reason: "a lock name has at most 128 characters") }
+        if let bad = name.first(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0))) }) {
+            throw LockError.invalidName(name, reason: "'\(bad)' is not allowed: use letters, digits, '-', '_' and '.'")
+        }
+    }
+}

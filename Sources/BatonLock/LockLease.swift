@@ -1,0 +1,193 @@
+import BatonRedis
+import Foundation
+
+/// A held lock: its owner token and fencing token, and a watchdog that extends the lease about
+/// every third of its TTL until ``release()``.
+///
+/// If an extension finds the lock gone (its TTL ran out during a pause, or an operator forced
+/// it), or Redis stays unreachable until the lease must have run out, the lease is marked lost
+/// at once: ``isLost`` turns true and ``waitUntilLost()`` returns. ``DistributedLock/withLock(timeout:_:)``
+/// uses that to cancel its body.
+///
+/// Dropping a lease without releasing it stops the watchdog; the lock then expires after its TTL.
+public final class LockLease: Sendable {
+    /// The lock's name.
+    public let name: String
+    /// This acquisition's owner token (`host:pid:random`), the value of the lock key while held.
+    public let owner: String
+    /// This acquisition's fencing token: pass it with every write the lock protects.
+    public let fence: FencingToken
+    let lock: DistributedLock
+    private let state: LeaseState
+
+    init(lock: DistributedLock, owner: String, fence: FencingToken, validFrom: ContinuousClock.Instant) {
+        self.lock = lock
+        self.name = lock.name
+        self.owner = owner
+        self.fence = fence
+        self.state = LeaseState(validUntil: validFrom + lock.options.ttl)
+    }
+
+    deinit {
+        state.cancelWatchdog()
+    }
+
+    /// Whether the lease is known to be lost.
+    public var isLost: Bool { state.lossError != nil }
+
+    /// Why the lease was lost, once it is.
+    public var lossError: LockError? { state.lossError }
+
+    /// Returns when the lease is lost (immediately if it already is), or when the calling task is
+    /// cancelled.
+    public func waitUntilLost() async {
+        await state.waitUntilLost()
+    }
+
+    /// Releases the lock and hands it to the next waiter, if any. Stops the watchdog.
+    ///
+    /// Runs even from a cancelled task (cleanup must happen).
+    /// - Returns: `true` when released, `false` when the lock was no longer held by this lease.
+    @discardableResult
+    public func release() async throws -> Bool {
+        state.cancelWatchdog()
+        guard state.markReleased() else { return false }
+        let keys = lock.keys
+        let owner = self.owner
+        let client = lock.service.client
+        let reply = try await DistributedLock.uncancelled {
+            try await client.run(LockScripts.release, keys: keys.scriptKeys, arguments: [owner, keys.wakeChannel])
+        }
+        return reply.integer != 0
+    }
+
+    /// Extends the lease to a full TTL from now.
+    /// - Returns: `true` when extended, `false` when this lease no longer holds the lock (the
+    ///   lease is then marked lost).
+    @discardableResult
+    public func extend() async throws -> Bool {
+        let sentAt = ContinuousClock.now
+        let reply = try await lock.service.client.run(
+            LockScripts.extend, keys: [lock.keys.lock], arguments: [owner, max(1, lock.options.ttl.milliseconds)]
+        )
+        if reply.integer == 1 {
+            state.confirm(validUntil: sentAt + lock.options.ttl)
+            return true
+        }
+        state.markLost(.lost(name: name, fence: fence, reason: "the lock is no longer held by this owner (its TTL ran out or it was force-released)"))
+        return false
+    }
+
+    /// Starts the watchdog (unless ``LockOptions/autoRenew`` is off).
+    func startRenewing() {
+        guard lock.options.autoRenew else { return }
+        let interval = lock.options.effectiveRenewInterval
+        let task = Task.detached { [weak self] in
+            var pause = interval
+            while !Task.isCancelled {
+                try? await Task.sleep(for: pause)
+                guard !Task.isCancelled, let lease = self, !lease.isLost else { return }
+                do {
+                    if try await lease.extend() == false { return }
+                    pause = interval
+                } catch {
+                    if ContinuousClock.now >= lease.state.validUntil {
+                        lease.state.markLost(.lost(name: lease.name, fence: lease.fence,
+                                                   reason: "Redis could not be reached to extend it before its TTL ran out (\(error))"))
+                        return
+                    }
+                    // Retry sooner while there is still time left on the lease.
+                    pause = min(interval, .milliseconds(250))
+                }
+            }
+        }
+        state.setWatchdog(task)
+    }
+}
+
+/// The mutable part of a lease, behind a lock.
+private final class LeaseState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _validUntil: ContinuousClock.Instant
+    private var _lossError: LockError?
+    private var released = false
+    private var watchdog: Task<Void, Never>?
+    private var lossWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiterID: UInt64 = 0
+
+    init(validUntil: ContinuousClock.Instant) {
+        _validUntil = validUntil
+    }
+
+    var validUntil: ContinuousClock.Instant {
+        lock.lock(); defer { lock.unlock() }
+        return _validUntil
+    }
+
+    var lossError: LockError? {
+        lock.lock(); defer { lock.unlock() }
+        return _lossError
+    }
+
+    func confirm(validUntil: ContinuousClock.Instant) {
+        lock.lock(); defer { lock.unlock() }
+        _validUntil = max(_validUntil, validUntil)
+    }
+
+    func setWatchdog(_ task: Task<Void, Never>) {
+        lock.lock()
+        if released { lock.unlock(); task.cancel(); return }
+        watchdog = task
+        lock.unlock()
+    }
+
+    func cancelWatchdog() {
+        lock.lock()
+        let task = watchdog
+        watchdog = nil
+        lock.unlock()
+        task?.cancel()
+    }
+
+    /// - Returns: `false` if it was already released.
+    func markReleased() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if released { return false }
+        released = true
+        return true
+    }
+
+    func markLost(_ error: LockError) {
+        lock.lock()
+        guard _lossError == nil else { lock.unlock(); return }
+        _lossError = error
+        let waiters = lossWaiters
+        lossWaiters = [:]
+        lock.unlock()
+        waiters.values.forEach { $0.resume() }
+    }
+
+    func waitUntilLost() async {
+        let id = lock.withLock {
+            nextWaiterID += 1
+            return nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                lock.lock()
+                if _lossError != nil || Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume()
+                    return
+                }
+                lossWaiters[id] = continuation
+                lock.unlock()
+            }
+        } onCancel: {
+            lock.lock()
+            let continuation = lossWaiters.removeValue(forKey: id)
+            lock.unlock()
+            continuation?.resume()
+        }
+    }
+}

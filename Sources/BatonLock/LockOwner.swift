@@ -1,0 +1,21 @@
+import Foundation
+
+/// Owner tokens: `host:pid:` plus 128 random bits in hex, unique per acquisition. The readable
+/// part lets operators see who holds a lock with `redis-cli GET`; the random part makes it
+/// impossible for anyone else to release or extend it by accident.
+enum LockOwner {
+    static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let random = String(format: "%016llx%016llx", generator.next() as UInt64, generator.next() as UInt64)
+        return "\(label):\(random)"
+    }
+
+    /// `host:pid` of this process.
+    static let label = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+
+    /// The readable `host:pid` part of an owner token.
+    static func label(of owner: String) -> String {
+        guard let lastColon = owner.lastIndex(of: ":") else { return owner }
+        return String(owner[..<lastColon])
+    }
+}
