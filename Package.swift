@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine"]),
         .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
+        // Several real `baton` processes against a real redis-server.
+        .testTarget(name: "BatonMultiProcessTests", dependencies: ["BatonLock", "BatonRedis", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine"]),

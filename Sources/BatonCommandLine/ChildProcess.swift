@@ -3,6 +3,19 @@ import Foundation
 import Glibc
 #endif
 
+/// A program that could not be started.
+public struct SpawnError: Error, CustomStringConvertible {
+    /// The program.
+    public let executable: String
+    /// The `errno` value `posix_spawn` returned.
+    public let code: Int32
+
+    public var description: String {
+        let reason = String(cString: strerror(code))
+        return code == ENOENT ? "\(executable): \(reason) (is it installed and on PATH?)" : "\(executable): \(reason)"
+    }
+}
+
 /// A child process started with `posix_spawn` and reaped with `waitpid`: `baton lock run`'s
 /// command, and the servers and `baton` processes that tests start.
 ///
@@ -27,7 +40,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// - Parameters:
     ///   - streams: where standard input, output and error go; default: output discarded.
     ///   - environment: variables merged over this process's environment.
-    /// - Throws: `POSIXError` when the program cannot be started (for example `ENOENT`).
+    /// - Throws: ``SpawnError`` when the program cannot be started (for example `ENOENT`).
     public init(executable: String, arguments: [String], streams: Streams = .file(nil), environment: [String: String] = [:]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -48,7 +61,7 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawnattr_setsigmask(&attributes, &noSignals)
         var defaultSignals = sigset_t()
         sigemptyset(&defaultSignals)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaultSignals, signal) }
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGCHLD] { sigaddset(&defaultSignals, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
@@ -62,9 +75,7 @@ public final class ChildProcess: @unchecked Sendable {
         }
         var pid: pid_t = 0
         let status = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
-        guard status == 0 else {
-            throw POSIXError(POSIXErrorCode(rawValue: status) ?? .ENOENT, userInfo: [NSLocalizedDescriptionKey: "could not start \(executable)"])
-        }
+        guard status == 0 else { throw SpawnError(executable: executable, code: status) }
         self.pid = pid
     }
 

@@ -1,4 +1,5 @@
 import BatonCommandLine
+import BatonLock
 import BatonRedis
 import Foundation
 
@@ -11,6 +12,8 @@ enum Baton {
     }
 
     static let subcommands: [Subcommand] = [
+        Subcommand(name: "lock", summary: "run a command under a distributed lock; inspect or release locks", run: LockCommand.run),
+        Subcommand(name: "bench", summary: "measure Redis round trips and lock latencies", run: BenchCommand.run),
         Subcommand(name: "ping", summary: "check that Redis answers and measure the round trip", run: PingCommand.run),
     ]
 
@@ -40,6 +43,13 @@ enum Baton {
         } catch let error as UsageError {
             Terminal.err("baton \(name): \(error.message)\nRun `baton \(name) --help` for usage.")
             return .usage
+        } catch let error as LockError {
+            Terminal.err("baton \(name): \(error)")
+            switch error {
+            case .timedOut, .quorumNotReached, .replicationNotConfirmed: return .timedOut
+            case .lost: return .lockLost
+            case .invalidName: return .usage
+            }
         } catch let error as RedisError {
             Terminal.err("baton \(name): \(error)")
             if case .invalidURL = error { return .usage }

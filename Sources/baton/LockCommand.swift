@@ -1,0 +1,209 @@
+import BatonCommandLine
+import BatonLock
+import BatonRedis
+import Foundation
+
+/// `baton lock run|status|release|selftest`.
+enum LockCommand {
+    static let help = """
+        usage: baton lock run NAME [--ttl 30s] [--wait 10s] [--replicas N] -- CMD [ARGS...]
+               baton lock status NAME [--json]
+               baton lock release NAME --force
+               baton lock selftest NAME --iterations N --journal KEY [--hold 1ms] [--wait 60s]
+
+        common options: [--redis URL] [--prefix PREFIX]
+
+        run       runs CMD while holding the lock (like flock(1)): waits up to --wait for it,
+                  renews it every ttl/3 while CMD runs, forwards SIGTERM/SIGHUP/SIGUSR1/SIGUSR2
+                  (and SIGINT/SIGQUIT unless they came from the terminal) to CMD, releases it when
+                  CMD exits, and exits with CMD's status. CMD gets BATON_LOCK_NAME and
+                  BATON_LOCK_FENCE (the fencing token: pass it to the writes the lock protects).
+                  Exit 75: not acquired in time. Exit 76: the lock was lost while CMD ran (CMD got
+                  SIGTERM). Exit 127: CMD could not be started.
+        status    shows the holder (host:pid), remaining TTL, last fence and queued waiters.
+        release   for operators: releases the lock whoever holds it (needs --force). The holder
+                  learns at its next renewal; the lock goes to the next waiter.
+        selftest  acquires and releases the lock N times, appending "enter PID FENCE" and
+                  "exit PID FENCE" to the Redis list KEY inside each critical section; run several
+                  at once to check mutual exclusion across processes.
+
+        Keys: PREFIX:{NAME}:lock and PREFIX:{NAME}:fence. PREFIX defaults to BATON_PREFIX, then "baton".
+        --replicas N: confirm the acquire on N replicas with WAIT (Sentinel setups).
+        """
+
+    static func run(_ words: [String]) async throws -> ExitCode {
+        guard let action = words.first, !["-h", "--help"].contains(action) else {
+            Terminal.out(help)
+            return words.isEmpty ? .usage : .success
+        }
+        let rest = Array(words.dropFirst())
+        switch action {
+        case "run": return try await runCommand(rest)
+        case "status": return try await status(rest)
+        case "release": return try await release(rest)
+        case "selftest": return try await selftest(rest)
+        default: throw UsageError("unknown lock action '\(action)': use run, status, release or selftest")
+        }
+    }
+
+    // MARK: - run
+
+    static func runCommand(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(
+            valueOptions: ["redis", "prefix", "ttl", "wait", "replicas"], positionals: 1...1, takesTrailingCommand: true))
+        if arguments.has("help") { Terminal.out(help); return .success }
+        let ttl = try duration(arguments, "ttl", default: .seconds(30))
+        let wait = try duration(arguments, "wait", default: .seconds(10))
+        let replicas = try count(arguments, "replicas", default: 0, allowZero: true)
+        let command = arguments.trailing ?? []
+
+        let (service, client) = try makeService(arguments)
+        defer { service.shutDown(); client.shutDown() }
+        let lock = try service.lock(arguments.positionals[0], options: .init(ttl: ttl, replicaAcknowledgements: replicas))
+        let lease: LockLease
+        do {
+            lease = try await lock.acquire(timeout: wait)
+        } catch let error as LockError {
+            Terminal.err("baton lock run: \(error)")
+            return .timedOut
+        }
+
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(executable: command[0], arguments: Array(command.dropFirst()), streams: .inherit, environment: [
+                "BATON_LOCK_NAME": lock.name,
+                "BATON_LOCK_FENCE": String(lease.fence.value),
+            ])
+        } catch {
+            _ = try? await lease.release()
+            Terminal.err("baton lock run: cannot run \(error)")
+            return .commandNotFound
+        }
+        let forwarding = SignalForwarder(to: child)
+        defer { forwarding.stop() }
+
+        let lossWatcher = Task {
+            await lease.waitUntilLost()
+            guard !Task.isCancelled else { return }
+            Terminal.err("baton lock run: \(lease.lossError.map(String.init(describing:)) ?? "lost the lock"); sending SIGTERM to the command")
+            child.signal(SIGTERM)
+            try? await Task.sleep(for: .seconds(10))
+            child.signal(SIGKILL)
+        }
+        let status = await waitForExit(child)
+        lossWatcher.cancel()
+        let lost = lease.isLost
+        _ = try? await lease.release()
+        return lost ? .lockLost : ExitCode(rawValue: status)
+    }
+
+    /// Blocks a plain thread (never a cooperative one) in `waitpid`.
+    static func waitForExit(_ child: ChildProcess) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: child.waitUntilExit()) }.start()
+        }
+    }
+
+    // MARK: - status, release
+
+    static func status(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["redis", "prefix"], flags: ["json"], positionals: 1...1))
+        if arguments.has("help") { Terminal.out(help); return .success }
+        let (service, client) = try makeService(arguments)
+        defer { service.shutDown(); client.shutDown() }
+        let status = try await service.lock(arguments.positionals[0]).status()
+        if arguments.has("json") {
+            let object: [String: Any] = [
+                "name": status.name,
+                "held": status.holder != nil,
+                "holder": status.holderLabel ?? NSNull(),
+                "ttl_ms": status.remainingTTL.map { Int($0.milliseconds) } ?? NSNull(),
+                "fence": status.fence.map { Int($0.value) } ?? NSNull(),
+                "waiters": status.waiters,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            Terminal.out(String(decoding: data, as: UTF8.self))
+        } else if let holder = status.holderLabel {
+            let ttl = status.remainingTTL.map { $0.shortDescription } ?? "no TTL"
+            Terminal.out("lock \(status.name): held by \(holder), \(ttl) left, fence \(status.fence?.value ?? 0), \(status.waiters) waiting")
+        } else {
+            Terminal.out("lock \(status.name): free (last fence \(status.fence?.value ?? 0), \(status.waiters) waiting)")
+        }
+        return .success
+    }
+
+    static func release(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["redis", "prefix"], flags: ["force"], positionals: 1...1))
+        if arguments.has("help") { Terminal.out(help); return .success }
+        guard arguments.has("force") else {
+            throw UsageError("releasing a lock you do not hold needs --force (the holder keeps working until its next renewal)")
+        }
+        let (service, client) = try makeService(arguments)
+        defer { service.shutDown(); client.shutDown() }
+        let lock = try service.lock(arguments.positionals[0])
+        let fence = try await lock.status().fence
+        guard let holder = try await lock.forceRelease() else {
+            Terminal.out("lock \(lock.name) was not held")
+            return .success
+        }
+        Terminal.err("""
+            warning: forcibly released lock \(lock.name) held by \(holder.split(separator: ":").dropLast().joined(separator: ":")) (fence \(fence?.value ?? 0)).
+            The holder learns it lost the lock at its next renewal; until then it may still be working.
+            Writes fenced with its token are rejected once a newer holder has written.
+            """)
+        Terminal.out("released lock \(lock.name)")
+        return .success
+    }
+
+    // MARK: - selftest
+
+    static func selftest(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(
+            valueOptions: ["redis", "prefix", "iterations", "journal", "hold", "wait", "ttl"], positionals: 1...1))
+        if arguments.has("help") { Terminal.out(help); return .success }
+        let iterations = try count(arguments, "iterations", default: 100)
+        guard let journal = arguments.value("journal") else { throw UsageError("--journal KEY is required (a Redis list to append to)") }
+        let hold = try arguments.value("hold").map { _ in try duration(arguments, "hold", default: .zero) }
+        let wait = try duration(arguments, "wait", default: .seconds(60))
+        let ttl = try duration(arguments, "ttl", default: .seconds(10))
+        let (service, client) = try makeService(arguments)
+        defer { service.shutDown(); client.shutDown() }
+        let lock = try service.lock(arguments.positionals[0], options: .init(ttl: ttl))
+        let pid = ProcessInfo.processInfo.processIdentifier
+        for _ in 0..<iterations {
+            let lease = try await lock.acquire(timeout: wait)
+            try await client.send("RPUSH", journal, "enter \(pid) \(lease.fence.value)")
+            if let hold { try await Task.sleep(for: hold) }
+            try await client.send("RPUSH", journal, "exit \(pid) \(lease.fence.value)")
+            guard try await lease.release() else {
+                Terminal.err("baton lock selftest: the lock was lost inside a critical section (fence \(lease.fence.value))")
+                return .lockLost
+            }
+        }
+        return .success
+    }
+
+    // MARK: - helpers
+
+    static func makeService(_ arguments: ParsedArguments) throws -> (LockService, RedisClient) {
+        let client = try RedisClient(url: Baton.redisURL(arguments), options: .init(poolSize: 4))
+        let prefix = arguments.value("prefix") ?? ProcessInfo.processInfo.environment["BATON_PREFIX"] ?? "baton"
+        return (try LockService(client: client, prefix: prefix), client)
+    }
+
+    static func duration(_ arguments: ParsedArguments, _ name: String, default value: Duration) throws -> Duration {
+        guard let text = arguments.value(name) else { return value }
+        guard let duration = parseDuration(text) else {
+            throw UsageError("--\(name) '\(text)' is not a duration: write a whole number and a unit, as in 250ms, 30s, 5m, 1h")
+        }
+        return duration
+    }
+
+    static func count(_ arguments: ParsedArguments, _ name: String, default value: Int, allowZero: Bool = false) throws -> Int {
+        guard let text = arguments.value(name) else { return value }
+        guard let number = Int(text), number > 0 || (allowZero && number == 0) else {
+            throw UsageError("--\(name) must be a \(allowZero ? "non-negative" : "positive") whole number, not '\(text)'")
+        }
+        return number
+    }
+}
