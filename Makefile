@@ -34,3 +34,8 @@ demo: build
 
 clean:
 	rm -rf .build .build-asan
+
+## Lock latency figures against a private redis-server (release build).
+bench: deps
+	$(SWIFT) build -c release --product baton
+	@scripts/with-private-redis.sh .build/release/baton bench lock

@@ -9,7 +9,8 @@ import Foundation
 /// at once: ``isLost`` turns true and ``waitUntilLost()`` returns. ``DistributedLock/withLock(timeout:_:)``
 /// uses that to cancel its body.
 ///
-/// Dropping a lease without releasing it stops the watchdog; the lock then expires after its TTL.
+/// Dropping a lease without releasing it stops the watchdog at its next tick; the lock then
+/// expires after its TTL.
 public final class LockLease: Sendable {
     /// The lock's name.
     public let name: String
@@ -26,10 +27,6 @@ public final class LockLease: Sendable {
         self.owner = owner
         self.fence = fence
         self.state = LeaseState(validUntil: validFrom + lock.options.ttl)
-    }
-
-    deinit {
-        state.cancelWatchdog()
     }
 
     /// Whether the lease is known to be lost.
@@ -50,14 +47,15 @@ public final class LockLease: Sendable {
     /// - Returns: `true` when released, `false` when the lock was no longer held by this lease.
     @discardableResult
     public func release() async throws -> Bool {
-        state.cancelWatchdog()
         guard state.markReleased() else { return false }
         let keys = lock.keys
         let owner = self.owner
         let client = lock.service.client
-        let reply = try await DistributedLock.uncancelled {
+        let release = { @Sendable in
             try await client.run(LockScripts.release, keys: keys.scriptKeys, arguments: [owner, keys.wakeChannel])
         }
+        // A cancelled task's Redis calls are dropped from the queue; cleanup must still happen.
+        let reply = Task.isCancelled ? try await DistributedLock.uncancelled(release) : try await release()
         return reply.integer != 0
     }
 
@@ -79,29 +77,35 @@ public final class LockLease: Sendable {
     }
 
     /// Starts the watchdog (unless ``LockOptions/autoRenew`` is off).
+    ///
+    /// The watchdog is a dispatch timer, not a sleeping task: a short critical section costs no
+    /// work on Swift's cooperative threads, which matters for hand-over latency on small machines.
     func startRenewing() {
         guard lock.options.autoRenew else { return }
-        let interval = lock.options.effectiveRenewInterval
-        let task = Task.detached { [weak self] in
-            var pause = interval
-            while !Task.isCancelled {
-                try? await Task.sleep(for: pause)
-                guard !Task.isCancelled, let lease = self, !lease.isLost else { return }
-                do {
-                    if try await lease.extend() == false { return }
-                    pause = interval
-                } catch {
-                    if ContinuousClock.now >= lease.state.validUntil {
-                        lease.state.markLost(.lost(name: lease.name, fence: lease.fence,
-                                                   reason: "Redis could not be reached to extend it before its TTL ran out (\(error))"))
-                        return
-                    }
-                    // Retry sooner while there is still time left on the lease.
-                    pause = min(interval, .milliseconds(250))
-                }
-            }
+        scheduleRenewal(after: lock.options.effectiveRenewInterval)
+    }
+
+    private func scheduleRenewal(after pause: Duration) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + pause.seconds) { [weak self] in
+            guard let self, self.state.isActive else { return }
+            Task { await self.renew() }
         }
-        state.setWatchdog(task)
+    }
+
+    private func renew() async {
+        let interval = lock.options.effectiveRenewInterval
+        do {
+            guard try await extend() else { return }
+            scheduleRenewal(after: interval)
+        } catch {
+            if ContinuousClock.now >= state.validUntil {
+                state.markLost(.lost(name: name, fence: fence,
+                                     reason: "Redis could not be reached to extend it before its TTL ran out (\(error))"))
+                return
+            }
+            // Retry sooner while there is still time left on the lease.
+            scheduleRenewal(after: min(interval, .milliseconds(250)))
+        }
     }
 }
 
@@ -111,7 +115,6 @@ private final class LeaseState: @unchecked Sendable {
     private var _validUntil: ContinuousClock.Instant
     private var _lossError: LockError?
     private var released = false
-    private var watchdog: Task<Void, Never>?
     private var lossWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     private var nextWaiterID: UInt64 = 0
 
@@ -134,19 +137,10 @@ private final class LeaseState: @unchecked Sendable {
         _validUntil = max(_validUntil, validUntil)
     }
 
-    func setWatchdog(_ task: Task<Void, Never>) {
-        lock.lock()
-        if released { lock.unlock(); task.cancel(); return }
-        watchdog = task
-        lock.unlock()
-    }
-
-    func cancelWatchdog() {
-        lock.lock()
-        let task = watchdog
-        watchdog = nil
-        lock.unlock()
-        task?.cancel()
+    /// Whether the watchdog should keep renewing: neither released nor lost.
+    var isActive: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return !released && _lossError == nil
     }
 
     /// - Returns: `false` if it was already released.

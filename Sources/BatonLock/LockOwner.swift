@@ -6,8 +6,13 @@ import Foundation
 enum LockOwner {
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
-        let random = String(format: "%016llx%016llx", generator.next() as UInt64, generator.next() as UInt64)
-        return "\(label):\(random)"
+        return label + ":" + hex(generator.next()) + hex(generator.next())
+    }
+
+    /// 16 lower-case hex digits, zero-padded (String(format:) is slow on the acquire path).
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     /// `host:pid` of this process.

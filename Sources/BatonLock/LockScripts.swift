@@ -3,10 +3,11 @@ import BatonRedis
 /// The lock's Lua scripts. Each runs atomically on the server; all read the clock with `TIME`
 /// (allowed since Redis 5 replicates script effects, not scripts), so hosts' clocks never matter.
 enum LockScripts {
-    /// Shared Lua: the server clock in milliseconds.
+    /// Shared Lua: sets `now` (declared by the caller) to the server clock in milliseconds.
+    /// Only read when a decision needs it: the uncontended path never calls `TIME`.
     private static let now = """
         local clock = redis.call('TIME')
-        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         """
 
     /// Try to take the lock, or join the queue of waiters.
@@ -21,13 +22,16 @@ enum LockScripts {
     /// not barge past waiters, which is what keeps waiters from starving. Waiters whose
     /// registration lapsed (they died or gave up) are dropped from the head of the queue.
     static let acquire = RedisScript("""
-        \(now)
         local holder = redis.call('GET', KEYS[1])
         if holder == ARGV[1] then
           return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
         end
+        local now = 0
         if not holder then
           local head = redis.call('LINDEX', KEYS[3], 0)
+          if head then
+            \(now)
+          end
           while head do
             local entry = redis.call('HGET', KEYS[4], head)
             if entry and tonumber(string.match(entry, '^(%d+)')) > now then break end
@@ -46,6 +50,9 @@ enum LockScripts {
         end
         local lease = tonumber(ARGV[3])
         if lease > 0 then
+          if now == 0 then
+            \(now)
+          end
           if redis.call('HSET', KEYS[4], ARGV[1], (now + lease) .. ':' .. ARGV[2]) == 1 then
             redis.call('RPUSH', KEYS[3], ARGV[1])
           end
@@ -66,10 +73,11 @@ enum LockScripts {
     static let release = RedisScript("""
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
         redis.call('DEL', KEYS[1])
+        local head = redis.call('LPOP', KEYS[3])
+        if not head then return 1 end
+        local now = 0
         \(now)
-        while true do
-          local head = redis.call('LPOP', KEYS[3])
-          if not head then return 1 end
+        while head do
           local entry = redis.call('HGET', KEYS[4], head)
           redis.call('HDEL', KEYS[4], head)
           if entry then
@@ -81,7 +89,9 @@ enum LockScripts {
               return 2
             end
           end
+          head = redis.call('LPOP', KEYS[3])
         end
+        return 1
         """)
 
     /// Extend the lock's TTL if the caller holds it.
