@@ -25,3 +25,13 @@ echo "== private redis-server on 127.0.0.1:$port (data in $workdir)"
 
 echo "== baton ping"
 $baton ping --count 1000
+
+echo
+echo "== three processes take turns on one lock with baton lock run"
+for worker in 1 2 3; do
+    $baton lock run demo-lock --ttl 5s --wait 10s -- \
+        sh -c "echo \"  worker $worker holds demo-lock with fence \$BATON_LOCK_FENCE\"; sleep 0.3" &
+    pids+=($!)
+done
+wait "${pids[@]:1}"
+$baton lock status demo-lock
