@@ -8,13 +8,14 @@ final class ReplicationAndQuorumTests: LockTestCase {
         let master = try startRedis(arguments: ["--repl-diskless-sync-delay", "0"])
         let replica = try startRedis(arguments: ["--replicaof", "127.0.0.1", String(master.port)])
         let replicaConnection = try RedisConnection(url: replica.url)
-        // Wait for the replica to finish its first sync.
-        for _ in 0..<100 {
-            if try replicaConnection.send(RedisCommand("INFO", "replication")).string?.contains("master_link_status:up") == true { break }
+        let masterConnection = try RedisConnection(url: master.url)
+        // Wait until the master streams to the replica (its first sync is done).
+        for _ in 0..<200 {
+            if try masterConnection.send(RedisCommand("INFO", "replication")).string?.contains("state=online") == true { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         let service = try makeService(master)
-        let confirmed = try await service.lock(lockName, options: .init(replicaAcknowledgements: 1)).acquire(timeout: .seconds(1))
+        let confirmed = try await service.lock(lockName, options: .init(replicaAcknowledgements: 1, replicaTimeout: .seconds(3))).acquire(timeout: .seconds(1))
         XCTAssertEqual(try replicaConnection.send(RedisCommand("GET", "test:{\(lockName)}:lock")).string, confirmed.owner)
         try await confirmed.release()
 
