@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "baton", targets: ["baton"]),
         .library(name: "BatonRedis", targets: ["BatonRedis"]),
         .library(name: "BatonLock", targets: ["BatonLock"]),
+        .library(name: "BatonTokens", targets: ["BatonTokens"]),
         .library(name: "BatonConfig", targets: ["BatonConfig"]),
         .library(name: "BatonOAuth", targets: ["BatonOAuth"]),
     ],
@@ -27,12 +28,13 @@ let package = Package(
 
         .target(name: "BatonRedis", dependencies: ["CHiredis", "CCrypto"]),
         .target(name: "BatonLock", dependencies: ["BatonRedis"]),
+        .target(name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth"]),
         .target(name: "BatonConfig"),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl"]),
         .target(name: "BatonCommandLine"),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
+            dependencies: ["BatonRedis", "BatonLock", "BatonTokens", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
         ),
 
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
@@ -41,6 +43,7 @@ let package = Package(
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
         // Several real `baton` processes against a real redis-server.
         .testTarget(name: "BatonMultiProcessTests", dependencies: ["BatonLock", "BatonRedis", "BatonTestSupport"]),
+        .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine"]),

@@ -28,7 +28,7 @@ public enum LockError: Error, Sendable, CustomStringConvertible {
             let detail = errors.isEmpty ? "" : " (errors: \(errors.joined(separator: "; ")))"
             return "could not lock '\(name)' on a majority of masters: \(locked) of the \(required) needed\(detail)"
         case .invalidName(let name, let reason):
-            return "invalid lock name '\(name)': \(reason)"
+            return "invalid name '\(name)': \(reason)"
         }
     }
 }

@@ -17,8 +17,8 @@ public struct LockKeys: Sendable, Hashable {
 
     /// Builds the key names after validating `name` and `prefix`.
     /// - Throws: ``LockError/invalidName(_:reason:)``.
-    public init(prefix: String, name: String) throws {
-        try Self.validate(name: name)
+    public init(prefix: String, name: String, kind: String = "lock name") throws {
+        try Self.validate(name: name, kind: kind)
         guard !prefix.isEmpty, prefix.count <= 64,
               prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
             throw LockError.invalidName(prefix, reason: "a prefix is 1-64 letters, digits, '-', '_', '.' or ':'")
@@ -41,11 +41,12 @@ public struct LockKeys: Sendable, Hashable {
     /// The keys the acquire, release and withdraw scripts take, in their order.
     var scriptKeys: [String] { [lock, fence, queue, waiters] }
 
-    /// Lock names: 1-128 letters, digits, `-`, `_`, `.`; the same rule as service names, so a
-    /// name can never break out of its hash tag or smuggle in a glob character.
-    static func validate(name: String) throws {
-        guard !name.isEmpty else { throw LockError.invalidName(name, reason: "a lock name cannot be empty") }
-        guard name.count <= 128 else { throw LockError.invalidName(name, reason: "a lock name has at most 128 characters") }
+    /// Lock and service names: 1-128 letters, digits, `-`, `_`, `.`, so that a name can never
+    /// break out of its hash tag or smuggle in a glob character.
+    /// - Parameter kind: how the name is called in the error message ("lock name", "service name").
+    public static func validate(name: String, kind: String = "lock name") throws {
+        guard !name.isEmpty else { throw LockError.invalidName(name, reason: "a \(kind) cannot be empty") }
+        guard name.count <= 128 else { throw LockError.invalidName(name, reason: "a \(kind) has at most 128 characters") }
         if let bad = name.first(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0))) }) {
             throw LockError.invalidName(name, reason: "'\(bad)' is not allowed: use letters, digits, '-', '_' and '.'")
         }

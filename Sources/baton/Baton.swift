@@ -1,5 +1,6 @@
 import BatonCommandLine
 import BatonLock
+import BatonTokens
 import BatonRedis
 import Foundation
 
@@ -12,6 +13,9 @@ enum Baton {
     }
 
     static let subcommands: [Subcommand] = [
+        Subcommand(name: "get", summary: "print a service's access token from Redis (no provider call)", run: TokenCommands.get),
+        Subcommand(name: "seed", summary: "store a service's refresh token (from a file or stdin)", run: TokenCommands.seed),
+        Subcommand(name: "status", summary: "show every service's token state", run: TokenCommands.status),
         Subcommand(name: "lock", summary: "run a command under a distributed lock; inspect or release locks", run: LockCommand.run),
         Subcommand(name: "bench", summary: "measure Redis round trips and lock latencies", run: BenchCommand.run),
         Subcommand(name: "ping", summary: "check that Redis answers and measure the round trip", run: PingCommand.run),
@@ -50,6 +54,19 @@ enum Baton {
             case .lost: return .lockLost
             case .invalidName: return .usage
             }
+        } catch let error as RefreshError {
+            Terminal.err("baton \(name): \(error)")
+            switch error {
+            case .needsSeed: return .tokenUnavailable
+            case .needsReauthorization: return .needsReauthorization
+            case .busy: return .timedOut
+            case .provider(_, let failure):
+                if case .configuration = failure { return .usage }
+                return .providerUnavailable
+            }
+        } catch let error as TokenStoreError {
+            Terminal.err("baton \(name): \(error)")
+            return .failure
         } catch let error as RedisError {
             Terminal.err("baton \(name): \(error)")
             if case .invalidURL = error { return .usage }

@@ -1,0 +1,27 @@
+import BatonRedis
+
+/// Why the refresh protocol could not return a usable token, with what to do next.
+public enum RefreshError: Error, Sendable, CustomStringConvertible {
+    /// The service has no refresh token stored (and its grant needs one).
+    case needsSeed(service: String)
+    /// The credential needs re-authorisation (`invalid_grant`, now or earlier).
+    case needsReauthorization(service: String, description: String)
+    /// The provider failed; the stored record (if any) was marked `refreshing_failed`.
+    case provider(service: String, failure: ProviderFailure)
+    /// The lock could not be had in time and the stored token is not valid: nobody called the
+    /// provider (Baton never refreshes without the lock).
+    case busy(service: String, waited: Duration)
+
+    public var description: String {
+        switch self {
+        case .needsSeed(let service):
+            return "no refresh token stored for '\(service)': seed one with `baton seed \(service) --refresh-token-file PATH`"
+        case .needsReauthorization(let service, let description):
+            return "'\(service)' needs re-authorisation: \(description); after re-authorising, run `baton seed \(service) --refresh-token-file PATH`"
+        case .provider(let service, let failure):
+            return "refreshing '\(service)' failed: \(failure)"
+        case .busy(let service, let waited):
+            return "another process is refreshing '\(service)' and did not finish within \(waited.shortDescription); the stored token is not valid: try again shortly"
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import BatonRedis
+import Foundation
+
+/// Reads and writes token records, refresh tokens and audit events in Redis (see ``TokenKeys``).
+///
+/// All writes are fence-checked Lua scripts (`TokenScripts`). The store knows nothing of OAuth:
+/// the refresh protocol (``TokenRefresher``) decides what to write.
+public struct TokenStore: Sendable {
+    /// The Redis client.
+    public let client: RedisClient
+    /// The key prefix (default `oauth`).
+    public let prefix: String
+
+    /// Creates a store over `client` with keys under `prefix`.
+    public init(client: RedisClient, prefix: String = "oauth") {
+        self.client = client
+        self.prefix = prefix
+    }
+
+    /// The keys of `service`.
+    /// - Throws: ``BatonLock/LockError/invalidName(_:reason:)`` for a bad service name.
+    public func keys(_ service: String) throws -> TokenKeys {
+        try TokenKeys(prefix: prefix, service: service)
+    }
+
+    // MARK: - Reading
+
+    /// The record of `service`, or `nil` when there is none.
+    public func record(_ service: String) async throws -> TokenRecord? {
+        guard let bytes = try await client.get(keys(service).token) else { return nil }
+        do {
+            return try TokenRecord.decode(bytes)
+        } catch {
+            throw TokenStoreError.corruptRecord(service: service, reason: "\(error)")
+        }
+    }
+
+    /// The stored refresh token of `service`, or `nil` when none was seeded.
+    public func secret(_ service: String) async throws -> SecretEnvelope? {
+        guard let bytes = try await client.get(keys(service).secret) else { return nil }
+        return try SecretEnvelope.decode(bytes, service: service)
+    }
+
+    /// The Redis server's clock (ms since the epoch): the only clock freshness is judged by.
+    public func now() async throws -> Int64 {
+        try await client.serverTimeMilliseconds()
+    }
+
+    /// The known services (`prefix:services`), sorted.
+    public func services() async throws -> [String] {
+        let reply = try await client.send("SMEMBERS", TokenKeys.services(prefix: prefix))
+        return (reply.array ?? []).compactMap(\.string).sorted()
+    }
+
+    /// The newest audit events of `service`, newest first.
+    public func events(_ service: String, count: Int = 20) async throws -> [TokenEvent] {
+        let reply = try await client.send("XREVRANGE", keys(service).events, "+", "-", "COUNT", count)
+        return (reply.array ?? []).compactMap(TokenEvent.init(streamEntry:))
+    }
+
+    // MARK: - Writing
+
+    /// What ``persist(_:secret:fence:event:replica:owner:errorCode:)`` did.
+    public enum PersistOutcome: Sendable, Equatable {
+        /// The record was written with this version. `lockHeld` tells whether the writer still
+        /// held the lock (a `false` means its lease ran out, but the fence kept the write safe).
+        case written(version: Int64, lockHeld: Bool)
+        /// A newer successful record exists: nothing but (possibly) the secret was written.
+        case rejectedAsStale(newerVersion: Int64, secretWritten: Bool)
+    }
+
+    /// Writes a record (and a rotated refresh token) under `fence` in one atomic script, appends
+    /// the audit event and publishes the change. See `TokenScripts.persist` for the rules.
+    public func persist(_ record: TokenRecord, secret: String?, fence: Int64, event: TokenEvent.Kind,
+                        replica: String, owner: String, errorCode: String? = nil) async throws -> PersistOutcome {
+        let keys = try keys(record.service)
+        var placeholder = record
+        placeholder.version = Self.versionPlaceholderValue
+        let recordJSON = try Self.withVersionPlaceholder(placeholder.jsonBytes())
+        let secretJSON = try secret.map { try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue).jsonBytes()) } ?? []
+        let reply = try await client.run(
+            TokenScripts.persist,
+            keys: [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock],
+            arguments: [fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
+                        errorCode ?? "", keys.services, record.service]
+        )
+        guard let parts = reply.array, parts.count == 3, let flag = parts[0].integer, let version = parts[1].integer,
+              let third = parts[2].integer else {
+            throw RedisError.unexpectedReply(command: "token persist script", reply: reply.description)
+        }
+        return flag == 1 ? .written(version: version, lockHeld: third == 1) : .rejectedAsStale(newerVersion: version, secretWritten: third == 1)
+    }
+
+    /// Stores an operator-supplied refresh token with a fresh fence (it always wins), registers
+    /// the service, and clears a `needs_reauth` state.
+    /// - Returns: the fence of the write.
+    @discardableResult
+    public func seed(service: String, refreshToken: String, replica: String) async throws -> Int64 {
+        let keys = try keys(service)
+        let envelope = try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: refreshToken, fence: Self.versionPlaceholderValue).jsonBytes())
+        let reply = try await client.run(
+            TokenScripts.seed,
+            keys: [keys.secret, keys.lock.fence, keys.token, keys.events],
+            arguments: [envelope, keys.services, service, replica, keys.changedChannel]
+        )
+        guard let fence = reply.integer else { throw RedisError.unexpectedReply(command: "token seed script", reply: reply.description) }
+        return fence
+    }
+
+    /// Appends an event that changes no state (`needs_seed`, `forced`, `retried`).
+    public func appendEvent(_ kind: TokenEvent.Kind, service: String, replica: String, version: Int64? = nil, detail: String? = nil) async throws {
+        var fields: [any RedisArgumentConvertible] = ["event", kind.rawValue, "service", service, "replica", replica]
+        if let version { fields += ["version", version] }
+        if let detail { fields += ["error", detail] }
+        try await client.send(RedisCommand("XADD", arguments: [keys(service).events, "MAXLEN", "~", 1000, "*"] + fields))
+    }
+
+    // MARK: - Placeholder plumbing
+
+    /// A number that cannot be a real fence; swapped for the quoted placeholder in the JSON so
+    /// the script can put in the version it decides on.
+    private static let versionPlaceholderValue: Int64 = -987_654_321_012_345
+
+    private static func withVersionPlaceholder(_ json: [UInt8]) -> [UInt8] {
+        let text = String(decoding: json, as: UTF8.self)
+        return Array(text.replacingOccurrences(of: String(versionPlaceholderValue), with: "\"@@VERSION@@\"").utf8)
+    }
+}

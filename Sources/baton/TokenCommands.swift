@@ -1,0 +1,170 @@
+import BatonCommandLine
+import BatonRedis
+import BatonTokens
+import Foundation
+
+/// `baton get`, `baton seed`, `baton status`: the token layer's ops commands.
+enum TokenCommands {
+    static let getHelp = """
+        usage: baton get SVC [--json | --header] [--redis URL] [--prefix PREFIX] [--config FILE]
+
+        Reads the token record of SVC from Redis (no provider call) and prints the access token,
+        the whole record (--json), or an HTTP header line (--header: "Authorization: Bearer ...").
+        Exits 6 when the record is missing or expired, 3 when the credential needs re-authorisation.
+        """
+
+    static let seedHelp = """
+        usage: baton seed SVC --refresh-token-file PATH [--redis URL] [--prefix PREFIX] [--config FILE]
+
+        Stores SVC's refresh token (read from PATH, or from standard input with `-`; never give a
+        secret as an argument) and registers the service. It takes effect at once: the next
+        refresh uses it, and a service in needs_reauth goes back to ok.
+        """
+
+    static let statusHelp = """
+        usage: baton status [SVC...] [--json] [--redis URL] [--prefix PREFIX] [--config FILE]
+
+        One line per known service: status, version, time to expiry, who refreshed it, and the
+        last error. Never prints a token.
+        """
+
+    // MARK: - get
+
+    static func get(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(
+            valueOptions: ["redis", "prefix", "config"], flags: ["json", "header"], positionals: 1...1))
+        if arguments.has("help") { Terminal.out(getHelp); return .success }
+        guard !(arguments.has("json") && arguments.has("header")) else { throw UsageError("choose one of --json and --header") }
+        let context = try CommandContext(arguments)
+        defer { context.shutDown() }
+        let service = arguments.positionals[0]
+        guard let record = try await context.store.record(service) else {
+            Terminal.err("baton get: no token record for '\(service)' under prefix '\(context.prefix)': seed it (`baton seed \(service) --refresh-token-file PATH`) and run the coordinator")
+            return .tokenUnavailable
+        }
+        let now = try await context.store.now()
+        if record.status == .needsReauth {
+            Terminal.err("baton get: '\(service)' needs re-authorisation (\(record.lastError?.description ?? "invalid_grant")); re-seed it with `baton seed \(service) --refresh-token-file PATH`")
+            return .needsReauthorization
+        }
+        if record.isExpired(at: now) {
+            Terminal.err("baton get: the token of '\(service)' expired \(formatAge(now - record.expiresAt)) ago and has not been refreshed (is `baton serve` running? last error: \(record.lastError?.description ?? "none"))")
+            return .tokenUnavailable
+        }
+        print(record, arguments: arguments)
+        return .success
+    }
+
+    static func print(_ record: TokenRecord, arguments: ParsedArguments) {
+        if arguments.has("json") {
+            Terminal.out(String(decoding: (try? record.jsonBytes()) ?? [], as: UTF8.self))
+        } else if arguments.has("header") {
+            Terminal.out("Authorization: \(record.tokenType) \(record.accessToken)")
+        } else {
+            Terminal.out(record.accessToken)
+        }
+    }
+
+    // MARK: - seed
+
+    static func seed(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(
+            valueOptions: ["redis", "prefix", "config", "refresh-token-file"], positionals: 1...1))
+        if arguments.has("help") { Terminal.out(seedHelp); return .success }
+        guard let path = arguments.value("refresh-token-file") else {
+            throw UsageError("--refresh-token-file PATH is required (use - for standard input; never pass a secret as an argument)")
+        }
+        let token = try readSecret(path)
+        let context = try CommandContext(arguments)
+        defer { context.shutDown() }
+        let service = arguments.positionals[0]
+        let fence = try await context.store.seed(service: service, refreshToken: token, replica: CommandContext.processLabel)
+        Terminal.out("seeded '\(service)' (fence \(fence)); the next refresh uses the new refresh token")
+        return .success
+    }
+
+    /// Reads a secret from a file or standard input, trimmed; refuses an empty one.
+    static func readSecret(_ path: String) throws -> String {
+        let data: Data
+        if path == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw UsageError("cannot read --refresh-token-file '\(path)': no such file, or not readable")
+            }
+            data = contents
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else {
+            throw UsageError("the refresh token read from '\(path)' is empty")
+        }
+        guard !token.contains(where: \.isNewline) else {
+            throw UsageError("the refresh token read from '\(path)' spans several lines: the file must hold the token alone")
+        }
+        return token
+    }
+
+    // MARK: - status
+
+    static func status(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(
+            valueOptions: ["redis", "prefix", "config"], flags: ["json"], positionals: 0...1000))
+        if arguments.has("help") { Terminal.out(statusHelp); return .success }
+        let context = try CommandContext(arguments)
+        defer { context.shutDown() }
+        var services = arguments.positionals
+        if services.isEmpty { services = try await context.store.services() }
+        if services.isEmpty && !arguments.has("json") {
+            Terminal.out("no services under prefix '\(context.prefix)' yet: seed one with `baton seed SVC --refresh-token-file PATH`")
+            return .success
+        }
+        let now = try await context.store.now()
+        var rows: [[String: Any]] = []
+        for service in services {
+            let record = try await context.store.record(service)
+            let hasSecret = try await context.store.secret(service) != nil
+            let state: String
+            if let record {
+                state = record.status == .ok && record.isExpired(at: now) ? "expired" : record.status.rawValue
+            } else {
+                state = hasSecret ? "seeded" : "needs_seed"
+            }
+            var row: [String: Any] = ["service": service, "status": state, "has_refresh_token": hasSecret]
+            if let record {
+                row["version"] = record.version
+                row["expires_in_ms"] = record.expiresAt - now
+                row["refreshed_by"] = record.refreshedBy
+                row["refreshed_at"] = record.refreshedAt
+                if let error = record.lastError { row["last_error"] = ["code": error.code, "description": error.description, "at": error.at] }
+            }
+            rows.append(row)
+        }
+        if arguments.has("json") {
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
+            Terminal.out(String(decoding: data, as: UTF8.self))
+            return .success
+        }
+        Terminal.out(pad("SERVICE", 24) + pad("STATUS", 18) + pad("VERSION", 9) + pad("EXPIRES IN", 12) + pad("REFRESHED BY", 24) + "LAST ERROR")
+        for row in rows {
+            let expires = (row["expires_in_ms"] as? Int64).map { $0 >= 0 ? formatAge($0) : "-" + formatAge(-$0) } ?? "-"
+            let error = (row["last_error"] as? [String: Any])?["code"] as? String ?? ""
+            Terminal.out(pad(row["service"] as? String ?? "", 24) + pad(row["status"] as? String ?? "", 18)
+                         + pad((row["version"] as? Int64).map(String.init) ?? "-", 9) + pad(expires, 12)
+                         + pad(row["refreshed_by"] as? String ?? "-", 24) + error)
+        }
+        return .success
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+
+    /// `950ms`, `42s`, `3m10s`, `2h5m`.
+    static func formatAge(_ milliseconds: Int64) -> String {
+        if milliseconds < 1000 { return "\(milliseconds)ms" }
+        let seconds = milliseconds / 1000
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+        return "\(seconds / 3600)h\((seconds % 3600) / 60)m"
+    }
+}
