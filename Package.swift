@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "BatonRedis", dependencies: ["CHiredis", "CCrypto"]),
         .target(name: "BatonLock", dependencies: ["BatonRedis"]),
         .target(name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth"]),
+        .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonConfig"]),
         .target(name: "BatonConfig"),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl"]),
         .target(name: "BatonCommandLine"),
@@ -44,6 +45,7 @@ let package = Package(
         // Several real `baton` processes against a real redis-server.
         .testTarget(name: "BatonMultiProcessTests", dependencies: ["BatonLock", "BatonRedis", "BatonTestSupport"]),
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
+        .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine"]),
