@@ -35,6 +35,20 @@ public struct TokenStore: Sendable {
         }
     }
 
+    /// The records of many services, read with pipelined `GET`s (not `MGET`, whose keys would
+    /// have to share a Cluster slot). Missing and unreadable records are absent from the result.
+    public func records(_ services: [String], batchSize: Int = 500) async throws -> [String: TokenRecord] {
+        var records: [String: TokenRecord] = [:]
+        for start in stride(from: 0, to: services.count, by: batchSize) {
+            let batch = Array(services[start..<min(services.count, start + batchSize)])
+            let replies = try await client.pipeline(try batch.map { RedisCommand("GET", try keys($0).token) })
+            for (service, reply) in zip(batch, replies) {
+                if let bytes = reply.bytes, let record = try? TokenRecord.decode(bytes) { records[service] = record }
+            }
+        }
+        return records
+    }
+
     /// The stored refresh token of `service`, or `nil` when none was seeded.
     public func secret(_ service: String) async throws -> SecretEnvelope? {
         guard let bytes = try await client.get(keys(service).secret) else { return nil }

@@ -1,0 +1,404 @@
+import BatonLock
+import BatonRedis
+import BatonTokens
+import Foundation
+
+/// The coordinator daemon's engine (`baton serve`): keeps every configured credential fresh,
+/// answers workers' forced-refresh requests, and cooperates with other replicas through Redis.
+///
+/// - **One scheduler per process**: a ``TimerQueue`` of services ordered by their next refresh
+///   time, one loop that wakes for the earliest, and at most
+///   ``CoordinatorOptions/maxConcurrentRefreshes`` refreshes in flight. No task or timer per service.
+/// - **Replicas**: every replica schedules every service (refresh time plus its own jitter); the
+///   first to take the service lock refreshes, the others find the new record under the lock (or
+///   learn of it at once from the change channel) and re-schedule.
+/// - **Forced refreshes**: see ``RefreshRequestQueue``; a request naming version N refreshes only if
+///   the stored record still has version ≤ N, at most once per
+///   ``ServiceDefinition/forcedRefreshMinInterval`` per service across all replicas.
+public actor Coordinator {
+    /// Counters since start, for logs, the demo and benchmarks.
+    public struct Statistics: Sendable, Equatable {
+        /// Refresh attempts that reached the refresh protocol.
+        public var attempts = 0
+        /// Refreshes this replica completed with a new token from the provider.
+        public var refreshed = 0
+        /// Attempts that found the token already fresh (another replica did it).
+        public var alreadyFresh = 0
+        /// Failed attempts.
+        public var failures = 0
+        /// Forced-refresh requests received.
+        public var requestsReceived = 0
+        /// Forced-refresh requests acknowledged.
+        public var requestsAnswered = 0
+    }
+
+    private struct ServiceState {
+        var definition: ServiceDefinition
+        var inFlight = false
+        var failures = 0
+        var blocked: String?
+        var pending: [RefreshRequest] = []
+    }
+
+    private enum Outcome: Sendable {
+        case fresh(TokenRecord, refreshedHere: Bool)
+        case deferred(Duration)
+        case blocked(String, ackRequests: Bool)
+        case retry(String, after: Duration?)
+    }
+
+    private let client: RedisClient
+    private let options: CoordinatorOptions
+    private let store: TokenStore
+    private let locks: LockService
+    private let refresher: TokenRefresher
+    private let log: StructuredLog
+    private let clock = ServerClock()
+    private let wakeup = Wakeup()
+    private let stopFlag = StopFlag()
+    private let requests: RefreshRequestQueue
+    private let listener: ChangeListener
+    private var queue = TimerQueue<String>()
+    private var states: [String: ServiceState] = [:]
+    private var inFlight = 0
+    private(set) public var statistics = Statistics()
+
+    /// Creates a coordinator. Nothing runs until ``run()``.
+    public init(client: RedisClient, options: CoordinatorOptions, services: [ServiceDefinition], log: StructuredLog) throws {
+        self.client = client
+        self.options = options
+        self.log = log
+        store = TokenStore(client: client, prefix: options.prefix)
+        locks = try LockService(client: client, prefix: options.prefix)
+        let log = log
+        refresher = TokenRefresher(store: store, locks: locks, replica: options.replica) { service, error in
+            log.log(.warn, "persist_retry", service: service, ["error_class": .text(String(describing: error))])
+        }
+        requests = RefreshRequestQueue(prefix: options.prefix, replica: options.replica, client: client)
+        listener = ChangeListener(endpoint: client.endpoint, options: client.options.connection, prefix: options.prefix)
+        for definition in services {
+            states[definition.name] = ServiceState(definition: definition)
+        }
+    }
+
+    /// Asks ``run()`` to stop: no new work is taken, refreshes in flight finish (up to
+    /// ``CoordinatorOptions/shutdownGrace``), then `run()` returns. Safe from any thread.
+    public nonisolated func stop() {
+        stopFlag.set()
+        wakeup.signal()
+    }
+
+    /// Replaces the set of services (SIGHUP): new ones are scheduled at once, removed ones are
+    /// dropped (a refresh in flight for one finishes first).
+    public func reload(_ services: [ServiceDefinition]) async {
+        let names = Set(services.map(\.name))
+        for name in states.keys where !names.contains(name) {
+            states[name] = nil
+            queue.remove(name)
+        }
+        var added: [String] = []
+        for definition in services {
+            if states[definition.name] == nil {
+                states[definition.name] = ServiceState(definition: definition)
+                added.append(definition.name)
+            } else {
+                states[definition.name]?.definition = definition
+            }
+        }
+        log.log(.info, "config_reloaded", ["services": .number(Int64(states.count)), "added": .number(Int64(added.count))])
+        await loadAndSchedule(added)
+        wakeup.signal()
+    }
+
+    /// Runs until ``stop()``. Survives Redis outages: every step retries and logs.
+    public func run() async {
+        log.log(.info, "starting", ["services": .number(Int64(states.count))])
+        await startUp()
+        requests.start(deliver: { [weak self] entry in
+            guard let self else { return }
+            Task { await self.received(entry) }
+        }, onError: { [log] error in
+            log.log(.warn, "request_queue_error", ["error_class": .text(String(describing: error))])
+        })
+        listener.start(deliver: { [weak self] event in
+            guard let self else { return }
+            Task { await self.changed(event) }
+        }, onError: { [log] error in
+            log.log(.warn, "change_listener_error", ["error_class": .text(String(describing: error))])
+        })
+        let housekeeping = Task { [weak self] in
+            while !Task.isCancelled {
+                await self?.housekeeping()
+                try? await Task.sleep(for: .seconds(3))
+            }
+        }
+
+        while !stopFlag.isSet {
+            dispatchDue()
+            let untilNext = queue.next.map { Duration.milliseconds(max(0, $0.due - clock.now)) } ?? .seconds(5)
+            await wakeup.wait(upTo: min(untilNext, .seconds(5)))
+        }
+
+        log.log(.info, "stopping", ["in_flight": .number(Int64(inFlight))])
+        requests.stop()
+        listener.stop()
+        housekeeping.cancel()
+        let deadline = ContinuousClock.now + options.shutdownGrace
+        while inFlight > 0 && ContinuousClock.now < deadline {
+            await wakeup.wait(upTo: .milliseconds(100))
+        }
+        // Requests this replica took but did not finish go back to the list for the others.
+        _ = try? await requests.recoverAbandoned(includingOwn: true)
+        _ = try? await client.pipeline([RedisCommand("DEL", "{\(requests.requests)}:replica:\(options.replica)")])
+        locks.shutDown()
+        log.log(.info, "stopped", ["refreshed": .number(Int64(statistics.refreshed)), "failures": .number(Int64(statistics.failures))])
+    }
+
+    // MARK: - Start-up and scheduling
+
+    private func startUp() async {
+        var pause = Duration.milliseconds(200)
+        while !stopFlag.isSet {
+            do {
+                try await clock.synchronize(with: store)
+                try await requests.beat()
+                let recovered = try await requests.recoverAbandoned(includingOwn: true)
+                if recovered > 0 { log.log(.info, "requests_recovered", ["count": .number(Int64(recovered))]) }
+                await loadAndSchedule(Array(states.keys))
+                return
+            } catch {
+                log.log(.warn, "redis_unavailable", ["error_class": .text(String(describing: error)), "retry_ms": .number(pause.milliseconds)])
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Reads the records of `services` and schedules each at its refresh time (plus jitter).
+    private func loadAndSchedule(_ services: [String]) async {
+        do {
+            let records = try await store.records(services)
+            for service in services where states[service] != nil && states[service]?.inFlight == false {
+                schedule(service, record: records[service])
+            }
+        } catch {
+            log.log(.warn, "reload_failed", ["error_class": .text(String(describing: error))])
+            for service in services where states[service] != nil { queue.schedule(service, at: clock.now + 1000) }
+        }
+        wakeup.signal()
+    }
+
+    private func schedule(_ service: String, record: TokenRecord?) {
+        guard let state = states[service] else { return }
+        let jitter = Int64.random(in: 0...max(0, options.scheduleJitter.milliseconds))
+        guard let record else {
+            states[service]?.blocked = nil
+            queue.schedule(service, at: clock.now + jitter)
+            return
+        }
+        if record.status == .needsReauth {
+            states[service]?.blocked = "needs_reauth"
+            queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
+            return
+        }
+        states[service]?.blocked = nil
+        let due = record.status == .ok ? record.refreshDueAt(refreshBuffer: state.definition.settings.refreshBuffer) : clock.now
+        queue.schedule(service, at: max(due, clock.now) + (state.pending.isEmpty ? jitter : 0))
+    }
+
+    private func dispatchDue() {
+        let capacity = options.maxConcurrentRefreshes - inFlight
+        guard capacity > 0 else { return }
+        for service in queue.popDue(at: clock.now, limit: capacity) {
+            guard var state = states[service], !state.inFlight else { continue }
+            if state.blocked != nil && state.pending.isEmpty {
+                // A blocked service is only re-read (a lost notification), never refreshed.
+                Task { await self.recheck(service) }
+                continue
+            }
+            state.inFlight = true
+            let pending = state.pending
+            state.pending = []
+            states[service] = state
+            inFlight += 1
+            statistics.attempts += 1
+            let definition = state.definition
+            Task {
+                let started = ContinuousClock.now
+                let outcome = await self.perform(definition, pending: pending)
+                await self.finished(service, outcome: outcome, pending: pending, duration: ContinuousClock.now - started)
+            }
+        }
+    }
+
+    private func recheck(_ service: String) async {
+        do {
+            let record = try await store.record(service)
+            let secret = try await store.secret(service)
+            if record == nil && secret == nil && states[service]?.definition.settings.usesRefreshToken == true {
+                queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
+            } else {
+                schedule(service, record: record)
+            }
+        } catch {
+            queue.schedule(service, at: clock.now + 5000)
+        }
+        wakeup.signal()
+    }
+
+    // MARK: - Refreshing
+
+    /// Runs the refresh protocol for one service, outside the actor.
+    private nonisolated func perform(_ definition: ServiceDefinition, pending: [RefreshRequest]) async -> Outcome {
+        var request = TokenRefresher.Request.fresh
+        do {
+            if !pending.isEmpty {
+                let keys = try store.keys(definition.name)
+                let gate = "\(keys.prefix):{\(definition.name)}:forced"
+                let allowed = try await client.set(gate, to: options.replica, expiry: definition.forcedRefreshMinInterval, condition: .ifNotExists)
+                if !allowed {
+                    let left = try await client.send("PTTL", gate).integer ?? 0
+                    return .deferred(.milliseconds(max(10, left)))
+                }
+                let versions = pending.map(\.version)
+                request = versions.contains(nil) ? .forced(seenVersion: nil) : .newerThan(versions.compactMap { $0 }.min() ?? 0)
+                try? await store.appendEvent(.forced, service: definition.name, replica: options.replica,
+                                             version: versions.compactMap { $0 }.min())
+            }
+            let before = try await store.record(definition.name)
+            let record = try await refresher.refresh(definition.name, settings: definition.settings,
+                                                     provider: definition.provider, request: request)
+            let refreshedHere = record.refreshedBy == options.replica && record.version != before?.version
+            return .fresh(record, refreshedHere: refreshedHere)
+        } catch let error as RefreshError {
+            switch error {
+            case .needsSeed: return .blocked("needs_seed", ackRequests: true)
+            case .needsReauthorization: return .blocked("needs_reauth", ackRequests: true)
+            case .busy: return .retry("busy", after: .milliseconds(500))
+            case .provider(_, let failure):
+                if case .unavailable(_, _, let retryAfter) = failure { return .retry(failure.code, after: retryAfter) }
+                if case .configuration = failure { return .retry(failure.code, after: options.retryCap) }
+                return .retry(failure.code, after: nil)
+            }
+        } catch {
+            return .retry("redis: \(error)", after: nil)
+        }
+    }
+
+    private func finished(_ service: String, outcome: Outcome, pending: [RefreshRequest], duration: Duration) async {
+        inFlight -= 1
+        defer { wakeup.signal() }
+        guard states[service] != nil else { return }
+        states[service]?.inFlight = false
+        switch outcome {
+        case .fresh(let record, let refreshedHere):
+            states[service]?.failures = 0
+            if refreshedHere {
+                statistics.refreshed += 1
+                log.log(.info, "refreshed", service: service, ["version": .number(record.version), "duration_ms": .number(duration.milliseconds),
+                                                                "expires_in_ms": .number(record.expiresAt - clock.now)])
+            } else {
+                statistics.alreadyFresh += 1
+            }
+            var unanswered: [RefreshRequest] = []
+            for request in pending {
+                if let version = request.version, record.version <= version { unanswered.append(request) } else { await answer(request) }
+            }
+            states[service]?.pending += unanswered
+            schedule(service, record: record)
+        case .deferred(let wait):
+            states[service]?.pending = pending + (states[service]?.pending ?? [])
+            queue.schedule(service, at: clock.now + wait.milliseconds)
+        case .blocked(let reason, let ackRequests):
+            statistics.failures += 1
+            states[service]?.blocked = reason
+            log.log(.warn, reason, service: service, ["message": .text(reason == "needs_seed"
+                ? "no refresh token stored: run `baton seed \(service) --refresh-token-file PATH`"
+                : "the provider rejected the refresh token: re-authorise, then `baton seed`")])
+            if ackRequests { for request in pending { await answer(request) } }
+            queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
+        case .retry(let errorClass, let after):
+            statistics.failures += 1
+            let failures = (states[service]?.failures ?? 0) + 1
+            states[service]?.failures = failures
+            states[service]?.pending = pending + (states[service]?.pending ?? [])
+            let bound = min(options.retryCap.seconds, options.retryBase.seconds * pow(2, Double(min(failures - 1, 20))))
+            var delay = Duration.milliseconds(Int64(Double.random(in: 0...bound) * 1000))
+            if let after { delay = max(delay, after) }
+            log.log(.warn, "refresh_failed", service: service, ["error_class": .text(errorClass), "attempt": .number(Int64(failures)),
+                                                                "retry_in_ms": .number(delay.milliseconds), "duration_ms": .number(duration.milliseconds)])
+            try? await store.appendEvent(.retried, service: service, replica: options.replica, detail: errorClass)
+            queue.schedule(service, at: clock.now + delay.milliseconds)
+        }
+    }
+
+    private func answer(_ request: RefreshRequest) async {
+        do {
+            try await requests.acknowledge(request)
+            statistics.requestsAnswered += 1
+        } catch {
+            log.log(.warn, "request_ack_failed", service: request.service, ["error_class": .text(String(describing: error))])
+        }
+    }
+
+    // MARK: - Events from the listener threads
+
+    private func received(_ entry: [UInt8]) async {
+        statistics.requestsReceived += 1
+        guard let request = RefreshRequest(entry: entry) else {
+            log.log(.warn, "request_invalid", ["message": .text("expected {\"service\":\"NAME\",\"version\":N}; dropped")])
+            _ = try? await client.send("LREM", requests.processing, 1, entry)
+            return
+        }
+        guard states[request.service] != nil else {
+            log.log(.warn, "request_unknown_service", service: request.service)
+            await answer(request)
+            return
+        }
+        if let version = request.version, let record = try? await store.record(request.service), record.version > version {
+            await answer(request)  // already newer: nothing to do
+            return
+        }
+        states[request.service]?.pending.append(request)
+        if states[request.service]?.inFlight == false {
+            queue.schedule(request.service, at: clock.now)
+            wakeup.signal()
+        }
+    }
+
+    private func changed(_ event: ChangeListener.Event) async {
+        switch event {
+        case .changed(let service, _):
+            guard let state = states[service], !state.inFlight else { return }
+            do {
+                schedule(service, record: try await store.record(service))
+            } catch {
+                queue.schedule(service, at: clock.now + 1000)
+            }
+            wakeup.signal()
+        case .resubscribed:
+            await loadAndSchedule(states.keys.filter { states[$0]?.inFlight == false })
+        }
+    }
+
+    private func housekeeping() async {
+        do {
+            try await requests.beat()
+            let recovered = try await requests.recoverAbandoned(includingOwn: false)
+            if recovered > 0 {
+                log.log(.info, "requests_recovered", ["count": .number(Int64(recovered))])
+            }
+            if clock.isStale { try await clock.synchronize(with: store) }
+        } catch {
+            log.log(.warn, "housekeeping_failed", ["error_class": .text(String(describing: error))])
+        }
+    }
+}
+
+/// A flag set once from any thread.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

@@ -1,0 +1,81 @@
+import BatonTokens
+import Foundation
+
+/// An estimate of the Redis server's clock from the host's, so the scheduler can decide when to
+/// wake without a round trip. The refresh protocol itself always asks Redis (`TIME`); this only
+/// decides when to look. Re-synchronised every minute.
+final class ServerClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var offset: Int64 = 0
+    private var syncedAt: Int64 = .min
+
+    /// Reads `TIME` and records the offset from the host clock (half the round trip corrected).
+    func synchronize(with store: TokenStore) async throws {
+        let before = Self.hostNow()
+        let server = try await store.now()
+        let after = Self.hostNow()
+        lock.withLock {
+            offset = server - (before + after) / 2
+            syncedAt = after
+        }
+    }
+
+    /// Whether the last synchronisation is more than a minute old.
+    var isStale: Bool { lock.withLock { Self.hostNow() - syncedAt > 60_000 } }
+
+    /// The estimated server time (ms since the epoch).
+    var now: Int64 { lock.withLock { Self.hostNow() + offset } }
+
+    static func hostNow() -> Int64 {
+        Int64(Date().timeIntervalSince1970 * 1000)
+    }
+}
+
+/// A one-shot-at-a-time wake-up for the scheduler loop: `wait(upTo:)` returns when `signal()` is
+/// called or the timeout passes, whichever is first. A signal that arrives while nobody waits is
+/// kept for the next wait.
+final class Wakeup: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Void, Never>?
+    private var pending = false
+    private var generation = 0
+
+    func signal() {
+        lock.lock()
+        if let continuation {
+            self.continuation = nil
+            lock.unlock()
+            continuation.resume()
+        } else {
+            pending = true
+            lock.unlock()
+        }
+    }
+
+    func wait(upTo timeout: Duration) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if pending {
+                pending = false
+                lock.unlock()
+                continuation.resume()
+                return
+            }
+            generation += 1
+            let mine = generation
+            self.continuation = continuation
+            lock.unlock()
+            DispatchQueue.global().asyncAfter(deadline: .now() + max(0, timeout.seconds)) { [weak self] in
+                self?.expire(mine)
+            }
+        }
+    }
+
+    private func expire(_ generation: Int) {
+        lock.lock()
+        guard generation == self.generation, let continuation else { lock.unlock(); return }
+        self.continuation = nil
+        lock.unlock()
+        continuation.resume()
+    }
+}
