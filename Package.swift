@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonConfig"]),
         .target(name: "BatonConfig"),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl"]),
-        .target(name: "BatonCommandLine"),
+        .target(name: "BatonCommandLine", dependencies: ["BatonConfig"]),
         .executableTarget(
             name: "baton",
             dependencies: ["BatonRedis", "BatonLock", "BatonTokens", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
-        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine"]),
+        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig"]),
     ],
     swiftLanguageModes: [.v6]
 )

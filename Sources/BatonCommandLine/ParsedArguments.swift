@@ -1,3 +1,5 @@
+import BatonConfig
+
 /// A command line's words sorted into positionals, options with values, flags, and what follows
 /// `--`, checked against what a subcommand accepts.
 ///
@@ -107,22 +109,6 @@ public struct ParsedArguments: Sendable, Equatable {
               editDistance(bare, nearest) <= max(2, nearest.count / 3) else { return "" }
         return "; did you mean '--\(nearest)'?"
     }
-}
-
-/// Levenshtein distance, for "did you mean" suggestions.
-public func editDistance(_ a: some StringProtocol, _ b: some StringProtocol) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    for i in 1...a.count {
-        var current = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        previous = current
-    }
-    return previous[b.count]
 }
 
 /// A mistake on the command line; the message names the bad input and the fix.

@@ -1,4 +1,5 @@
 import BatonCommandLine
+import BatonConfig
 import BatonLock
 import BatonTokens
 import BatonRedis

@@ -1,4 +1,5 @@
 import BatonCommandLine
+import BatonConfig
 import XCTest
 
 final class ParsedArgumentsTests: XCTestCase {
@@ -47,16 +48,6 @@ final class ParsedArgumentsTests: XCTestCase {
     func testNegativeNumbersArePositionals() throws {
         let spec = ParsedArguments.Specification(positionals: 0...2)
         XCTAssertEqual(try ParsedArguments(["-5", "3"], specification: spec).positionals, ["-5", "3"])
-    }
-
-    func testDurations() {
-        XCTAssertEqual(parseDuration("250ms"), .milliseconds(250))
-        XCTAssertEqual(parseDuration("30s"), .seconds(30))
-        XCTAssertEqual(parseDuration("5m"), .seconds(300))
-        XCTAssertEqual(parseDuration("1h"), .seconds(3600))
-        for bad in ["", "30", "0s", "-1s", "1.5s", "s", "10sec", "1d", " 5s"] {
-            XCTAssertNil(parseDuration(bad), bad)
-        }
     }
 
     func testEditDistance() {

@@ -1,0 +1,94 @@
+import Foundation
+
+/// Baton's configuration file: one JSON file that every command and the daemon read
+/// (`--config FILE` or `BATON_CONFIG`; `BATON_REDIS_URL` and `BATON_PREFIX` override it).
+/// See README "Configuration" for every key.
+public struct BatonConfiguration: Sendable {
+    /// `redis_url`. Default: `redis://127.0.0.1:6379/0`.
+    public var redisURL: String
+    /// `prefix`: the key prefix. Default: `oauth`.
+    public var prefix: String
+    /// `lock_ttl`: the refresh lock's lease. Default: 30 s.
+    public var lockTTL: Duration
+    /// `lock_wait`: how long a refresh waits for another holder. Default: 10 s.
+    public var lockWait: Duration
+    /// `max_concurrent_refreshes` (per replica). Default: 32.
+    public var maxConcurrentRefreshes: Int
+    /// `forced_refresh_min_interval`, for services that do not set their own. Default: 5 s.
+    public var forcedRefreshMinInterval: Duration
+    /// `services`, in file order.
+    public var services: [ServiceConfiguration]
+
+    /// The service called `name`.
+    public func service(_ name: String) -> ServiceConfiguration? {
+        services.first { $0.name == name }
+    }
+}
+
+/// One entry of `services`.
+public struct ServiceConfiguration: Sendable {
+    /// The grant used to get tokens.
+    public enum Grant: String, Sendable {
+        /// `refresh_token` (RFC 6749 §6): needs a seeded refresh token. The default.
+        case refreshToken = "refresh_token"
+        /// `client_credentials` (§4.4): no refresh token, no seeding.
+        case clientCredentials = "client_credentials"
+    }
+
+    /// How the client authenticates to the token endpoint.
+    public enum AuthMethod: String, Sendable {
+        /// Client id and secret in the form body. The default.
+        case clientSecretPost = "client_secret_post"
+        /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1).
+        case clientSecretBasic = "client_secret_basic"
+    }
+
+    /// The service name (the key under `services`).
+    public var name: String
+    /// `token_url`: https, or http on loopback or with `allow_insecure_http`.
+    public var tokenURL: URL
+    /// `grant`. Default: `refresh_token`.
+    public var grant: Grant
+    /// `client_id`.
+    public var clientID: String
+    /// The client secret from `client_secret_env` or `client_secret_file`; `nil` for a public client.
+    public var clientSecret: Secret?
+    /// `auth_method`. Default: `client_secret_post`.
+    public var authMethod: AuthMethod
+    /// `scope`, sent with every token request when set.
+    public var scope: String?
+    /// `extra_params` plus `audience` / `resource`: extra form parameters, sorted by name.
+    public var extraParameters: [(name: String, value: String)]
+    /// `refresh_buffer`: refresh this long before expiry (capped at half the lifetime). Default: 60 s.
+    public var refreshBuffer: Duration
+    /// `default_lifetime`: assumed when the provider sends no `expires_in` and the token is no JWT. Default: 1 h.
+    public var defaultLifetime: Duration
+    /// `allow_insecure_http`. Default: `false`.
+    public var allowInsecureHTTP: Bool
+    /// `connect_timeout`. Default: 5 s.
+    public var connectTimeout: Duration
+    /// `request_timeout`: the whole token request. Default: 15 s (well under the default lock TTL).
+    public var requestTimeout: Duration
+    /// `forced_refresh_min_interval`. Default: the top-level value.
+    public var forcedRefreshMinInterval: Duration
+}
+
+/// Everything wrong with a configuration file, reported at once.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// One problem: where (a JSON path such as `services.my-api.refresh_buffer`) and what.
+    public struct Problem: Sendable, Equatable, CustomStringConvertible {
+        public let path: String
+        public let message: String
+        public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+    }
+
+    /// The file, when read from one.
+    public let file: String?
+    /// Every problem found.
+    public let problems: [Problem]
+
+    public var description: String {
+        let head = "\(file.map { "configuration \($0)" } ?? "configuration") has \(problems.count) problem\(problems.count == 1 ? "" : "s"):"
+        return ([head] + problems.map { "  - \($0)" }).joined(separator: "\n")
+    }
+}

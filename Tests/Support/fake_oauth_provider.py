@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""A fake OAuth2 provider for Baton's tests and demo (Python 3 standard library only).
+
+It issues short-lived access tokens and ROTATES refresh tokens, invalidating the old one on use
+(as Pipedrive or Auth0 do): a second refresh with the same token gets 400 invalid_grant, exactly
+the failure Baton exists to prevent. It counts every call, and can be told to misbehave.
+
+Usage:
+    fake_oauth_provider.py [--port 0] [--lifetime 10] [--client ID:SECRET ...] [--quiet]
+
+Prints "PORT <n>" as its first line on stdout, then serves on 127.0.0.1 until SIGTERM/SIGINT.
+Default client: baton-client:baton-secret. A client written "ID:" is public (no secret).
+
+Token endpoint (RFC 6749): POST /token, form-encoded, grants refresh_token, client_credentials,
+authorization_code (with PKCE S256). Client authentication: client_secret_post or
+client_secret_basic (HTTP Basic of the form-urlencoded id and secret, RFC 6749 2.3.1).
+
+Admin API (JSON in, JSON out):
+    POST /admin/seed      {"client_id": "..."}              -> {"refresh_token": "..."}
+    POST /admin/code      {"client_id", "code_challenge", "redirect_uri"} -> {"code": "..."}
+    POST /admin/mode      {"mode": M, "count": N, "delay": S, "retry_after": "..."}
+                          the next N token requests (default: all until reset) answer as M:
+                          normal, invalid_grant, invalid_client, unauthorized_client,
+                          rate_limited (429 + Retry-After), unavailable (503 [+ Retry-After]),
+                          server_error (500), non_json, oversized (2 MiB), form_encoded,
+                          expires_in_string, jwt_no_expires_in, opaque_no_expires_in,
+                          no_refresh_token (no rotation; the old token stays valid),
+                          lowercase_token_type, extra_fields, missing_access_token.
+                          "delay" (seconds) answers slowly, in any mode.
+    POST /admin/lifetime  {"seconds": S}
+    GET  /admin/stats     {"calls": {grant: n}, "by_client": {...}, "invalid_grant": n,
+                           "token_requests": n, "last": {"auth": "basic|post|none",
+                           "params": {...no secrets...}}}
+    POST /admin/reset     forget modes and counters (tokens stay valid)
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import secrets
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SECRET_PARAMS = {"client_secret", "refresh_token", "code", "code_verifier"}
+
+
+class Provider:
+    def __init__(self, lifetime, clients):
+        self.lock = threading.Lock()
+        self.lifetime = lifetime
+        self.clients = clients  # id -> secret ('' for public clients)
+        self.refresh_tokens = {}  # token -> client_id, valid tokens only
+        self.codes = {}  # code -> (client_id, challenge, redirect_uri)
+        self.issued = 0
+        self.reset()
+
+    def reset(self):
+        self.mode = "normal"
+        self.mode_left = None  # None: until reset
+        self.delay = 0.0
+        self.retry_after = None
+        self.calls = {}
+        self.by_client = {}
+        self.invalid_grant = 0
+        self.token_requests = 0
+        self.last = {}
+
+    def take_mode(self):
+        """The mode and delay for this request (consuming one of a counted mode)."""
+        with self.lock:
+            mode, delay, retry_after = self.mode, self.delay, self.retry_after
+            if self.mode_left is not None:
+                self.mode_left -= 1
+                if self.mode_left <= 0:
+                    self.mode, self.mode_left, self.delay, self.retry_after = "normal", None, 0.0, None
+            return mode, delay, retry_after
+
+    def new_access_token(self, client_id, jwt=False, lifetime=None):
+        with self.lock:
+            self.issued += 1
+            serial = self.issued
+        if not jwt:
+            return "at-%d-%s" % (serial, secrets.token_hex(8))
+        exp = int(time.time() + (lifetime or self.lifetime))
+
+        def b64(data):
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        return "%s.%s.%s" % (b64({"alg": "none", "typ": "JWT"}), b64({"sub": client_id, "exp": exp, "n": serial}), "sig")
+
+    def new_refresh_token(self, client_id):
+        token = "rt-" + secrets.token_hex(16)
+        with self.lock:
+            self.refresh_tokens[token] = client_id
+        return token
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body in one segment: no 40 ms delayed-ACK stall
+    provider = None
+    quiet = False
+
+    def log_message(self, fmt, *args):
+        if not self.quiet:
+            sys.stderr.write("fake-oauth: " + (fmt % args) + "\n")
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def send(self, status, body, content_type="application/json", headers=None):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        head = ["HTTP/1.1 %d %s" % (status, self.responses.get(status, ("",))[0]),
+                "Content-Type: " + content_type,
+                "Content-Length: %d" % len(body),
+                "Cache-Control: no-store"]
+        for name, value in (headers or {}).items():
+            head.append("%s: %s" % (name, value))
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        self.wfile.flush()
+        self.log_request(status, len(body))
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def oauth_error(self, status, error, description, headers=None):
+        self.send(status, {"error": error, "error_description": description}, headers=headers)
+
+    # -- routes -----------------------------------------------------------------------------
+    def do_GET(self):
+        p = self.provider
+        if self.path == "/admin/stats":
+            with p.lock:
+                self.send(200, {"calls": dict(p.calls), "by_client": {k: dict(v) for k, v in p.by_client.items()},
+                                "invalid_grant": p.invalid_grant, "token_requests": p.token_requests,
+                                "issued": p.issued, "last": p.last, "lifetime": p.lifetime})
+        else:
+            self.send(404, {"error": "not_found"})
+
+    def do_POST(self):
+        if self.path == "/token":
+            return self.token()
+        p = self.provider
+        try:
+            data = json.loads(self.read_body() or b"{}")
+        except ValueError:
+            return self.send(400, {"error": "admin requests are JSON"})
+        if self.path == "/admin/seed":
+            client = data.get("client_id", "baton-client")
+            return self.send(200, {"refresh_token": p.new_refresh_token(client)})
+        if self.path == "/admin/code":
+            code = "code-" + secrets.token_hex(8)
+            with p.lock:
+                p.codes[code] = (data.get("client_id", "baton-client"), data.get("code_challenge"), data.get("redirect_uri"))
+            return self.send(200, {"code": code})
+        if self.path == "/admin/mode":
+            with p.lock:
+                p.mode = data.get("mode", "normal")
+                p.mode_left = data.get("count")
+                p.delay = float(data.get("delay", 0))
+                p.retry_after = data.get("retry_after")
+            return self.send(200, {"ok": True})
+        if self.path == "/admin/lifetime":
+            with p.lock:
+                p.lifetime = float(data["seconds"])
+            return self.send(200, {"ok": True})
+        if self.path == "/admin/reset":
+            with p.lock:
+                p.reset()
+            return self.send(200, {"ok": True})
+        self.send(404, {"error": "not_found"})
+
+    def token(self):
+        p = self.provider
+        raw = self.read_body()
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        grant = form.get("grant_type", "")
+        client_id, client_secret, auth = form.get("client_id"), form.get("client_secret"), "post" if "client_secret" in form else "none"
+        header = self.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            try:
+                decoded = base64.b64decode(header[6:]).decode()
+                user, _, password = decoded.partition(":")
+                client_id, client_secret = urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(password)
+                auth = "basic"
+            except Exception:
+                return self.oauth_error(401, "invalid_client", "malformed Basic authorization")
+        mode, delay, retry_after = p.take_mode()
+        with p.lock:
+            p.token_requests += 1
+            p.calls[grant] = p.calls.get(grant, 0) + 1
+            client_stats = p.by_client.setdefault(client_id or "", {"calls": 0, "invalid_grant": 0})
+            client_stats["calls"] += 1
+            p.last = {"auth": auth, "params": {k: v for k, v in form.items() if k not in SECRET_PARAMS},
+                      "content_type": self.headers.get("Content-Type", "")}
+        if delay:
+            time.sleep(delay)
+
+        # Failure modes first: they answer whatever the request was.
+        if mode in ("invalid_client", "unauthorized_client"):
+            return self.oauth_error(401 if mode == "invalid_client" else 400, mode, "client rejected (forced)")
+        if mode == "invalid_grant":
+            return self.refuse_grant(client_stats, "refresh token revoked (forced)")
+        if mode == "rate_limited":
+            return self.oauth_error(429, "rate_limited", "slow down", headers={"Retry-After": retry_after or "2"})
+        if mode == "unavailable":
+            return self.oauth_error(503, "temporarily_unavailable", "maintenance",
+                                    headers={"Retry-After": retry_after} if retry_after else None)
+        if mode == "server_error":
+            return self.send(500, "<html><body>Internal Server Error</body></html>", content_type="text/html")
+        if mode == "non_json":
+            return self.send(200, "<html><body>Welcome to the login page</body></html>", content_type="text/html")
+        if mode == "oversized":
+            return self.send(200, '{"access_token":"' + "x" * (2 * 1024 * 1024) + '"}')
+
+        # Client authentication.
+        expected = p.clients.get(client_id)
+        if expected is None or (expected != "" and client_secret != expected):
+            return self.oauth_error(401, "invalid_client", "unknown client or wrong secret")
+
+        refresh_token = None
+        if grant == "refresh_token":
+            presented = form.get("refresh_token", "")
+            with p.lock:
+                owner = p.refresh_tokens.get(presented)
+                valid = owner == client_id
+                if valid and mode != "no_refresh_token":
+                    del p.refresh_tokens[presented]  # rotation: the old token dies on use
+            if not valid:
+                return self.refuse_grant(client_stats, "refresh token is invalid, expired or already used")
+            refresh_token = presented if mode == "no_refresh_token" else p.new_refresh_token(client_id)
+        elif grant == "client_credentials":
+            pass
+        elif grant == "authorization_code":
+            with p.lock:
+                entry = p.codes.pop(form.get("code", ""), None)
+            if entry is None or entry[0] != client_id or entry[2] != form.get("redirect_uri"):
+                return self.refuse_grant(client_stats, "authorization code is invalid or already used")
+            if entry[1]:
+                verifier = form.get("code_verifier", "")
+                challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+                if challenge != entry[1]:
+                    return self.refuse_grant(client_stats, "PKCE verification failed")
+            refresh_token = p.new_refresh_token(client_id)
+        else:
+            return self.oauth_error(400, "unsupported_grant_type", "grant_type %r is not supported" % grant)
+
+        lifetime = p.lifetime
+        body = {"access_token": p.new_access_token(client_id, jwt=(mode == "jwt_no_expires_in"), lifetime=lifetime),
+                "token_type": "bearer" if mode == "lowercase_token_type" else "Bearer",
+                "expires_in": int(lifetime) if lifetime == int(lifetime) else lifetime}
+        if form.get("scope"):
+            body["scope"] = form["scope"]
+        if refresh_token and mode != "no_refresh_token":
+            body["refresh_token"] = refresh_token
+        if mode == "expires_in_string":
+            body["expires_in"] = str(body["expires_in"])
+        if mode in ("jwt_no_expires_in", "opaque_no_expires_in"):
+            del body["expires_in"]
+        if mode == "extra_fields":
+            body.update({"id_token": "ignored", "x_custom": {"nested": [1, 2]}, "refresh_expires_in": 86400})
+        if mode == "missing_access_token":
+            del body["access_token"]
+        if mode == "form_encoded":
+            return self.send(200, urllib.parse.urlencode(body), content_type="application/x-www-form-urlencoded")
+        self.send(200, body)
+
+    def refuse_grant(self, client_stats, description):
+        with self.provider.lock:
+            self.provider.invalid_grant += 1
+            client_stats["invalid_grant"] += 1
+        self.oauth_error(400, "invalid_grant", description)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--lifetime", type=float, default=10.0, help="access token lifetime in seconds")
+    parser.add_argument("--client", action="append", default=[], help="ID:SECRET (repeatable)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    clients = {}
+    for spec in args.client or ["baton-client:baton-secret"]:
+        client_id, _, secret = spec.partition(":")
+        clients[client_id] = secret
+    Handler.provider = Provider(args.lifetime, clients)
+    Handler.quiet = args.quiet
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print("PORT %d" % server.server_address[1], flush=True)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()
