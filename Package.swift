@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth"]),
         .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonConfig"]),
         .target(name: "BatonConfig"),
-        .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl"]),
+        .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "CCrypto"]),
         .target(name: "BatonCommandLine", dependencies: ["BatonConfig"]),
         .executableTarget(
             name: "baton",

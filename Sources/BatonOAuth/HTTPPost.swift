@@ -1,0 +1,115 @@
+import CCurl
+import Foundation
+
+/// One HTTP POST through libcurl's easy interface, with a capped response body.
+///
+/// **Ownership:** the `CURL*` handle belongs to this object alone and is freed in `deinit`; one
+/// request per object, on the thread that calls ``perform()``. TLS verification is always on,
+/// redirects are not followed (a token endpoint that redirects is misconfigured), and only
+/// http/https are allowed.
+final class HTTPPost {
+    struct Response {
+        let status: Int
+        let headers: [String: String]
+        let body: [UInt8]
+    }
+
+    enum Failure: Error {
+        /// libcurl failed: timeouts, refused connections, DNS, TLS.
+        case transport(code: Int32, message: String)
+        /// The body passed the cap; the transfer was aborted.
+        case bodyTooLarge(limit: Int, firstBytes: [UInt8])
+    }
+
+    private static let globalInit: Int32 = CCurl_global_init()
+
+    private let handle: OpaquePointer
+    private let collector = Collector()
+
+    init?() {
+        _ = Self.globalInit
+        guard let handle = CCurl_easy_init() else { return nil }
+        self.handle = handle
+    }
+
+    deinit {
+        CCurl_easy_cleanup(handle)
+    }
+
+    /// Sends `body` to `url` and collects the answer.
+    func perform(url: String, body: [UInt8], headers: [String], connectTimeout: Duration, totalTimeout: Duration,
+                 maxBodyBytes: Int) throws(Failure) -> Response {
+        let curl = handle
+        collector.limit = maxBodyBytes
+        var list: OpaquePointer?
+        for header in headers { list = CCurl_slist_append(list, header) }
+        defer { CCurl_slist_free_all(list) }
+
+        let context = Unmanaged.passUnretained(collector).toOpaque()
+        let code: Int32 = body.withUnsafeBufferPointer { bodyBuffer in
+            _ = CCurl_easy_setopt_string(curl, CCurlOption_URL, url)
+            _ = CCurl_easy_setopt_string(curl, CCurlOption_PROTOCOLS_STR, "https,http")
+            _ = CCurl_easy_setopt_long(curl, CCurlOption_POSTFIELDSIZE, bodyBuffer.count)
+            _ = CCurl_easy_setopt_pointer(curl, CCurlOption_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyBuffer.baseAddress ?? UnsafePointer(bitPattern: 1)!))
+            _ = CCurl_easy_setopt_list(curl, CCurlOption_HTTPHEADER, list)
+            _ = CCurl_easy_setopt_long(curl, CCurlOption_CONNECTTIMEOUT_MS, Int(connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000))
+            _ = CCurl_easy_setopt_long(curl, CCurlOption_TIMEOUT_MS, Int(totalTimeout.components.seconds * 1000 + totalTimeout.components.attoseconds / 1_000_000_000_000_000))
+            // Timeouts by alarm signals are unsafe in a multi-threaded process.
+            _ = CCurl_easy_setopt_long(curl, CCurlOption_NOSIGNAL, 1)
+            _ = CCurl_easy_setopt_long(curl, CCurlOption_SSL_VERIFYPEER, 1)
+            _ = CCurl_easy_setopt_long(curl, CCurlOption_SSL_VERIFYHOST, 2)
+            _ = CCurl_easy_setopt_long(curl, CCurlOption_FOLLOWLOCATION, 0)
+            _ = CCurl_easy_setopt_string(curl, CCurlOption_USERAGENT, "baton/1")
+            _ = CCurl_easy_setopt_callback(curl, CCurlOption_WRITEFUNCTION, collectBody)
+            _ = CCurl_easy_setopt_pointer(curl, CCurlOption_WRITEDATA, context)
+            _ = CCurl_easy_setopt_callback(curl, CCurlOption_HEADERFUNCTION, collectHeader)
+            _ = CCurl_easy_setopt_pointer(curl, CCurlOption_HEADERDATA, context)
+            return CCurl_easy_perform(curl)
+        }
+        if code == CCurlCode_WRITE_ERROR && collector.overflowed {
+            throw .bodyTooLarge(limit: maxBodyBytes, firstBytes: Array(collector.body.prefix(200)))
+        }
+        guard code == CCurlCode_OK else {
+            throw .transport(code: code, message: String(cString: CCurl_easy_strerror(code)))
+        }
+        var status = 0
+        _ = CCurl_easy_getinfo_long(curl, CCurlInfo_RESPONSE_CODE, &status)
+        return Response(status: status, headers: collector.headers, body: collector.body)
+    }
+}
+
+/// Receives libcurl's callbacks for one transfer.
+private final class Collector {
+    var limit = 1 << 20
+    var body: [UInt8] = []
+    var headers: [String: String] = [:]
+    var overflowed = false
+}
+
+private func collectBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+    guard let data, let context else { return 0 }
+    let collector = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
+    let length = size * count
+    if collector.body.count + length > collector.limit {
+        collector.overflowed = true
+        let room = max(0, collector.limit - collector.body.count)
+        collector.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: min(room, length)))
+        return 0  // a short count makes libcurl abort with CURLE_WRITE_ERROR
+    }
+    collector.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
+    return length
+}
+
+private func collectHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+    guard let data, let context else { return 0 }
+    let collector = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
+    let length = size * count
+    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
+    if line.hasPrefix("HTTP/") {
+        collector.headers = [:]  // a new response (after 100 Continue): start over
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+        collector.headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    return length
+}

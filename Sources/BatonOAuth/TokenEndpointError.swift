@@ -1,0 +1,55 @@
+/// A token-endpoint failure, classified by what to do about it. Messages quote the provider's
+/// `error` and `error_description`, never a secret Baton sent.
+public enum TokenEndpointError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `invalid_grant`: the refresh token (or code) is dead. Re-authorise and seed a new one; do not retry.
+    case invalidGrant(description: String)
+    /// `invalid_client`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`,
+    /// `invalid_request`: the configuration is wrong. Fix it; retrying will not help.
+    case rejectedConfiguration(code: String, description: String, status: Int)
+    /// HTTP 429 or 503: wait `retryAfter` when the provider said (Retry-After), then retry.
+    case rateLimited(status: Int, retryAfter: Duration?, description: String)
+    /// Other 5xx: retry with backoff.
+    case serverError(status: Int, description: String)
+    /// Timeouts, refused or reset connections, DNS and TLS failures: retry with backoff.
+    case transport(description: String)
+    /// The answer is not a token response (not JSON, oversized, no access_token, unexpected
+    /// status): quotes its first bytes.
+    case protocolError(status: Int, description: String)
+
+    /// Whether retrying later can help.
+    public var isRetryable: Bool {
+        switch self {
+        case .rateLimited, .serverError, .transport, .protocolError: return true
+        case .invalidGrant, .rejectedConfiguration: return false
+        }
+    }
+
+    /// The OAuth error code or Baton's class name, for records and events.
+    public var code: String {
+        switch self {
+        case .invalidGrant: return "invalid_grant"
+        case .rejectedConfiguration(let code, _, _): return code
+        case .rateLimited(let status, _, _): return status == 429 ? "rate_limited" : "temporarily_unavailable"
+        case .serverError(let status, _): return "server_error_\(status)"
+        case .transport: return "transport_error"
+        case .protocolError: return "protocol_error"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .invalidGrant(let description):
+            return "invalid_grant: \(description) (the refresh token is no longer valid: re-authorise and seed a new one)"
+        case .rejectedConfiguration(let code, let description, let status):
+            return "\(code) (HTTP \(status)): \(description) (check client_id, the client secret, auth_method, grant and scope)"
+        case .rateLimited(let status, let retryAfter, let description):
+            return "HTTP \(status): \(description)\(retryAfter.map { " (retry after \($0))" } ?? "")"
+        case .serverError(let status, let description):
+            return "HTTP \(status) from the token endpoint: \(description)"
+        case .transport(let description):
+            return "could not reach the token endpoint: \(description)"
+        case .protocolError(let status, let description):
+            return "HTTP \(status), not a token response: \(description)"
+        }
+    }
+}
