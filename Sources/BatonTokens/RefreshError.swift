@@ -17,7 +17,7 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
         case .needsSeed(let service):
             return "no refresh token stored for '\(service)': seed one with `baton seed \(service) --refresh-token-file PATH`"
         case .needsReauthorization(let service, let description):
-            return "'\(service)' needs re-authorisation: \(description); after re-authorising, run `baton seed \(service) --refresh-token-file PATH`"
+            return "'\(service)' needs re-authorisation (\(description)): re-authorise it with the provider, then run `baton seed \(service) --refresh-token-file PATH`"
         case .provider(let service, let failure):
             return "refreshing '\(service)' failed: \(failure)"
         case .busy(let service, let waited):

@@ -57,10 +57,19 @@ public enum ProviderFailure: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The provider's own words (its `error_description`), for `last_error.description`.
+    public var detail: String {
+        switch self {
+        case .needsReauthorization(_, let description), .configuration(_, let description), .unavailable(_, let description, _),
+             .protocolError(let description):
+            return description
+        }
+    }
+
     public var description: String {
         switch self {
         case .needsReauthorization(let code, let description):
-            return "the provider rejected the refresh token (\(code): \(description)): re-authorise and run `baton seed`"
+            return "the provider rejected the refresh token (\(code): \(description))"
         case .configuration(let code, let description):
             return "the provider rejected the client (\(code): \(description)): check client_id, the client secret and auth_method in the config"
         case .unavailable(let code, let description, let retryAfter):

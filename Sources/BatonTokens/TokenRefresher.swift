@@ -119,7 +119,7 @@ public struct TokenRefresher: Sendable {
         let current = try await store.record(service)
         if let current, try await isSatisfied(current, by: request, settings: settings) { return current }
         if let current, current.status == .needsReauth {
-            throw RefreshError.needsReauthorization(service: service, description: current.lastError?.description ?? "marked needs_reauth")
+            throw RefreshError.needsReauthorization(service: service, description: current.lastError.map { "\($0.code): \($0.description)" } ?? "marked needs_reauth")
         }
 
         var secret: SecretEnvelope?
@@ -202,7 +202,7 @@ public struct TokenRefresher: Sendable {
             record.status = .refreshingFailed
             event = .failed
         }
-        record.lastError = .init(code: failure.code, description: failure.description, at: now)
+        record.lastError = .init(code: failure.code, description: failure.detail, at: now)
         _ = try await store.persist(record, secret: nil, fence: lease.fence.value, event: event, replica: replica,
                                     owner: lease.owner, errorCode: failure.code)
     }
@@ -210,8 +210,8 @@ public struct TokenRefresher: Sendable {
 
 extension ProviderFailure {
     func asRefreshError(service: String) -> RefreshError {
-        if case .needsReauthorization = self {
-            return .needsReauthorization(service: service, description: description)
+        if case .needsReauthorization(let code, let detail) = self {
+            return .needsReauthorization(service: service, description: "\(code): \(detail)")
         }
         return .provider(service: service, failure: self)
     }

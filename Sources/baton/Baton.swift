@@ -16,6 +16,8 @@ enum Baton {
     static let subcommands: [Subcommand] = [
         Subcommand(name: "get", summary: "print a service's access token from Redis (no provider call)", run: TokenCommands.get),
         Subcommand(name: "seed", summary: "store a service's refresh token (from a file or stdin)", run: TokenCommands.seed),
+        Subcommand(name: "refresh", summary: "run the refresh protocol for a service in this process", run: RefreshCommand.refresh),
+        Subcommand(name: "config", summary: "validate a configuration file (`baton config check FILE`)", run: RefreshCommand.config),
         Subcommand(name: "status", summary: "show every service's token state", run: TokenCommands.status),
         Subcommand(name: "lock", summary: "run a command under a distributed lock; inspect or release locks", run: LockCommand.run),
         Subcommand(name: "bench", summary: "measure Redis round trips and lock latencies", run: BenchCommand.run),
@@ -65,6 +67,9 @@ enum Baton {
                 if case .configuration = failure { return .usage }
                 return .providerUnavailable
             }
+        } catch let error as ConfigurationError {
+            Terminal.err("baton \(name): \(error)")
+            return .usage
         } catch let error as TokenStoreError {
             Terminal.err("baton \(name): \(error)")
             return .failure

@@ -44,7 +44,7 @@ enum TokenCommands {
         }
         let now = try await context.store.now()
         if record.status == .needsReauth {
-            Terminal.err("baton get: '\(service)' needs re-authorisation (\(record.lastError?.description ?? "invalid_grant")); re-seed it with `baton seed \(service) --refresh-token-file PATH`")
+            Terminal.err("baton get: '\(service)' needs re-authorisation (\(record.lastError.map { "\($0.code): \($0.description)" } ?? "invalid_grant")): re-authorise it with the provider, then run `baton seed \(service) --refresh-token-file PATH`")
             return .needsReauthorization
         }
         if record.isExpired(at: now) {

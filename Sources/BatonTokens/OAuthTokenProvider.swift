@@ -1,0 +1,69 @@
+import BatonConfig
+import BatonOAuth
+import Foundation
+
+/// A ``TokenProvider`` backed by `BatonOAuth`'s libcurl client and one service's configuration.
+///
+/// libcurl blocks, so each request runs on a thread of its own and the calling task suspends:
+/// a slow provider never parks a thread of Swift's cooperative pool. (The coordinator bounds how
+/// many requests are in flight.)
+public struct OAuthTokenProvider: TokenProvider {
+    /// The service's configuration (token URL, client, timeouts).
+    public let service: ServiceConfiguration
+    private let client = TokenEndpointClient()
+
+    /// Creates a provider for `service`.
+    public init(service: ServiceConfiguration) {
+        self.service = service
+    }
+
+    public func fetchToken(service name: String, refreshToken: String?, now: Int64) async throws -> ProviderToken {
+        let grant: TokenGrant
+        switch (service.grant, refreshToken) {
+        case (.clientCredentials, _): grant = .clientCredentials
+        case (.refreshToken, let token?): grant = .refreshToken(Secret(token))
+        case (.refreshToken, nil):
+            throw ProviderFailure.needsReauthorization(code: "no_refresh_token", description: "no refresh token stored")
+        }
+        let service = self.service
+        let client = self.client
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<TokenResponse, TokenEndpointError>, Never>) in
+            let thread = Thread { continuation.resume(returning: client.requestToken(grant, for: service, now: now)) }
+            thread.name = "baton-token-request"
+            thread.start()
+        }
+        switch result {
+        case .success(let response):
+            return ProviderToken(accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
+                                 scope: response.scope, rotatedRefreshToken: response.refreshToken == refreshToken ? nil : response.refreshToken)
+        case .failure(let error):
+            throw ProviderFailure(error)
+        }
+    }
+}
+
+extension ProviderFailure {
+    /// Classifies a token-endpoint error by what the refresh protocol does about it.
+    public init(_ error: TokenEndpointError) {
+        switch error {
+        case .invalidGrant(let description):
+            self = .needsReauthorization(code: "invalid_grant", description: description)
+        case .rejectedConfiguration(let code, let description, _):
+            self = .configuration(code: code, description: description)
+        case .rateLimited(_, let retryAfter, let description):
+            self = .unavailable(code: error.code, description: description, retryAfter: retryAfter)
+        case .serverError, .transport:
+            self = .unavailable(code: error.code, description: error.description, retryAfter: nil)
+        case .protocolError(_, let description):
+            self = .protocolError(description: description)
+        }
+    }
+}
+
+extension RefreshSettings {
+    /// The settings a service's configuration implies.
+    public init(_ service: ServiceConfiguration, configuration: BatonConfiguration) {
+        self.init(refreshBuffer: service.refreshBuffer, usesRefreshToken: service.grant == .refreshToken,
+                  lockTTL: configuration.lockTTL, lockWait: configuration.lockWait)
+    }
+}

@@ -1,0 +1,56 @@
+import BatonCommandLine
+import BatonConfig
+import BatonTokens
+import Foundation
+
+/// `baton refresh` and `baton config check`.
+enum RefreshCommand {
+    static let help = """
+        usage: baton refresh SVC [--force] [--config FILE] [--redis URL] [--prefix PREFIX]
+
+        Runs the refresh protocol for SVC in this process and prints the resulting record as JSON.
+        Without --force it returns the stored record when it is still fresh. Any number of these
+        may run at once on any hosts: the service lock makes sure only one calls the provider, and
+        the others return its result.
+        Exit codes: 3 needs re-authorisation, 4 provider unavailable, 5 Redis unavailable,
+        6 no refresh token stored, 75 another refresh held the lock too long.
+        """
+
+    static let configHelp = """
+        usage: baton config check FILE
+
+        Validates a configuration file (JSON) and lists every problem with its path; exits 2 if
+        there is any. Secrets named by client_secret_env / client_secret_file must be readable.
+        """
+
+    static func refresh(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(
+            valueOptions: ["redis", "prefix", "config"], flags: ["force"], positionals: 1...1))
+        if arguments.has("help") { Terminal.out(help); return .success }
+        let context = try CommandContext(arguments, requireConfiguration: true)
+        defer { context.shutDown() }
+        let service = try context.service(arguments.positionals[0])
+        let locks = try context.makeLocks()
+        defer { locks.shutDown() }
+        let refresher = TokenRefresher(store: context.store, locks: locks, replica: CommandContext.processLabel) { name, error in
+            Terminal.err("baton refresh: Redis is unreachable while holding a new refresh token for '\(name)'; retrying until it is stored (\(error))")
+        }
+        let record = try await refresher.refresh(
+            service.name, settings: RefreshSettings(service, configuration: context.configuration!),
+            provider: OAuthTokenProvider(service: service), request: arguments.has("force") ? .forced(seenVersion: nil) : .fresh)
+        Terminal.out(String(decoding: try record.jsonBytes(), as: UTF8.self))
+        return .success
+    }
+
+    static func config(_ words: [String]) async throws -> ExitCode {
+        guard words.first == "check" else {
+            if words.first.map({ ["-h", "--help"].contains($0) }) == true { Terminal.out(configHelp); return .success }
+            throw UsageError("use `baton config check FILE`")
+        }
+        let arguments = try ParsedArguments(Array(words.dropFirst()), specification: .init(positionals: 1...1))
+        if arguments.has("help") { Terminal.out(configHelp); return .success }
+        let configuration = try BatonConfiguration.load(path: arguments.positionals[0])
+        Terminal.out("\(arguments.positionals[0]): OK: \(configuration.services.count) service\(configuration.services.count == 1 ? "" : "s") (\(configuration.services.map(\.name).joined(separator: ", "))), prefix '\(configuration.prefix)'")
+        return .success
+    }
+}
