@@ -65,7 +65,7 @@ public struct ServiceConfiguration: Sendable {
     public var defaultLifetime: Duration
     /// `allow_insecure_http`. Default: `false`.
     public var allowInsecureHTTP: Bool
-    /// `connect_timeout`. Default: 5 s.
+    /// `connect_timeout`. Default: 5 s, or `request_timeout` when that is shorter.
     public var connectTimeout: Duration
     /// `request_timeout`: the whole token request. Default: 15 s (well under the default lock TTL).
     public var requestTimeout: Duration

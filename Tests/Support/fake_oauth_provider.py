@@ -26,7 +26,8 @@ Admin API (JSON in, JSON out):
                           expires_in_string, jwt_no_expires_in, opaque_no_expires_in,
                           no_refresh_token (no rotation; the old token stays valid),
                           lowercase_token_type, extra_fields, missing_access_token.
-                          "delay" (seconds) answers slowly, in any mode.
+                          "delay" (seconds) answers slowly, in any mode, after the
+                          work is done (a rotated token is already invalid).
     POST /admin/lifetime  {"seconds": S}
     GET  /admin/stats     {"calls": {grant: n}, "by_client": {...}, "invalid_grant": n,
                            "token_requests": n, "last": {"auth": "basic|post|none",
@@ -112,6 +113,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------------
     def send(self, status, body, content_type="application/json", headers=None):
+        delay, self.pending_delay = getattr(self, "pending_delay", 0), 0
+        if delay:
+            time.sleep(delay)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         if isinstance(body, str):
@@ -200,8 +204,9 @@ class Handler(BaseHTTPRequestHandler):
             client_stats["calls"] += 1
             p.last = {"auth": auth, "params": {k: v for k, v in form.items() if k not in SECRET_PARAMS},
                       "content_type": self.headers.get("Content-Type", "")}
-        if delay:
-            time.sleep(delay)
+        # A slow provider answers late, after it has done its work (rotated the token): the
+        # dangerous case for refresh races. send() sleeps before writing.
+        self.pending_delay = delay
 
         # Failure modes first: they answer whatever the request was.
         if mode in ("invalid_client", "unauthorized_client"):
