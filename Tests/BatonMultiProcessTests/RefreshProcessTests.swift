@@ -1,0 +1,112 @@
+import BatonRedis
+import BatonTestSupport
+import Foundation
+import XCTest
+
+/// `baton refresh`, `seed`, `get` and `config check` as separate processes.
+final class RefreshProcessTests: XCTestCase {
+    private func writeConfig(provider: FakeOAuthProvider, redis: RedisServerProcess) throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        try FakeOAuthProvider.clientSecret.write(to: folder.appendingPathComponent("client-secret"), atomically: true, encoding: .utf8)
+        let config = folder.appendingPathComponent("baton.json")
+        try """
+            {"redis_url": "\(redis.url)", "services": {"my-api": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
+             "client_secret_file": "client-secret", "refresh_buffer": "5s"}}}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        return config.path
+    }
+
+    func testTwentyConcurrentRefreshProcessesMakeOneProviderCall() throws {
+        let redis = try RedisServerProcess.start()
+        let provider = try FakeOAuthProvider.start(lifetime: 60)
+        addTeardownBlock { provider.stop(); redis.stop() }
+        let config = try writeConfig(provider: provider, redis: redis)
+        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString)")
+        try provider.seedRefreshToken().write(to: tokenFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tokenFile) }
+        let seeded = try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config])
+        XCTAssertEqual(seeded.status, 0, seeded.output)
+
+        let processes = try (0..<20).map { _ in try BatonExecutable.start(["refresh", "my-api", "--config", config]) }
+        var tokens = Set<String>()
+        for (process, output) in processes {
+            XCTAssertTrue(process.waitForExit(timeout: 60))
+            let text = try String(contentsOf: output, encoding: .utf8)
+            XCTAssertEqual(process.terminationStatus, 0, text)
+            let record = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            tokens.insert(record?["access_token"] as? String ?? "")
+            try? FileManager.default.removeItem(at: output)
+        }
+        XCTAssertEqual(try provider.tokenRequests(), 1, "exactly one provider call for twenty processes")
+        XCTAssertEqual(try provider.invalidGrants(), 0)
+        XCTAssertEqual(tokens.count, 1, "all twenty printed the same token")
+
+        let get = try BatonExecutable.run(["get", "my-api", "--config", config])
+        XCTAssertEqual(get.status, 0)
+        XCTAssertEqual(get.output.trimmingCharacters(in: .whitespacesAndNewlines), tokens.first)
+        let header = try BatonExecutable.run(["get", "my-api", "--header", "--config", config])
+        XCTAssertEqual(header.output.trimmingCharacters(in: .whitespacesAndNewlines), "Authorization: Bearer \(tokens.first!)")
+    }
+
+    func testExitCodesForMissingExpiredAndNeedsReauth() throws {
+        let redis = try RedisServerProcess.start()
+        let provider = try FakeOAuthProvider.start(lifetime: 2)
+        addTeardownBlock { provider.stop(); redis.stop() }
+        let config = try writeConfig(provider: provider, redis: redis)
+        let missing = try BatonExecutable.run(["get", "my-api", "--config", config])
+        XCTAssertEqual(missing.status, 6)
+        XCTAssertTrue(missing.output.contains("no token record for 'my-api'"), missing.output)
+        let unseeded = try BatonExecutable.run(["refresh", "my-api", "--config", config])
+        XCTAssertEqual(unseeded.status, 6)
+        XCTAssertTrue(unseeded.output.contains("baton seed my-api"), unseeded.output)
+
+        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString)")
+        try provider.seedRefreshToken().write(to: tokenFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tokenFile) }
+        XCTAssertEqual(try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config]).status, 0)
+        XCTAssertEqual(try BatonExecutable.run(["refresh", "my-api", "--config", config]).status, 0)
+        Thread.sleep(forTimeInterval: 2.2)
+        let expired = try BatonExecutable.run(["get", "my-api", "--config", config])
+        XCTAssertEqual(expired.status, 6)
+        XCTAssertTrue(expired.output.contains("expired"), expired.output)
+
+        try provider.setMode("invalid_grant")
+        let rejected = try BatonExecutable.run(["refresh", "my-api", "--force", "--config", config])
+        XCTAssertEqual(rejected.status, 3, rejected.output)
+        let reauth = try BatonExecutable.run(["get", "my-api", "--config", config])
+        XCTAssertEqual(reauth.status, 3)
+        XCTAssertTrue(reauth.output.contains("needs re-authorisation"), reauth.output)
+
+        try provider.setMode("unavailable")
+        provider.stop()
+        redis.stop()
+        let down = try BatonExecutable.run(["get", "my-api", "--config", config])
+        XCTAssertEqual(down.status, 5, down.output)
+    }
+
+    func testConfigCheckListsEveryProblemAndExitsTwo() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bad = folder.appendingPathComponent("bad.json")
+        try """
+            {"services": {"svc": {"token_url": "http://auth.example.com/t", "client_id": "x", "client_secret": "inline", "refresh_buffer": "soon"}}}
+            """.write(to: bad, atomically: true, encoding: .utf8)
+        let result = try BatonExecutable.run(["config", "check", bad.path])
+        XCTAssertEqual(result.status, 2)
+        for expected in ["3 problems", "services.svc.client_secret", "services.svc.token_url", "services.svc.refresh_buffer"] {
+            XCTAssertTrue(result.output.contains(expected), "\(expected) missing from:\n\(result.output)")
+        }
+        XCTAssertFalse(result.output.contains("inline\""))
+        let notJSON = folder.appendingPathComponent("broken.json")
+        try "{\"services\": {".write(to: notJSON, atomically: true, encoding: .utf8)
+        let broken = try BatonExecutable.run(["config", "check", notJSON.path])
+        XCTAssertEqual(broken.status, 2)
+        XCTAssertTrue(broken.output.contains("line 1"), broken.output)
+        let absent = try BatonExecutable.run(["config", "check", folder.appendingPathComponent("none.json").path])
+        XCTAssertEqual(absent.status, 2)
+        XCTAssertTrue(absent.output.contains("does not exist"), absent.output)
+    }
+}
