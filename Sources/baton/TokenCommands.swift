@@ -1,4 +1,6 @@
 import BatonCommandLine
+import BatonConfig
+import BatonOAuth
 import BatonRedis
 import BatonTokens
 import Foundation
@@ -15,10 +17,15 @@ enum TokenCommands {
 
     static let seedHelp = """
         usage: baton seed SVC --refresh-token-file PATH [--redis URL] [--prefix PREFIX] [--config FILE]
+               baton seed SVC --authorization-code-file PATH --redirect-uri URI [--code-verifier-file PATH] --config FILE
 
         Stores SVC's refresh token (read from PATH, or from standard input with `-`; never give a
         secret as an argument) and registers the service. It takes effect at once: the next
         refresh uses it, and a service in needs_reauth goes back to ok.
+
+        With --authorization-code-file, exchanges a one-time authorization code (with its PKCE
+        code_verifier, if the authorization request used one) at the service's token endpoint and
+        stores the resulting refresh token and access token.
         """
 
     static let statusHelp = """
@@ -69,37 +76,77 @@ enum TokenCommands {
 
     static func seed(_ words: [String]) async throws -> ExitCode {
         let arguments = try ParsedArguments(words, specification: .init(
-            valueOptions: ["redis", "prefix", "config", "refresh-token-file"], positionals: 1...1))
+            valueOptions: ["redis", "prefix", "config", "refresh-token-file", "authorization-code-file", "redirect-uri", "code-verifier-file"],
+            positionals: 1...1))
         if arguments.has("help") { Terminal.out(seedHelp); return .success }
+        let service = arguments.positionals[0]
+        if let codeFile = arguments.value("authorization-code-file") {
+            guard arguments.value("refresh-token-file") == nil else {
+                throw UsageError("give --refresh-token-file or --authorization-code-file, not both")
+            }
+            return try await seedFromAuthorizationCode(service, codeFile: codeFile, arguments: arguments)
+        }
         guard let path = arguments.value("refresh-token-file") else {
             throw UsageError("--refresh-token-file PATH is required (use - for standard input; never pass a secret as an argument)")
         }
-        let token = try readSecret(path)
+        let token = try readSecret(path, what: "refresh token")
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
-        let service = arguments.positionals[0]
         let fence = try await context.store.seed(service: service, refreshToken: token, replica: CommandContext.processLabel)
         Terminal.out("seeded '\(service)' (fence \(fence)); the next refresh uses the new refresh token")
         return .success
     }
 
+    static func seedFromAuthorizationCode(_ name: String, codeFile: String, arguments: ParsedArguments) async throws -> ExitCode {
+        guard let redirectURI = arguments.value("redirect-uri") else {
+            throw UsageError("--redirect-uri URI is required with --authorization-code-file (the one the authorization request used)")
+        }
+        let code = try readSecret(codeFile, what: "authorization code")
+        let verifier = try arguments.value("code-verifier-file").map { try readSecret($0, what: "code verifier") }
+        let context = try CommandContext(arguments, requireConfiguration: true)
+        defer { context.shutDown() }
+        let service = try context.service(name)
+        let now = try await context.store.now()
+        let result = await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(returning: TokenEndpointClient().requestToken(
+                    .authorizationCode(code: Secret(code), redirectURI: redirectURI, codeVerifier: verifier.map(Secret.init)), for: service, now: now))
+            }.start()
+        }
+        let response: TokenResponse
+        switch result {
+        case .success(let value): response = value
+        case .failure(let error): throw RefreshError.provider(service: name, failure: ProviderFailure(error))
+        }
+        guard let refreshToken = response.refreshToken else {
+            Terminal.err("baton seed: the provider issued no refresh token for '\(name)' (did the authorization request ask for offline access?)")
+            return .needsReauthorization
+        }
+        let fence = try await context.store.seed(service: name, refreshToken: refreshToken, replica: CommandContext.processLabel)
+        let record = TokenRecord(service: name, accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
+                                 scope: response.scope, version: fence, refreshedAt: now, refreshedBy: CommandContext.processLabel)
+        _ = try await context.store.persist(record, secret: nil, fence: fence, event: .refreshed, replica: CommandContext.processLabel, owner: "")
+        Terminal.out("seeded '\(name)' from an authorization code (fence \(fence)); access token valid for \(formatAge(response.expiresAt - now))")
+        return .success
+    }
+
     /// Reads a secret from a file or standard input, trimmed; refuses an empty one.
-    static func readSecret(_ path: String) throws -> String {
+    static func readSecret(_ path: String, what: String) throws -> String {
         let data: Data
         if path == "-" {
             data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
             guard let contents = FileManager.default.contents(atPath: path) else {
-                throw UsageError("cannot read --refresh-token-file '\(path)': no such file, or not readable")
+                throw UsageError("cannot read the \(what) file '\(path)': no such file, or not readable")
             }
             data = contents
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else {
-            throw UsageError("the refresh token read from '\(path)' is empty")
+            throw UsageError("the \(what) read from '\(path)' is empty")
         }
         guard !token.contains(where: \.isNewline) else {
-            throw UsageError("the refresh token read from '\(path)' spans several lines: the file must hold the token alone")
+            throw UsageError("the \(what) read from '\(path)' spans several lines: the file must hold it alone")
         }
         return token
     }

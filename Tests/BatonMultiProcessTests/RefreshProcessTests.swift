@@ -1,3 +1,4 @@
+import BatonCommandLine
 import BatonRedis
 import BatonTestSupport
 import Foundation
@@ -108,5 +109,37 @@ final class RefreshProcessTests: XCTestCase {
         let absent = try BatonExecutable.run(["config", "check", folder.appendingPathComponent("none.json").path])
         XCTAssertEqual(absent.status, 2)
         XCTAssertTrue(absent.output.contains("does not exist"), absent.output)
+    }
+
+    func testSeedFromAnAuthorizationCodeWithPKCE() throws {
+        let redis = try RedisServerProcess.start()
+        let provider = try FakeOAuthProvider.start(lifetime: 60)
+        addTeardownBlock { provider.stop(); redis.stop() }
+        let config = try writeConfig(provider: provider, redis: redis)
+        let folder = URL(fileURLWithPath: config).deletingLastPathComponent()
+        let verifier = "verifier-" + String(repeating: "v", count: 40)
+        // S256 of the verifier, computed independently with Python's hashlib in the provider.
+        let challenge = try String(decoding: runPython("import base64,hashlib,sys; print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rstrip(b'=').decode())", verifier), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let code = try provider.issueCode(challenge: challenge, redirectURI: "http://localhost:9/cb")
+        try code.write(to: folder.appendingPathComponent("code"), atomically: true, encoding: .utf8)
+        try verifier.write(to: folder.appendingPathComponent("verifier"), atomically: true, encoding: .utf8)
+        let seeded = try BatonExecutable.run(["seed", "my-api", "--authorization-code-file", folder.appendingPathComponent("code").path,
+                                              "--redirect-uri", "http://localhost:9/cb", "--code-verifier-file",
+                                              folder.appendingPathComponent("verifier").path, "--config", config])
+        XCTAssertEqual(seeded.status, 0, seeded.output)
+        XCTAssertFalse(seeded.output.contains(code))
+        XCTAssertEqual(try BatonExecutable.run(["get", "my-api", "--config", config]).status, 0)
+        // The stored refresh token works.
+        XCTAssertEqual(try BatonExecutable.run(["refresh", "my-api", "--force", "--config", config]).status, 0)
+        XCTAssertEqual(try provider.invalidGrants(), 0)
+    }
+
+    private func runPython(_ program: String, _ argument: String) throws -> [UInt8] {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("py-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = try ChildProcess(executable: "python3", arguments: ["-c", program, argument], streams: .file(output.path))
+        process.waitForExit(timeout: 10)
+        return Array(try Data(contentsOf: output))
     }
 }
