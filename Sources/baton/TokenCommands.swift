@@ -8,11 +8,16 @@ import Foundation
 /// `baton get`, `baton seed`, `baton status`: the token layer's ops commands.
 enum TokenCommands {
     static let getHelp = """
-        usage: baton get SVC [--json | --header] [--redis URL] [--prefix PREFIX] [--config FILE]
+        usage: baton get SVC [--newer-than N] [--wait 10s] [--json | --header] [--redis URL] [--prefix PREFIX] [--config FILE]
 
-        Reads the token record of SVC from Redis (no provider call) and prints the access token,
-        the whole record (--json), or an HTTP header line (--header: "Authorization: Bearer ...").
-        Exits 6 when the record is missing or expired, 3 when the credential needs re-authorisation.
+        Prints SVC's access token from Redis (never calls the provider), the whole record (--json),
+        or an HTTP header line (--header: "Authorization: Bearer ...").
+        When the stored token is expired or missing, waits up to --wait (default 10s; 0 for no
+        wait) for the coordinator to write one. --newer-than N (the version of a token that just got
+        a 401) asks the coordinator for a forced refresh and waits for a version greater than N;
+        returns at once if the stored one is already newer.
+        Exits 6 when no valid token appeared, 3 when the credential needs re-authorisation, 75 when
+        no newer token appeared within --wait.
         """
 
     static let seedHelp = """
@@ -39,27 +44,39 @@ enum TokenCommands {
 
     static func get(_ words: [String]) async throws -> ExitCode {
         let arguments = try ParsedArguments(words, specification: .init(
-            valueOptions: ["redis", "prefix", "config"], flags: ["json", "header"], positionals: 1...1))
+            valueOptions: ["redis", "prefix", "config", "newer-than", "wait"], flags: ["json", "header"], positionals: 1...1))
         if arguments.has("help") { Terminal.out(getHelp); return .success }
         guard !(arguments.has("json") && arguments.has("header")) else { throw UsageError("choose one of --json and --header") }
+        let newerThan = try arguments.value("newer-than").map { text -> Int64 in
+            guard let version = Int64(text), version >= 0 else { throw UsageError("--newer-than must be a record version (a whole number), not '\(text)'") }
+            return version
+        }
+        let wait: Duration
+        if arguments.value("wait") == "0" { wait = .zero } else { wait = try LockCommand.duration(arguments, "wait", default: .seconds(10)) }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         let service = arguments.positionals[0]
-        guard let record = try await context.store.record(service) else {
-            Terminal.err("baton get: no token record for '\(service)' under prefix '\(context.prefix)': seed it (`baton seed \(service) --refresh-token-file PATH`) and run the coordinator")
-            return .tokenUnavailable
+        let tokens = TokenClient(client: context.client, prefix: context.prefix)
+        do {
+            let record: TokenRecord
+            if let newerThan {
+                record = try await tokens.accessToken(for: service, newerThan: newerThan, wait: wait)
+            } else {
+                record = try await tokens.accessToken(for: service, wait: wait)
+            }
+            print(record, arguments: arguments)
+            return .success
+        } catch let failure as TokenClient.Failure {
+            Terminal.err("baton get: \(failure)")
+            switch failure {
+            case .needsReauthorization: return .needsReauthorization
+            case .timedOut(_, _, let newest):
+                if newerThan != nil, let newest, newest.status != .needsReauth, !newest.isExpired(at: (try? await context.store.now()) ?? 0) {
+                    return .timedOut
+                }
+                return .tokenUnavailable
+            }
         }
-        let now = try await context.store.now()
-        if record.status == .needsReauth {
-            Terminal.err("baton get: '\(service)' needs re-authorisation (\(record.lastError.map { "\($0.code): \($0.description)" } ?? "invalid_grant")): re-authorise it with the provider, then run `baton seed \(service) --refresh-token-file PATH`")
-            return .needsReauthorization
-        }
-        if record.isExpired(at: now) {
-            Terminal.err("baton get: the token of '\(service)' expired \(formatAge(now - record.expiresAt)) ago and has not been refreshed (is `baton serve` running? last error: \(record.lastError?.description ?? "none"))")
-            return .tokenUnavailable
-        }
-        print(record, arguments: arguments)
-        return .success
     }
 
     static func print(_ record: TokenRecord, arguments: ParsedArguments) {
