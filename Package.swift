@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "BatonCommandLine", dependencies: ["BatonConfig"]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonRedis", "BatonLock", "BatonTokens", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
+            dependencies: ["BatonRedis", "BatonLock", "BatonTokens", "BatonCoordinator", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
         ),
 
         // Throwaway redis-server processes and the fake OAuth provider, for tests.

@@ -14,6 +14,7 @@ enum Baton {
     }
 
     static let subcommands: [Subcommand] = [
+        Subcommand(name: "serve", summary: "run the coordinator daemon (one of any number of replicas)", run: ServeCommand.run),
         Subcommand(name: "get", summary: "print a service's access token from Redis (no provider call)", run: TokenCommands.get),
         Subcommand(name: "seed", summary: "store a service's refresh token (from a file or stdin)", run: TokenCommands.seed),
         Subcommand(name: "refresh", summary: "run the refresh protocol for a service in this process", run: RefreshCommand.refresh),

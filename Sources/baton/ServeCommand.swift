@@ -1,0 +1,70 @@
+import BatonCommandLine
+import BatonConfig
+import BatonCoordinator
+import BatonRedis
+import BatonTokens
+import Foundation
+
+/// `baton serve`: the coordinator daemon.
+enum ServeCommand {
+    static let help = """
+        usage: baton serve --config FILE [--id NAME] [--log-level debug|info|warn|error]
+
+        Keeps every configured credential fresh, as one of any number of replicas sharing Redis:
+        refreshes each service before it expires (exactly one replica per refresh, by the service
+        lock), answers workers' forced-refresh requests (LPUSH PREFIX:refresh-requests
+        '{"service":"SVC","version":N}'), and logs one JSON object per line to standard error.
+        --id names this replica in records, events and logs (default host:pid).
+        SIGTERM/SIGINT: stop taking work, let refreshes in flight finish, exit 0.
+        SIGHUP: re-read the configuration (services added or removed); a bad file is logged and ignored.
+        """
+
+    static func run(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["config", "id", "log-level", "redis", "prefix"]))
+        if arguments.has("help") { Terminal.out(help); return .success }
+        let environment = ProcessInfo.processInfo.environment
+        guard let path = arguments.value("config") ?? environment["BATON_CONFIG"] else {
+            throw UsageError("baton serve needs the configuration file: --config FILE or BATON_CONFIG")
+        }
+        let level = try arguments.value("log-level").map { text -> StructuredLog.Level in
+            guard let level = StructuredLog.Level(rawValue: text) else { throw UsageError("--log-level must be debug, info, warn or error, not '\(text)'") }
+            return level
+        } ?? .info
+        let configuration = try BatonConfiguration.load(path: path, environment: environment)
+        let replica = arguments.value("id") ?? CommandContext.processLabel
+        let log = StructuredLog(replica: replica, minimum: level)
+        let prefix = arguments.value("prefix") ?? configuration.prefix
+        let url = arguments.value("redis") ?? configuration.redisURL
+        let client = try RedisClient(url: url, options: .init(
+            connection: .init(reconnect: .init(giveUpAfter: .seconds(1))),
+            poolSize: min(64, configuration.maxConcurrentRefreshes + 6)))
+        defer { client.shutDown() }
+        let coordinator = try Coordinator(
+            client: client,
+            options: .init(replica: replica, prefix: prefix, maxConcurrentRefreshes: configuration.maxConcurrentRefreshes),
+            services: definitions(configuration), log: log)
+
+        let signals = SignalHandlers()
+        signals.on([SIGTERM, SIGINT]) { coordinator.stop() }
+        signals.on([SIGHUP]) {
+            Task {
+                do {
+                    let fresh = try BatonConfiguration.load(path: path, environment: ProcessInfo.processInfo.environment)
+                    await coordinator.reload(definitions(fresh))
+                } catch {
+                    log.log(.error, "config_reload_failed", ["message": .text(String(describing: error))])
+                }
+            }
+        }
+        defer { signals.cancel() }
+        await coordinator.run()
+        return .success
+    }
+
+    static func definitions(_ configuration: BatonConfiguration) -> [ServiceDefinition] {
+        configuration.services.map { service in
+            ServiceDefinition(name: service.name, settings: RefreshSettings(service, configuration: configuration),
+                              provider: OAuthTokenProvider(service: service), forcedRefreshMinInterval: service.forcedRefreshMinInterval)
+        }
+    }
+}
