@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
         // Several real `baton` processes against a real redis-server.
-        .testTarget(name: "BatonMultiProcessTests", dependencies: ["BatonLock", "BatonRedis", "BatonCommandLine", "BatonTestSupport"]),
+        .testTarget(name: "BatonMultiProcessTests", dependencies: ["BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonTestSupport"]),
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),

@@ -300,14 +300,19 @@ public actor Coordinator {
             } else {
                 statistics.alreadyFresh += 1
             }
+            // Requests taken with this refresh and those that arrived while it ran: answer every
+            // one the new record satisfies; any other (naming a newer version) goes again now.
+            let waiting = pending + (states[service]?.pending ?? [])
+            states[service]?.pending = []
             var unanswered: [RefreshRequest] = []
-            for request in pending {
+            for request in waiting {
                 if let version = request.version, record.version <= version { unanswered.append(request) } else { await answer(request) }
             }
-            states[service]?.pending += unanswered
+            states[service]?.pending = unanswered
             schedule(service, record: record)
+            if !unanswered.isEmpty { queue.schedule(service, at: clock.now) }
         case .deferred(let wait):
-            states[service]?.pending = pending + (states[service]?.pending ?? [])
+            requeue(pending, for: service)
             queue.schedule(service, at: clock.now + wait.milliseconds)
         case .blocked(let reason, let ackRequests):
             statistics.failures += 1
@@ -315,13 +320,17 @@ public actor Coordinator {
             log.log(.warn, reason, service: service, ["message": .text(reason == "needs_seed"
                 ? "no refresh token stored: run `baton seed \(service) --refresh-token-file PATH`"
                 : "the provider rejected the refresh token: re-authorise, then `baton seed`")])
-            if ackRequests { for request in pending { await answer(request) } }
+            if ackRequests {
+                let waiting = pending + (states[service]?.pending ?? [])
+                states[service]?.pending = []
+                for request in waiting { await answer(request) }
+            }
             queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
         case .retry(let errorClass, let after):
             statistics.failures += 1
             let failures = (states[service]?.failures ?? 0) + 1
             states[service]?.failures = failures
-            states[service]?.pending = pending + (states[service]?.pending ?? [])
+            requeue(pending, for: service)
             let bound = min(options.retryCap.seconds, options.retryBase.seconds * pow(2, Double(min(failures - 1, 20))))
             var delay = Duration.milliseconds(Int64(Double.random(in: 0...bound) * 1000))
             if let after { delay = max(delay, after) }
@@ -330,6 +339,14 @@ public actor Coordinator {
             try? await store.appendEvent(.retried, service: service, replica: options.replica, detail: errorClass)
             queue.schedule(service, at: clock.now + delay.milliseconds)
         }
+    }
+
+    /// Puts requests taken by a refresh that did not complete back in front of the service's queue.
+    private func requeue(_ requests: [RefreshRequest], for service: String) {
+        // Read first, then write: `states[s]?.pending = requests + states[s]!.pending` would read
+        // the dictionary while modifying it (an exclusivity violation).
+        let waiting = requests + (states[service]?.pending ?? [])
+        states[service]?.pending = waiting
     }
 
     private func answer(_ request: RefreshRequest) async {

@@ -85,9 +85,10 @@ public final class FakeOAuthProvider: @unchecked Sendable {
     }
 
     /// Makes the next `count` token requests (all until ``reset()`` when `nil`) answer as `mode`,
-    /// after `delay` seconds. See the script's docstring for the modes.
-    public func setMode(_ mode: String, count: Int? = nil, delay: Double = 0, retryAfter: String? = nil) throws {
-        var body: [String: Any] = ["mode": mode, "delay": delay]
+    /// after `delay` seconds (or, with `delayBefore`, slow before doing anything and not at all if
+    /// the client went away). See the script's docstring for the modes.
+    public func setMode(_ mode: String, count: Int? = nil, delay: Double = 0, delayBefore: Double = 0, retryAfter: String? = nil) throws {
+        var body: [String: Any] = ["mode": mode, "delay": delay, "delay_before": delayBefore]
         if let count { body["count"] = count }
         if let retryAfter { body["retry_after"] = retryAfter }
         _ = try admin("/admin/mode", body)

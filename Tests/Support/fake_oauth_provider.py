@@ -28,6 +28,9 @@ Admin API (JSON in, JSON out):
                           lowercase_token_type, extra_fields, missing_access_token.
                           "delay" (seconds) answers slowly, in any mode, after the
                           work is done (a rotated token is already invalid).
+                          "delay_before" (seconds) is slow before doing anything, and
+                          then does nothing if the client has gone away meanwhile (a
+                          provider that commits only when it can answer).
     POST /admin/lifetime  {"seconds": S}
     GET  /admin/stats     {"calls": {grant: n}, "by_client": {...}, "invalid_grant": n,
                            "token_requests": n, "last": {"auth": "basic|post|none",
@@ -64,6 +67,8 @@ class Provider:
         self.mode = "normal"
         self.mode_left = None  # None: until reset
         self.delay = 0.0
+        self.delay_before = 0.0
+        self.abandoned = 0
         self.retry_after = None
         self.calls = {}
         self.by_client = {}
@@ -74,12 +79,12 @@ class Provider:
     def take_mode(self):
         """The mode and delay for this request (consuming one of a counted mode)."""
         with self.lock:
-            mode, delay, retry_after = self.mode, self.delay, self.retry_after
+            mode, delay, retry_after, before = self.mode, self.delay, self.retry_after, self.delay_before
             if self.mode_left is not None:
                 self.mode_left -= 1
                 if self.mode_left <= 0:
-                    self.mode, self.mode_left, self.delay, self.retry_after = "normal", None, 0.0, None
-            return mode, delay, retry_after
+                    self.mode, self.mode_left, self.delay, self.retry_after, self.delay_before = "normal", None, 0.0, None, 0.0
+            return mode, delay, retry_after, before
 
     def new_access_token(self, client_id, jwt=False, lifetime=None):
         with self.lock:
@@ -144,7 +149,7 @@ class Handler(BaseHTTPRequestHandler):
             with p.lock:
                 self.send(200, {"calls": dict(p.calls), "by_client": {k: dict(v) for k, v in p.by_client.items()},
                                 "invalid_grant": p.invalid_grant, "token_requests": p.token_requests,
-                                "issued": p.issued, "last": p.last, "lifetime": p.lifetime})
+                                "issued": p.issued, "last": p.last, "lifetime": p.lifetime, "abandoned": p.abandoned})
         else:
             self.send(404, {"error": "not_found"})
 
@@ -169,6 +174,7 @@ class Handler(BaseHTTPRequestHandler):
                 p.mode = data.get("mode", "normal")
                 p.mode_left = data.get("count")
                 p.delay = float(data.get("delay", 0))
+                p.delay_before = float(data.get("delay_before", 0))
                 p.retry_after = data.get("retry_after")
             return self.send(200, {"ok": True})
         if self.path == "/admin/lifetime":
@@ -196,7 +202,14 @@ class Handler(BaseHTTPRequestHandler):
                 auth = "basic"
             except Exception:
                 return self.oauth_error(401, "invalid_client", "malformed Basic authorization")
-        mode, delay, retry_after = p.take_mode()
+        mode, delay, retry_after, delay_before = p.take_mode()
+        if delay_before:
+            time.sleep(delay_before)
+            if self.client_gone():
+                with p.lock:
+                    p.abandoned += 1
+                self.close_connection = True
+                return
         with p.lock:
             p.token_requests += 1
             p.calls[grant] = p.calls.get(grant, 0) + 1
@@ -276,6 +289,18 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "form_encoded":
             return self.send(200, urllib.parse.urlencode(body), content_type="application/x-www-form-urlencoded")
         self.send(200, body)
+
+    def client_gone(self):
+        """Whether the client closed its connection (readable with nothing to read)."""
+        import select
+        import socket
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def refuse_grant(self, client_stats, description):
         with self.provider.lock:
