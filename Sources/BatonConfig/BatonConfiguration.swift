@@ -67,7 +67,7 @@ public struct ServiceConfiguration: Sendable {
     public var allowInsecureHTTP: Bool
     /// `connect_timeout`. Default: 5 s, or `request_timeout` when that is shorter.
     public var connectTimeout: Duration
-    /// `request_timeout`: the whole token request. Default: 15 s (well under the default lock TTL).
+    /// `request_timeout`: the whole token request. Default: 15 s, or half of `lock_ttl` when that is shorter.
     public var requestTimeout: Duration
     /// `forced_refresh_min_interval`. Default: the top-level value.
     public var forcedRefreshMinInterval: Duration

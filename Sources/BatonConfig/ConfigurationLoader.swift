@@ -157,7 +157,7 @@ struct ConfigurationValidator {
 
         let refreshBuffer = duration(fields["refresh_buffer"], "\(path).refresh_buffer") ?? .seconds(60)
         let defaultLifetime = duration(fields["default_lifetime"], "\(path).default_lifetime") ?? .seconds(3600)
-        let requestTimeout = duration(fields["request_timeout"], "\(path).request_timeout") ?? .seconds(15)
+        let requestTimeout = duration(fields["request_timeout"], "\(path).request_timeout") ?? min(.seconds(15), lockTTL / 2)
         let connectTimeout = duration(fields["connect_timeout"], "\(path).connect_timeout") ?? min(.seconds(5), requestTimeout)
         if requestTimeout >= lockTTL {
             problem("\(path).request_timeout", "\(requestTimeout.configurationText) must be shorter than lock_ttl (\(lockTTL.configurationText)): a provider call must end well within one lease")
