@@ -6,7 +6,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 BATON := .build/debug/baton
 
-.PHONY: all deps build release test test-asan demo bench clean
+.PHONY: all deps build release test test-asan demo bench check-deploy clean
 
 all: build
 
@@ -41,3 +41,11 @@ clean:
 bench: deps
 	$(SWIFT) build -c release --product baton
 	@scripts/with-private-redis.sh .build/release/baton bench lock
+
+## Static checks of the deployment files: docker-compose.yml (needs the docker-compose package)
+## and the example configuration.
+check-deploy: build
+	@created=; [ -e .env ] || { touch .env; created=1; }; \
+	docker-compose -f docker-compose.yml config -q; status=$$?; \
+	[ -z "$$created" ] || rm -f .env; exit $$status
+	@env MY_API_CLIENT_SECRET=example $(BATON) config check Deploy/baton.json.example
