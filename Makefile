@@ -6,7 +6,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 BATON := .build/debug/baton
 
-.PHONY: all deps build release test test-asan demo bench check-deploy clean
+.PHONY: all deps build release test test-asan demo bench bench-serve check-deploy clean
 
 all: build
 
@@ -41,6 +41,13 @@ clean:
 bench: deps
 	$(SWIFT) build -c release --product baton
 	@scripts/with-private-redis.sh .build/release/baton bench lock
+
+## Coordinator scale runs (release build): 2,000 services with 30 s tokens on 3 replicas, then
+## 10,000 services with 5-minute tokens on one replica (about 10 minutes in all).
+bench-serve: deps
+	$(SWIFT) build -c release --product baton
+	python3 bench/serve_bench.py --services 2000 --lifetime 30 --replicas 3 --duration 120
+	python3 bench/serve_bench.py --services 10000 --lifetime 300 --replicas 1 --duration 420
 
 ## Static checks of the deployment files: docker-compose.yml (needs the docker-compose package)
 ## and the example configuration.

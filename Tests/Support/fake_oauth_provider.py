@@ -17,6 +17,7 @@ client_secret_basic (HTTP Basic of the form-urlencoded id and secret, RFC 6749 2
 
 Admin API (JSON in, JSON out):
     POST /admin/seed      {"client_id": "..."}              -> {"refresh_token": "..."}
+                          {"client_id": "...", "count": N}  -> {"refresh_tokens": [...]}
     POST /admin/code      {"client_id", "code_challenge", "redirect_uri"} -> {"code": "..."}
     POST /admin/mode      {"mode": M, "count": N, "delay": S, "retry_after": "..."}
                           the next N token requests (default: all until reset) answer as M:
@@ -163,6 +164,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(400, {"error": "admin requests are JSON"})
         if self.path == "/admin/seed":
             client = data.get("client_id", "baton-client")
+            if "count" in data:
+                return self.send(200, {"refresh_tokens": [p.new_refresh_token(client) for _ in range(int(data["count"]))]})
             return self.send(200, {"refresh_token": p.new_refresh_token(client)})
         if self.path == "/admin/code":
             code = "code-" + secrets.token_hex(8)
