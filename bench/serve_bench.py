@@ -69,6 +69,7 @@ def main():
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--duration", type=float, default=120)
     parser.add_argument("--buffer", default=None, help="refresh_buffer (default: a fifth of the lifetime)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, config) and print its path")
     args = parser.parse_args()
     if not os.access(BATON, os.X_OK):
         sys.exit("no release baton at %s: run `swift build -c release --product baton` (make bench-serve does)" % BATON)
@@ -174,6 +175,7 @@ def main():
         refreshes = sum(len(times) for times in writes.values())
         holes = sum(1 for times in writes.values() for a, b in zip(times, times[1:]) if b - a > args.lifetime * 1000)
         latencies = []
+        problems = {}
         for r in range(args.replicas):
             with open(os.path.join(work, "replica-%d.log" % r)) as f:
                 for line in f:
@@ -183,6 +185,8 @@ def main():
                         continue
                     if event.get("event") == "refreshed":
                         latencies.append(event.get("duration_ms", 0))
+                    elif event.get("level") in ("warn", "error"):
+                        problems[event.get("event", "?") + " " + event.get("error_class", "")] = problems.get(event.get("event", "?") + " " + event.get("error_class", ""), 0) + 1
         latencies.sort()
 
         def pct(p):
@@ -195,6 +199,8 @@ def main():
         print("missed expiries: %d (tokens that expired before their successor was written), %d records expired at the end"
               % (holes, expired_at_end))
         print("refresh latency (lock to persisted): p50 %d ms, p99 %d ms, max %d ms" % (pct(0.5), pct(0.99), latencies[-1] if latencies else 0))
+        if problems:
+            print("warnings and errors logged: " + ", ".join("%s x%d" % (k.strip(), v) for k, v in sorted(problems.items(), key=lambda kv: -kv[1])[:8]))
         for r in range(args.replicas):
             quiet_text = ""
             if quiet is not None and len(quiet) == 3:
@@ -209,7 +215,10 @@ def main():
                     p.wait(10)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print("work folder kept: " + work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

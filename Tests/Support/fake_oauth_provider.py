@@ -325,6 +325,7 @@ def main():
         clients[client_id] = secret
     Handler.provider = Provider(args.lifetime, clients)
     Handler.quiet = args.quiet
+    ThreadingHTTPServer.request_queue_size = 512  # bursts of refreshes must not overflow the listen backlog
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
