@@ -164,6 +164,66 @@ final class ServeProcessTests: XCTestCase {
         XCTAssertEqual(try provider.invalidGrants(), 0)
     }
 
+    func testARequestTakenByAReplicaThatDiesIsServedByAnother() async throws {
+        try start(lifetime: 300)
+        try startReplica("replica-1")
+        try startReplica("replica-2")
+        let first = try await waitForRecord()
+        let before = try provider.tokenRequests()
+        // The forced refresh is slow, so the replica that takes the request still has it when killed.
+        try provider.setMode("normal", count: 1, delayBefore: 3)
+        let tokens = TokenClient(client: client)
+        let version = first.version
+        let worker = Task { try await tokens.accessToken(for: "my-api", newerThan: version, wait: .seconds(40)) }
+        var taker: String?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while taker == nil && ContinuousClock.now < deadline {
+            for id in ["replica-1", "replica-2"] {
+                if try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(id)").integer == 1 { taker = id }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let victim = try XCTUnwrap(taker, "no replica took the request")
+        replicas[victim]?.0.signal(SIGKILL)
+        replicas[victim]?.0.waitForExit(timeout: 5)
+        // The survivor notices the missing heartbeat (15 s TTL), puts the request back, and serves it.
+        let record = try await worker.value
+        XCTAssertGreaterThan(record.version, version)
+        XCTAssertNotEqual(record.refreshedBy, victim)
+        let left = try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(victim)").integer
+        XCTAssertEqual(left, 0)
+        XCTAssertEqual(try provider.tokenRequests() - before, 1, "the dead replica's call was dropped by the provider; one call served the request")
+        XCTAssertEqual(try provider.invalidGrants(), 0)
+    }
+
+    func testSIGHUPPicksUpAddedAndRemovedServices() async throws {
+        try start(lifetime: 300)
+        try startReplica("replica-1")
+        _ = try await waitForRecord()
+        // Add a client_credentials service (no seed needed) and reload.
+        var text = try String(contentsOfFile: configPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"services\": {", with: """
+            "services": {"machine": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
+               "client_secret_file": "secret", "grant": "client_credentials", "request_timeout": "4s"},
+            """)
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        replicas["replica-1"]?.0.signal(SIGHUP)
+        let deadline = ContinuousClock.now + .seconds(10)
+        var machine: TokenRecord?
+        while machine == nil && ContinuousClock.now < deadline {
+            machine = try await store.record("machine")
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(machine?.status, .ok, "the added service was refreshed without a restart")
+        // A broken file on SIGHUP is logged and ignored: the daemon keeps running.
+        try "{ not json".write(toFile: configPath, atomically: true, encoding: .utf8)
+        replicas["replica-1"]?.0.signal(SIGHUP)
+        try await Task.sleep(for: .milliseconds(500))
+        XCTAssertTrue(replicas["replica-1"]?.0.isRunning == true)
+        XCTAssertTrue(log("replica-1").contains("config_reload_failed"))
+        XCTAssertEqual(stopReplica("replica-1"), 0)
+    }
+
     func testKilledReplicaMidRefreshIsReplacedWithinTheLockTTL() async throws {
         try start(lifetime: 6)
         try startReplica("replica-1")
