@@ -20,6 +20,7 @@ enum Baton {
         Subcommand(name: "refresh", summary: "run the refresh protocol for a service in this process", run: RefreshCommand.refresh),
         Subcommand(name: "config", summary: "validate a configuration file (`baton config check FILE`)", run: RefreshCommand.config),
         Subcommand(name: "status", summary: "show every service's token state", run: TokenCommands.status),
+        Subcommand(name: "watch", summary: "print token changes live as they happen (never a token)", run: WatchCommand.run),
         Subcommand(name: "lock", summary: "run a command under a distributed lock; inspect or release locks", run: LockCommand.run),
         Subcommand(name: "bench", summary: "measure Redis round trips and lock latencies", run: BenchCommand.run),
         Subcommand(name: "ping", summary: "check that Redis answers and measure the round trip", run: PingCommand.run),

@@ -1,0 +1,66 @@
+import BatonCommandLine
+import BatonRedis
+import BatonTokens
+import Foundation
+
+/// `baton watch`: a live feed of token changes for operators.
+enum WatchCommand {
+    static let help = """
+        usage: baton watch [SVC...] [--redis URL] [--prefix PREFIX] [--config FILE]
+
+        Prints one line per record change (every refresh, failure, seed) as it happens: time,
+        service, version, status, time to expiry, who refreshed it, last error. Never a token.
+        Watches every service when none is named. Runs until Ctrl-C.
+        """
+
+    static func run(_ words: [String]) async throws -> ExitCode {
+        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["redis", "prefix", "config"], positionals: 0...1000))
+        if arguments.has("help") { Terminal.out(help); return .success }
+        let context = try CommandContext(arguments)
+        defer { context.shutDown() }
+        let services = arguments.positionals
+        for service in services { _ = try context.store.keys(service) }
+        let subscription = try RedisSubscription(endpoint: context.client.endpoint, options: context.client.options.connection)
+        if services.isEmpty {
+            try subscription.psubscribe([context.prefix + ":*:changed"])
+        } else {
+            try subscription.subscribe(try services.map { try context.store.keys($0).changedChannel })
+        }
+        Terminal.out("watching \(services.isEmpty ? "every service" : services.joined(separator: ", ")) under prefix '\(context.prefix)' (Ctrl-C to stop)")
+        let stop = StopSignal()
+        let handlers = SignalHandlers()
+        handlers.on([SIGINT, SIGTERM]) { stop.set() }
+        defer { handlers.cancel() }
+        let head = context.prefix + ":{"
+        while !stop.isSet {
+            // The subscription blocks in poll(2): keep it off the cooperative pool.
+            let event = try await withCheckedThrowingContinuation { continuation in
+                Thread { continuation.resume(with: Result { try subscription.next(timeout: .milliseconds(500)) }) }.start()
+            }
+            guard case .message(let message) = event, message.channel.hasPrefix(head), message.channel.hasSuffix("}:changed") else { continue }
+            let service = String(message.channel.dropFirst(head.count).dropLast("}:changed".count))
+            guard let record = try await context.store.record(service) else {
+                Terminal.out("\(timestamp())  \(service)  v\(message.text)  seeded (no access token yet)")
+                continue
+            }
+            let now = try await context.store.now()
+            let error = record.lastError.map { "  last error \($0.code): \($0.description)" } ?? ""
+            Terminal.out("\(timestamp())  \(service)  v\(record.version)  \(record.status.rawValue)  expires in \(TokenCommands.formatAge(max(0, record.expiresAt - now)))  by \(record.refreshedBy)\(error)")
+        }
+        return .success
+    }
+
+    private static func timestamp() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm:ss.SSS"
+        return formatter.string(from: Date())
+    }
+}
+
+/// Set once by a signal handler, read by the loop.
+final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
