@@ -51,6 +51,29 @@ final class RefreshProcessTests: XCTestCase {
         XCTAssertEqual(header.output.trimmingCharacters(in: .whitespacesAndNewlines), "Authorization: Bearer \(tokens.first!)")
     }
 
+    func testWatchPrintsEveryChangeButNeverAToken() throws {
+        let redis = try RedisServerProcess.start()
+        let provider = try FakeOAuthProvider.start(lifetime: 60)
+        addTeardownBlock { provider.stop(); redis.stop() }
+        let config = try writeConfig(provider: provider, redis: redis)
+        let (watch, output) = try BatonExecutable.start(["watch", "--config", config])
+        defer { try? FileManager.default.removeItem(at: output) }
+        Thread.sleep(forTimeInterval: 0.5)
+        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString)")
+        try provider.seedRefreshToken().write(to: tokenFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tokenFile) }
+        XCTAssertEqual(try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config]).status, 0)
+        let refreshed = try BatonExecutable.run(["refresh", "my-api", "--config", config])
+        let token = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(refreshed.output.utf8)) as? [String: Any])?["access_token"] as? String)
+        Thread.sleep(forTimeInterval: 0.7)
+        watch.signal(SIGINT)
+        XCTAssertTrue(watch.waitForExit(timeout: 5))
+        let text = try String(contentsOf: output, encoding: .utf8)
+        XCTAssertTrue(text.contains("my-api  v1  seeded"), text)
+        XCTAssertTrue(text.contains("my-api  v2  ok"), text)
+        XCTAssertFalse(text.contains(token), "a token was printed")
+    }
+
     func testExitCodesForMissingExpiredAndNeedsReauth() throws {
         let redis = try RedisServerProcess.start()
         let provider = try FakeOAuthProvider.start(lifetime: 2)
