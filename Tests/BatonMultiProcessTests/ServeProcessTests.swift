@@ -137,7 +137,13 @@ final class ServeProcessTests: XCTestCase {
             for _ in 0..<100 { group.addTask { try await client.send("LPUSH", "oauth:refresh-requests", Array(request)) } }
             try await group.waitForAll()
         }
-        let forced = try await waitForRecord(newerThan: first.version, timeout: .seconds(10))
+        let forced: TokenRecord
+        do {
+            forced = try await waitForRecord(newerThan: first.version, timeout: .seconds(20))
+        } catch {
+            print("replica logs:\n\(log("replica-1"))\n\(log("replica-2"))")
+            throw error
+        }
         try await Task.sleep(for: .seconds(2))
         XCTAssertEqual(try provider.tokenRequests() - before, 1, "100 requests for one version: one provider call")
         let pending = try await client.send("LLEN", "oauth:refresh-requests").integer
@@ -158,7 +164,13 @@ final class ServeProcessTests: XCTestCase {
         try await Task.sleep(for: .seconds(1))
         XCTAssertEqual(try provider.tokenRequests() - before, 1, "nobody is running")
         try startReplica("replica-3")
-        let served = try await waitForRecord(newerThan: forced.version, timeout: .seconds(10))
+        let served: TokenRecord
+        do {
+            served = try await waitForRecord(newerThan: forced.version, timeout: .seconds(20))
+        } catch {
+            print("replica-3's log:\n\(log("replica-3"))")
+            throw error
+        }
         XCTAssertGreaterThan(served.version, forced.version)
         XCTAssertEqual(try provider.tokenRequests() - before, 2)
         XCTAssertEqual(try provider.invalidGrants(), 0)
