@@ -90,8 +90,8 @@ public struct TokenStore: Sendable {
         let keys = try keys(record.service)
         var placeholder = record
         placeholder.version = Self.versionPlaceholderValue
-        let recordJSON = try Self.withVersionPlaceholder(placeholder.jsonBytes())
-        let secretJSON = try secret.map { try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue).jsonBytes()) } ?? []
+        let recordJSON = try Self.withVersionPlaceholder(placeholder.jsonBytes(), field: "version")
+        let secretJSON = try secret.map { try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue).jsonBytes(), field: "fence") } ?? []
         let reply = try await client.run(
             TokenScripts.persist,
             keys: [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock],
@@ -111,7 +111,7 @@ public struct TokenStore: Sendable {
     @discardableResult
     public func seed(service: String, refreshToken: String, replica: String) async throws -> Int64 {
         let keys = try keys(service)
-        let envelope = try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: refreshToken, fence: Self.versionPlaceholderValue).jsonBytes())
+        let envelope = try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: refreshToken, fence: Self.versionPlaceholderValue).jsonBytes(), field: "fence")
         let reply = try await client.run(
             TokenScripts.seed,
             keys: [keys.secret, keys.lock.fence, keys.token, keys.events],
@@ -135,8 +135,11 @@ public struct TokenStore: Sendable {
     /// the script can put in the version it decides on.
     private static let versionPlaceholderValue: Int64 = -987_654_321_012_345
 
-    private static func withVersionPlaceholder(_ json: [UInt8]) -> [UInt8] {
+    /// Swaps `"field":<placeholder number>` for `"field":"@@VERSION@@"`. Matching the key too
+    /// (the encoders write compact JSON) means a token that happens to contain the digits is
+    /// never touched: inside a JSON string the quotes around a key would be escaped.
+    private static func withVersionPlaceholder(_ json: [UInt8], field: String) -> [UInt8] {
         let text = String(decoding: json, as: UTF8.self)
-        return Array(text.replacingOccurrences(of: String(versionPlaceholderValue), with: "\"@@VERSION@@\"").utf8)
+        return Array(text.replacingOccurrences(of: "\"\(field)\":\(versionPlaceholderValue)", with: "\"\(field)\":\"@@VERSION@@\"").utf8)
     }
 }
