@@ -183,10 +183,13 @@ enum TokenCommands {
             return .success
         }
         let now = try await context.store.now()
+        // Batched: a status of thousands of services is a few pipelined round trips, not two per service.
+        let records = try await context.store.records(services)
+        let secrets = try await context.client.pipeline(try services.map { RedisCommand("EXISTS", try context.store.keys($0).secret) })
         var rows: [[String: Any]] = []
-        for service in services {
-            let record = try await context.store.record(service)
-            let hasSecret = try await context.store.secret(service) != nil
+        for (service, secretReply) in zip(services, secrets) {
+            let record = records[service]
+            let hasSecret = secretReply.integer == 1
             let state: String
             if let record {
                 state = record.status == .ok && record.isExpired(at: now) ? "expired" : record.status.rawValue
