@@ -50,7 +50,9 @@ enum RefreshCommand {
         let arguments = try ParsedArguments(Array(words.dropFirst()), specification: .init(positionals: 1...1))
         if arguments.has("help") { Terminal.out(configHelp); return .success }
         let configuration = try BatonConfiguration.load(path: arguments.positionals[0])
-        Terminal.out("\(arguments.positionals[0]): OK: \(configuration.services.count) service\(configuration.services.count == 1 ? "" : "s") (\(configuration.services.map(\.name).joined(separator: ", "))), prefix '\(configuration.prefix)'")
+        let names = configuration.services.map(\.name)
+        let shown = names.prefix(10).joined(separator: ", ") + (names.count > 10 ? ", and \(names.count - 10) more" : "")
+        Terminal.out("\(arguments.positionals[0]): OK: \(names.count) service\(names.count == 1 ? "" : "s") (\(shown)), prefix '\(configuration.prefix)'")
         return .success
     }
 }
