@@ -14,8 +14,7 @@ final class ChangeListener: @unchecked Sendable {
     private let endpoint: RedisEndpoint
     private let options: RedisConnectionOptions
     private let prefix: String
-    private let stopLock = NSLock()
-    private var stopped = false
+    private let stopped = StopFlag()
 
     init(endpoint: RedisEndpoint, options: RedisConnectionOptions, prefix: String) {
         self.endpoint = endpoint
@@ -27,7 +26,7 @@ final class ChangeListener: @unchecked Sendable {
         let pattern = prefix + ":*:changed"
         let thread = Thread { [self] in
             var subscription: RedisSubscription?
-            while !isStopped {
+            while !stopped.isSet {
                 do {
                     if subscription == nil {
                         let fresh = try RedisSubscription(endpoint: endpoint, options: options)
@@ -57,10 +56,8 @@ final class ChangeListener: @unchecked Sendable {
     }
 
     func stop() {
-        stopLock.withLock { stopped = true }
+        stopped.set()
     }
-
-    private var isStopped: Bool { stopLock.withLock { stopped } }
 
     /// `prefix:{svc}:changed` → `svc`.
     static func service(in channel: String, prefix: String) -> String? {

@@ -411,11 +411,3 @@ public actor Coordinator {
         }
     }
 }
-
-/// A flag set once from any thread.
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
-}

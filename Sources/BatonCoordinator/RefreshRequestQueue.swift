@@ -54,8 +54,7 @@ final class RefreshRequestQueue: @unchecked Sendable {
     private let client: RedisClient
     private let endpoint: RedisEndpoint
     private let connectionOptions: RedisConnectionOptions
-    private let stopLock = NSLock()
-    private var stopped = false
+    private let stopped = StopFlag()
 
     init(prefix: String, replica: String, client: RedisClient) {
         requests = TokenKeys.refreshRequests(prefix: prefix)
@@ -106,7 +105,7 @@ final class RefreshRequestQueue: @unchecked Sendable {
     func start(deliver: @escaping @Sendable ([UInt8]) -> Void, onError: @escaping @Sendable (any Error) -> Void) {
         let thread = Thread { [self] in
             var connection: RedisConnection?
-            while !isStopped {
+            while !stopped.isSet {
                 do {
                     if connection == nil {
                         connection = try RedisConnection(endpoint: endpoint, options: connectionOptions)
@@ -126,8 +125,6 @@ final class RefreshRequestQueue: @unchecked Sendable {
     }
 
     func stop() {
-        stopLock.withLock { stopped = true }
+        stopped.set()
     }
-
-    private var isStopped: Bool { stopLock.withLock { stopped } }
 }

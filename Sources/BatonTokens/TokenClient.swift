@@ -92,8 +92,7 @@ public struct TokenClient: Sendable {
 /// A subscription to one change channel on its own thread, signalling a ``Wakeup`` per message.
 final class ChangeWatch: @unchecked Sendable {
     let wakeup = Wakeup()
-    private let lock = NSLock()
-    private var stopped = false
+    private let stopped = StopFlag()
 
     static func start(endpoint: RedisEndpoint, options: RedisConnectionOptions, channel: String) async throws -> ChangeWatch {
         let watch = ChangeWatch()
@@ -108,7 +107,7 @@ final class ChangeWatch: @unchecked Sendable {
                     return
                 }
                 ready.resume()
-                while !watch.isStopped {
+                while !watch.stopped.isSet {
                     if (try? subscription.next(timeout: .milliseconds(200))) != nil { watch.wakeup.signal() }
                 }
             }
@@ -118,6 +117,5 @@ final class ChangeWatch: @unchecked Sendable {
         return watch
     }
 
-    func stop() { lock.withLock { stopped = true } }
-    private var isStopped: Bool { lock.withLock { stopped } }
+    func stop() { stopped.set() }
 }

@@ -27,7 +27,7 @@ enum WatchCommand {
             try subscription.subscribe(try services.map { try context.store.keys($0).changedChannel })
         }
         Terminal.out("watching \(services.isEmpty ? "every service" : services.joined(separator: ", ")) under prefix '\(context.prefix)' (Ctrl-C to stop)")
-        let stop = StopSignal()
+        let stop = StopFlag()
         let handlers = SignalHandlers()
         handlers.on([SIGINT, SIGTERM]) { stop.set() }
         defer { handlers.cancel() }
@@ -55,12 +55,4 @@ enum WatchCommand {
         formatter.dateFormat = "HH:mm:ss.SSS"
         return formatter.string(from: Date())
     }
-}
-
-/// Set once by a signal handler, read by the loop.
-final class StopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
 }
