@@ -14,7 +14,9 @@ import Foundation
 ///   learn of it at once from the change channel) and re-schedule.
 /// - **Forced refreshes**: see ``RefreshRequestQueue``; a request naming version N refreshes only if
 ///   the stored record still has version ≤ N, at most once per
-///   ``ServiceDefinition/forcedRefreshMinInterval`` per service across all replicas.
+///   ``ServiceDefinition/forcedRefreshMinInterval`` per service across all replicas. A request
+///   is satisfied by any record newer than the smaller of N and the version stored when it was
+///   taken, so one request causes at most one provider call whatever version it names.
 public actor Coordinator {
     /// Counters since start, for logs, the demo and benchmarks.
     public struct Statistics: Sendable, Equatable {
@@ -37,11 +39,30 @@ public actor Coordinator {
         var inFlight = false
         var failures = 0
         var blocked: String?
-        var pending: [RefreshRequest] = []
+        var pending: [PendingRequest] = []
+    }
+
+    /// A request waiting for a record newer than its target.
+    private struct PendingRequest: Sendable {
+        let request: RefreshRequest
+        /// Satisfied by any record whose version is greater: the smaller of the version the
+        /// worker named and the version stored when the request was taken; `nil` until known
+        /// (the record could not be read when the request arrived).
+        var target: Int64?
+
+        func isSatisfied(by record: TokenRecord) -> Bool {
+            target.map { record.version > $0 } ?? false
+        }
+
+        /// The target once the stored version `observed` is known.
+        func resolved(observed: Int64) -> PendingRequest {
+            PendingRequest(request: request, target: min(target ?? observed, observed))
+        }
     }
 
     private enum Outcome: Sendable {
-        case fresh(TokenRecord, refreshedHere: Bool)
+        /// `observed`: the version stored when the attempt began (resolves requests' targets).
+        case fresh(TokenRecord, refreshedHere: Bool, observed: Int64)
         case deferred(Duration)
         case blocked(String, ackRequests: Bool)
         case retry(String, after: Duration?)
@@ -129,7 +150,7 @@ public actor Coordinator {
         let housekeeping = Task { [weak self] in
             while !Task.isCancelled {
                 await self?.housekeeping()
-                try? await Task.sleep(for: .seconds(3))
+                try? await Task.sleep(for: self?.options.housekeepingInterval ?? .seconds(3))
             }
         }
 
@@ -140,7 +161,9 @@ public actor Coordinator {
         }
 
         log.log(.info, "stopping", ["in_flight": .number(Int64(inFlight))])
-        requests.stop()
+        // The consumer leaves its last BLMOVE before this replica's list is put back below, so no
+        // request is taken after that.
+        if await !requests.stop() { log.log(.warn, "request_consumer_slow_to_stop") }
         listener.stop()
         housekeeping.cancel()
         let deadline = ContinuousClock.now + options.shutdownGrace
@@ -149,7 +172,7 @@ public actor Coordinator {
         }
         // Requests this replica took but did not finish go back to the list for the others.
         _ = try? await requests.recoverAbandoned(includingOwn: true)
-        _ = try? await client.pipeline([RedisCommand("DEL", "{\(requests.requests)}:replica:\(options.replica)")])
+        _ = try? await requests.retire()
         locks.shutDown()
         log.log(.info, "stopped", ["refreshed": .number(Int64(statistics.refreshed)), "failures": .number(Int64(statistics.failures))])
     }
@@ -179,7 +202,7 @@ public actor Coordinator {
         do {
             let records = try await store.records(services)
             for service in services where states[service] != nil && states[service]?.inFlight == false {
-                schedule(service, record: records[service])
+                await settle(service, record: records[service])
             }
         } catch {
             log.log(.warn, "reload_failed", ["error_class": .text(String(describing: error))])
@@ -188,22 +211,40 @@ public actor Coordinator {
         wakeup.signal()
     }
 
+    /// Answers the pending requests `record` satisfies, then (unless a refresh is in flight)
+    /// schedules the service with ``schedule(_:record:)``.
+    private func settle(_ service: String, record: TokenRecord?) async {
+        if let record, let pending = states[service]?.pending, !pending.isEmpty {
+            states[service]?.pending = pending.filter { !$0.isSatisfied(by: record) }
+            for done in pending where done.isSatisfied(by: record) { await answer(done.request) }
+        }
+        guard let state = states[service], !state.inFlight else { return }
+        schedule(service, record: record)
+    }
+
+    /// Schedules the service: **now** while requests wait for it (they must never wait for the
+    /// token's ordinary refresh time, minutes away), else at its refresh time plus jitter.
     private func schedule(_ service: String, record: TokenRecord?) {
         guard let state = states[service] else { return }
         let jitter = Int64.random(in: 0...max(0, options.scheduleJitter.milliseconds))
+        let now = clock.now
         guard let record else {
             states[service]?.blocked = nil
-            queue.schedule(service, at: clock.now + jitter)
+            queue.schedule(service, at: now + (state.pending.isEmpty ? jitter : 0))
             return
         }
         if record.status == .needsReauth {
             states[service]?.blocked = "needs_reauth"
-            queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
+            queue.schedule(service, at: state.pending.isEmpty ? now + options.blockedRecheck.milliseconds : now)
             return
         }
         states[service]?.blocked = nil
-        let due = record.status == .ok ? record.refreshDueAt(refreshBuffer: state.definition.settings.refreshBuffer) : clock.now
-        queue.schedule(service, at: max(due, clock.now) + (state.pending.isEmpty ? jitter : 0))
+        guard state.pending.isEmpty else {
+            queue.schedule(service, at: now)
+            return
+        }
+        let due = record.status == .ok ? record.refreshDueAt(refreshBuffer: state.definition.settings.refreshBuffer) : now
+        queue.schedule(service, at: max(due, now) + jitter)
     }
 
     private func dispatchDue() {
@@ -235,10 +276,11 @@ public actor Coordinator {
         do {
             let record = try await store.record(service)
             let secret = try await store.secret(service)
-            if record == nil && secret == nil && states[service]?.definition.settings.usesRefreshToken == true {
+            if record == nil && secret == nil && states[service]?.definition.settings.usesRefreshToken == true
+                && states[service]?.pending.isEmpty == true {
                 queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
             } else {
-                schedule(service, record: record)
+                await settle(service, record: record)
             }
         } catch {
             queue.schedule(service, at: clock.now + 5000)
@@ -249,10 +291,17 @@ public actor Coordinator {
     // MARK: - Refreshing
 
     /// Runs the refresh protocol for one service, outside the actor.
-    private nonisolated func perform(_ definition: ServiceDefinition, pending: [RefreshRequest]) async -> Outcome {
+    private nonisolated func perform(_ definition: ServiceDefinition, pending: [PendingRequest]) async -> Outcome {
         var request = TokenRefresher.Request.fresh
         do {
+            let before = try await store.record(definition.name)
+            let observed = before?.version ?? 0
             if !pending.isEmpty {
+                // One refresh at most per request: its target is never above the version stored now.
+                let target = pending.map { $0.resolved(observed: observed).target ?? observed }.min() ?? observed
+                if let before, before.version > target {
+                    return .fresh(before, refreshedHere: false, observed: observed)  // already answered by what is stored
+                }
                 let keys = try store.keys(definition.name)
                 let gate = "\(keys.prefix):{\(definition.name)}:forced"
                 let allowed = try await client.set(gate, to: options.replica, expiry: definition.forcedRefreshMinInterval, condition: .ifNotExists)
@@ -260,16 +309,13 @@ public actor Coordinator {
                     let left = try await client.send("PTTL", gate).integer ?? 0
                     return .deferred(.milliseconds(max(10, left)))
                 }
-                let versions = pending.map(\.version)
-                request = versions.contains(nil) ? .forced(seenVersion: nil) : .newerThan(versions.compactMap { $0 }.min() ?? 0)
-                try? await store.appendEvent(.forced, service: definition.name, replica: options.replica,
-                                             version: versions.compactMap { $0 }.min())
+                request = .newerThan(target)
+                try? await store.appendEvent(.forced, service: definition.name, replica: options.replica, version: target)
             }
-            let before = try await store.record(definition.name)
             let record = try await refresher.refresh(definition.name, settings: definition.settings,
                                                      provider: definition.provider, request: request)
             let refreshedHere = record.refreshedBy == options.replica && record.version != before?.version
-            return .fresh(record, refreshedHere: refreshedHere)
+            return .fresh(record, refreshedHere: refreshedHere, observed: observed)
         } catch let error as RefreshError {
             switch error {
             case .needsSeed: return .blocked("needs_seed", ackRequests: true)
@@ -285,13 +331,13 @@ public actor Coordinator {
         }
     }
 
-    private func finished(_ service: String, outcome: Outcome, pending: [RefreshRequest], duration: Duration) async {
+    private func finished(_ service: String, outcome: Outcome, pending: [PendingRequest], duration: Duration) async {
         inFlight -= 1
         defer { wakeup.signal() }
         guard states[service] != nil else { return }
         states[service]?.inFlight = false
         switch outcome {
-        case .fresh(let record, let refreshedHere):
+        case .fresh(let record, let refreshedHere, let observed):
             states[service]?.failures = 0
             if refreshedHere {
                 statistics.refreshed += 1
@@ -300,17 +346,10 @@ public actor Coordinator {
             } else {
                 statistics.alreadyFresh += 1
             }
-            // Requests taken with this refresh and those that arrived while it ran: answer every
-            // one the new record satisfies; any other (naming a newer version) goes again now.
-            let waiting = pending + (states[service]?.pending ?? [])
-            states[service]?.pending = []
-            var unanswered: [RefreshRequest] = []
-            for request in waiting {
-                if let version = request.version, record.version <= version { unanswered.append(request) } else { await answer(request) }
-            }
-            states[service]?.pending = unanswered
-            schedule(service, record: record)
-            if !unanswered.isEmpty { queue.schedule(service, at: clock.now) }
+            // Requests taken with this refresh (their targets now known) and those that arrived
+            // while it ran: answer every one the new record satisfies; the others go again now.
+            requeue(pending.map { $0.resolved(observed: observed) }, for: service)
+            await settle(service, record: record)
         case .deferred(let wait):
             requeue(pending, for: service)
             queue.schedule(service, at: clock.now + wait.milliseconds)
@@ -323,7 +362,7 @@ public actor Coordinator {
             if ackRequests {
                 let waiting = pending + (states[service]?.pending ?? [])
                 states[service]?.pending = []
-                for request in waiting { await answer(request) }
+                for request in waiting { await answer(request.request) }
             }
             queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
         case .retry(let errorClass, let after):
@@ -342,7 +381,7 @@ public actor Coordinator {
     }
 
     /// Puts requests taken by a refresh that did not complete back in front of the service's queue.
-    private func requeue(_ requests: [RefreshRequest], for service: String) {
+    private func requeue(_ requests: [PendingRequest], for service: String) {
         // Read first, then write: `states[s]?.pending = requests + states[s]!.pending` would read
         // the dictionary while modifying it (an exclusivity violation).
         let waiting = requests + (states[service]?.pending ?? [])
@@ -362,21 +401,37 @@ public actor Coordinator {
 
     private func received(_ entry: [UInt8]) async {
         statistics.requestsReceived += 1
-        guard let request = RefreshRequest(entry: entry) else {
-            log.log(.warn, "request_invalid", ["message": .text("expected {\"service\":\"NAME\",\"version\":N}; dropped")])
-            _ = try? await client.send("LREM", requests.processing, 1, entry)
+        let request: RefreshRequest
+        do {
+            request = try RefreshRequest(entry: entry)
+        } catch {
+            // Poison is dropped here, on first sight, never handed to another replica.
+            log.log(.warn, "request_dropped", ["reason": .text(error.description)])
+            do { try await requests.remove(entry) } catch {
+                log.log(.warn, "request_ack_failed", ["error_class": .text(String(describing: error))])
+            }
             return
         }
         guard states[request.service] != nil else {
-            log.log(.warn, "request_unknown_service", service: request.service)
+            // A name that is not even a valid service name is not echoed (it could be anything).
+            let named = (try? store.keys(request.service)) != nil
+            log.log(.warn, "request_unknown_service", service: named ? request.service : nil,
+                    named ? [:] : ["reason": .text("not a valid service name (\(request.service.utf8.count) bytes)")])
             await answer(request)
             return
         }
-        if let version = request.version, let record = try? await store.record(request.service), record.version > version {
-            await answer(request)  // already newer: nothing to do
-            return
+        var pending = PendingRequest(request: request, target: request.version)
+        do {
+            let current = try await store.record(request.service)
+            pending = pending.resolved(observed: current?.version ?? 0)
+            if let current, pending.isSatisfied(by: current) {
+                await answer(request)  // already newer: nothing to do
+                return
+            }
+        } catch {
+            // Unknown for now: the refresh attempt reads the record and resolves the target.
         }
-        states[request.service]?.pending.append(request)
+        states[request.service]?.pending.append(pending)
         if states[request.service]?.inFlight == false {
             queue.schedule(request.service, at: clock.now)
             wakeup.signal()
@@ -388,7 +443,7 @@ public actor Coordinator {
         case .changed(let service, _):
             guard let state = states[service], !state.inFlight else { return }
             do {
-                schedule(service, record: try await store.record(service))
+                await settle(service, record: try await store.record(service))
             } catch {
                 queue.schedule(service, at: clock.now + 1000)
             }
@@ -403,7 +458,11 @@ public actor Coordinator {
             try await requests.beat()
             let recovered = try await requests.recoverAbandoned(includingOwn: false)
             if recovered > 0 {
-                log.log(.info, "requests_recovered", ["count": .number(Int64(recovered))])
+                log.log(.info, "requests_recovered", ["count": .number(Int64(recovered)), "from": .text("dead_replica")])
+            }
+            let unreceived = try await requests.recoverUnreceived()
+            if unreceived > 0 {
+                log.log(.info, "requests_recovered", ["count": .number(Int64(unreceived)), "from": .text("own_list")])
             }
             if clock.isStale { try await clock.synchronize(with: store) }
         } catch {

@@ -4,6 +4,25 @@ import Foundation
 
 /// A worker's request for a token newer than the one that got a 401.
 public struct RefreshRequest: Sendable, Hashable {
+    /// The largest list entry accepted; anything longer is dropped unread (4 KiB).
+    public static let maxEntryBytes = 4096
+
+    /// Why a list entry is not a request. Such an entry is dropped on first sight, with a log line
+    /// that describes it without quoting it.
+    public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
+        /// Longer than ``RefreshRequest/maxEntryBytes``.
+        case oversized(bytes: Int)
+        /// Not `{"service":"NAME","version":N}`.
+        case malformed(reason: String)
+
+        public var description: String {
+            switch self {
+            case .oversized(let bytes): return "oversized: \(bytes) bytes, the limit is \(RefreshRequest.maxEntryBytes)"
+            case .malformed(let reason): return "malformed: \(reason); expected {\"service\":\"NAME\",\"version\":N}"
+            }
+        }
+    }
+
     /// The service.
     public let service: String
     /// The version the worker had; `nil` asks for "newer than what is stored now".
@@ -11,18 +30,29 @@ public struct RefreshRequest: Sendable, Hashable {
     /// The raw list entry, to acknowledge it.
     public let entry: [UInt8]
 
-    /// Parses `{"service":"my-api","version":12}`.
-    /// - Returns: `nil` for anything else (logged and dropped by the coordinator).
-    public init?(entry: [UInt8]) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(entry)) as? [String: Any],
-              let service = object["service"] as? String else { return nil }
+    /// Parses `{"service":"my-api","version":12}` (the version may be a string of digits, as
+    /// n8n's Redis node may send it, or absent).
+    /// - Throws: ``Rejection``.
+    public init(entry: [UInt8]) throws(Rejection) {
+        guard entry.count <= Self.maxEntryBytes else { throw .oversized(bytes: entry.count) }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(entry)) as? [String: Any] else {
+            throw .malformed(reason: "not a JSON object")
+        }
+        guard let service = object["service"] as? String else { throw .malformed(reason: "no \"service\" string") }
         var version: Int64?
-        if let number = object["version"] as? NSNumber, !(object["version"] is Bool) {
-            version = number.int64Value
-        } else if let text = object["version"] as? String, let number = Int64(text) {
-            version = number  // n8n's Redis node may send numbers as strings
-        } else if object["version"] != nil && !(object["version"] is NSNull) {
-            return nil
+        switch object["version"] {
+        case nil, is NSNull:
+            version = nil
+        case let flag as NSNumber where String(cString: flag.objCType) == "c":  // JSON true/false
+            throw .malformed(reason: "\"version\" is a boolean")
+        case let number as NSNumber:
+            guard let exact = Int64(exactly: number.doubleValue) else { throw .malformed(reason: "\"version\" is not an integer") }
+            version = exact
+        case let text as String:
+            guard let number = Int64(text) else { throw .malformed(reason: "\"version\" is a string but not an integer") }
+            version = number
+        default:
+            throw .malformed(reason: "\"version\" is neither a number nor a string")
         }
         self.service = service
         self.version = version
@@ -38,9 +68,13 @@ public struct RefreshRequest: Sendable, Hashable {
 /// so a request is never lost:
 /// - pushed while no replica runs: it waits in the list until one starts;
 /// - taken by a replica that dies: that replica's heartbeat key
-///   `{prefix:refresh-requests}:replica:<replica>` (15 s TTL, renewed every 3 s) expires, and any
-///   live replica moves the dead one's processing list back onto the request list (each `LMOVE`
-///   is atomic, so nothing is duplicated or dropped), to be served again.
+///   `{prefix:refresh-requests}:replica:<replica>` (15 s TTL, renewed every housekeeping round)
+///   expires, and any live replica moves the dead one's processing list back onto the request
+///   list (each `LMOVE` is atomic, so nothing is duplicated or dropped), to be served again;
+/// - moved into a live replica's list by a `BLMOVE` whose reply never arrived (the connection
+///   broke after the server moved it): the replica counts the entries it has received and not
+///   yet settled; an entry of its list beyond those counts, seen in two housekeeping rounds in a
+///   row, goes back to the request list (``recoverUnreceived()``).
 ///
 /// The braces make every one of these keys hash to the slot of `prefix:refresh-requests` itself,
 /// as `BLMOVE` requires in Redis Cluster.
@@ -55,6 +89,22 @@ final class RefreshRequestQueue: @unchecked Sendable {
     private let endpoint: RedisEndpoint
     private let connectionOptions: RedisConnectionOptions
     private let stopped = StopFlag()
+    private let lock = NSLock()
+    // Guarded by `lock`:
+    /// Entries received from `BLMOVE` and not yet acknowledged or dropped, with their counts.
+    private var received: [[UInt8]: Int] = [:]
+    /// Entries of the processing list this replica had not received at the last round.
+    private var unreceivedLastRound: [[UInt8]: Int] = [:]
+    private var consumer: Thread?
+    private var consumerExited = false
+
+    /// Puts back up to ARGV[2] copies of the entry ARGV[1] from a processing list (KEYS[1]) onto
+    /// the consuming end of the request list (KEYS[2]). Returns how many were moved.
+    private static let putBack = RedisScript("""
+        local moved = redis.call('LREM', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+        for _ = 1, moved do redis.call('RPUSH', KEYS[2], ARGV[1]) end
+        return moved
+        """)
 
     init(prefix: String, replica: String, client: RedisClient) {
         requests = TokenKeys.refreshRequests(prefix: prefix)
@@ -76,6 +126,11 @@ final class RefreshRequestQueue: @unchecked Sendable {
         ])
     }
 
+    /// Removes this replica's heartbeat (a clean stop: its list is empty by then).
+    func retire() async throws {
+        _ = try await client.send("DEL", heartbeat)
+    }
+
     /// Moves the processing lists of replicas without a heartbeat (and this replica's own, left
     /// over from a previous run with the same id, when `includingOwn`) back onto the request list.
     /// - Returns: how many requests were recovered.
@@ -92,12 +147,53 @@ final class RefreshRequestQueue: @unchecked Sendable {
             }
             if member != replica { try await client.send("SREM", processors, member) }
         }
+        if includingOwn { lock.withLock { received = [:]; unreceivedLastRound = [:] } }
+        return recovered
+    }
+
+    /// Puts back the entries of this replica's processing list that it never received, once
+    /// they have been seen in two rounds in a row (a `BLMOVE` reply in flight during the first
+    /// look is received by the second).
+    /// - Returns: how many requests were put back.
+    @discardableResult
+    func recoverUnreceived() async throws -> Int {
+        let listed = (try await client.send("LRANGE", processing, 0, -1).array ?? []).compactMap(\.bytes)
+        var counts: [[UInt8]: Int] = [:]
+        for entry in listed { counts[entry, default: 0] += 1 }
+        let confirmed: [[UInt8]: Int] = lock.withLock {
+            var stuck: [[UInt8]: Int] = [:]
+            for (entry, count) in counts where count > received[entry, default: 0] {
+                stuck[entry] = count - received[entry, default: 0]
+            }
+            var confirmed: [[UInt8]: Int] = [:]
+            for (entry, count) in stuck where unreceivedLastRound[entry] != nil {
+                confirmed[entry] = min(count, unreceivedLastRound[entry]!)
+            }
+            unreceivedLastRound = stuck.filter { confirmed[$0.key] == nil }
+            return confirmed
+        }
+        var recovered = 0
+        for (entry, count) in confirmed {
+            recovered += Int(try await client.run(Self.putBack, keys: [processing, requests], arguments: [entry, count]).integer ?? 0)
+        }
         return recovered
     }
 
     /// Acknowledges a handled request.
     func acknowledge(_ request: RefreshRequest) async throws {
-        try await client.send("LREM", processing, 1, request.entry)
+        try await remove(request.entry)
+    }
+
+    /// Removes an entry this replica took (handled, or dropped as poison). The entry stops
+    /// counting as received even when the `LREM` fails, so that ``recoverUnreceived()`` puts it
+    /// back and it is handled (and removed) again.
+    func remove(_ entry: [UInt8]) async throws {
+        defer {
+            lock.withLock {
+                if let count = received[entry] { received[entry] = count > 1 ? count - 1 : nil }
+            }
+        }
+        try await client.send("LREM", processing, 1, entry)
     }
 
     /// Starts the consuming thread: a dedicated connection blocked in `BLMOVE` (1 s at a time, to
@@ -112,19 +208,34 @@ final class RefreshRequestQueue: @unchecked Sendable {
                     }
                     let reply = try connection!.send(RedisCommand("BLMOVE", requests, processing, "RIGHT", "LEFT", 1),
                                                      timeout: .some(.seconds(5)))
-                    if let entry = reply.bytes { deliver(entry) }
+                    if let entry = reply.bytes {
+                        lock.withLock { received[entry, default: 0] += 1 }
+                        deliver(entry)
+                    }
                 } catch {
                     connection = nil
                     onError(error)
-                    Thread.sleep(forTimeInterval: 0.5)
+                    if !stopped.isSet { Thread.sleep(forTimeInterval: 0.5) }
                 }
             }
+            lock.withLock { consumerExited = true }
         }
         thread.name = "baton-refresh-requests"
+        lock.withLock { consumer = thread; consumerExited = false }
         thread.start()
     }
 
-    func stop() {
+    /// Stops the consuming thread and waits (up to `timeout`) until it has left its last
+    /// `BLMOVE`, so that nothing is taken after the caller puts this replica's list back.
+    /// - Returns: whether the thread stopped in time.
+    @discardableResult
+    func stop(timeout: Duration = .seconds(7)) async -> Bool {
         stopped.set()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if lock.withLock({ consumer == nil || consumerExited }) { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
     }
 }

@@ -40,11 +40,14 @@ public struct CoordinatorOptions: Sendable {
     /// How often a service in `needs_seed` or `needs_reauth` is re-read in case a change
     /// notification was lost. Default: 5 minutes.
     public var blockedRecheck: Duration
+    /// How often the replica renews its heartbeat and recovers requests stuck in processing lists
+    /// (dead replicas' lists, and entries of its own list it never received). Default: 3 seconds.
+    public var housekeepingInterval: Duration
 
     /// Creates options; every parameter has the default documented on its property.
     public init(replica: String, prefix: String = "oauth", maxConcurrentRefreshes: Int = 32, scheduleJitter: Duration = .seconds(1),
                 retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300), shutdownGrace: Duration = .seconds(20),
-                blockedRecheck: Duration = .seconds(300)) {
+                blockedRecheck: Duration = .seconds(300), housekeepingInterval: Duration = .seconds(3)) {
         self.replica = replica
         self.prefix = prefix
         self.maxConcurrentRefreshes = maxConcurrentRefreshes
@@ -53,5 +56,6 @@ public struct CoordinatorOptions: Sendable {
         self.retryCap = retryCap
         self.shutdownGrace = shutdownGrace
         self.blockedRecheck = blockedRecheck
+        self.housekeepingInterval = housekeepingInterval
     }
 }

@@ -1,0 +1,167 @@
+import BatonConfig
+@testable import BatonCoordinator
+import BatonRedis
+import BatonTestSupport
+import BatonTokens
+import Foundation
+import XCTest
+
+/// The coordinator's forced-refresh handling, in process, against a real redis-server and the
+/// fake provider: requests that race with change notifications, requests naming versions from
+/// the future, poison entries, and entries stuck in a live replica's processing list.
+final class ForcedRefreshTests: XCTestCase {
+    private var redis: RedisServerProcess!
+    private var provider: FakeOAuthProvider!
+    private var client: RedisClient!
+    private var store: TokenStore!
+    private var coordinator: Coordinator!
+    private var running: Task<Void, Never>?
+    private let lines = LockedLines()
+    private let replica = "replica-t"
+
+    override func setUp() async throws {
+        redis = try RedisServerProcess.start()
+        provider = try FakeOAuthProvider.start(lifetime: 300)
+        client = try RedisClient(url: redis.url, options: .init(poolSize: 16))
+        store = TokenStore(client: client, prefix: "oauth")
+        try await store.seed(service: "my-api", refreshToken: try provider.seedRefreshToken(), replica: "ops")
+    }
+
+    override func tearDown() async throws {
+        coordinator?.stop()
+        await running?.value
+        client?.shutDown()
+        provider?.stop()
+        redis?.stop()
+    }
+
+    private func startCoordinator(housekeeping: Duration = .seconds(3)) throws {
+        let json = """
+            {"lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
+             "services": {"my-api": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
+               "client_secret_env": "S", "refresh_buffer": "10s", "request_timeout": "4s"}}}
+            """
+        let configuration = try BatonConfiguration.parse(Array(json.utf8), environment: ["S": FakeOAuthProvider.clientSecret])
+        let definitions = configuration.services.map { service in
+            ServiceDefinition(name: service.name, settings: RefreshSettings(service, configuration: configuration),
+                              provider: OAuthTokenProvider(service: service), forcedRefreshMinInterval: service.forcedRefreshMinInterval)
+        }
+        let lines = self.lines
+        let log = StructuredLog(replica: replica, minimum: .debug) { lines.append($0) }
+        coordinator = try Coordinator(client: client, options: .init(replica: replica, housekeepingInterval: housekeeping),
+                                      services: definitions, log: log)
+        let coordinator = self.coordinator!
+        running = Task { await coordinator.run() }
+    }
+
+    private func waitForRecord(newerThan version: Int64 = 0, timeout: Duration = .seconds(15)) async throws -> TokenRecord {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let record = try await store.record("my-api"), record.version > version, record.status == .ok { return record }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTFail("no record newer than \(version) within \(timeout); the coordinator's log:\n\(lines.all.joined(separator: "\n"))")
+        throw CancellationError()
+    }
+
+    /// Waits until `condition` holds, failing with the log when it does not within `timeout`.
+    private func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTFail("\(what): not within \(timeout); the coordinator's log:\n\(lines.all.joined(separator: "\n"))")
+        throw CancellationError()
+    }
+
+    private func push(_ entry: String) async throws {
+        try await client.send("LPUSH", "oauth:refresh-requests", entry)
+    }
+
+    private func requestListsAreEmpty() async throws -> Bool {
+        let waiting = try await client.send("LLEN", "oauth:refresh-requests").integer ?? -1
+        let taken = try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(replica)").integer ?? -1
+        return waiting == 0 && taken == 0
+    }
+
+    /// The cause of the flaky `testForcedRefreshIsCoalescedAndNeverLost`: a record read while a
+    /// request was pending (a change notification, or the listener's first subscription at
+    /// start-up) re-scheduled the service at its ordinary refresh time, minutes away, and the
+    /// request waited silently until then. Here the forced-refresh gate is held (another replica
+    /// refreshed a moment ago), so the request must wait; a change notification arrives meanwhile.
+    func testAPendingRequestSurvivesAChangeNotification() async throws {
+        try startCoordinator()
+        let first = try await waitForRecord()
+        let before = try provider.tokenRequests()
+        try await client.set("oauth:{my-api}:forced", to: "other-replica", expiry: .milliseconds(2500))
+        try await push(#"{"service":"my-api","version":\#(first.version)}"#)
+        try await waitUntil("the request was taken") {
+            try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(replica)").integer == 1
+        }
+        // Notifications keep coming while the gate holds the request back (one of them lands
+        // between two attempts, whatever the timing).
+        for _ in 0..<10 {
+            try await client.send("PUBLISH", "oauth:{my-api}:changed", first.version)
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let forced = try await waitForRecord(newerThan: first.version, timeout: .seconds(10))
+        XCTAssertEqual(forced.refreshedBy, replica)
+        XCTAssertEqual(try provider.tokenRequests() - before, 1)
+        try await waitUntil("the request was acknowledged") { try await requestListsAreEmpty() }
+    }
+
+    /// A request naming a version at or above the current one (a hostile or confused worker, or
+    /// versions that restarted after Redis lost its data) is satisfied by one refresh.
+    func testARequestFromTheFutureCausesOneProviderCall() async throws {
+        try startCoordinator()
+        let first = try await waitForRecord()
+        let before = try provider.tokenRequests()
+        try await push(#"{"service":"my-api","version":999999}"#)
+        let forced = try await waitForRecord(newerThan: first.version)
+        try await waitUntil("the request was acknowledged") { try await requestListsAreEmpty() }
+        // Several forced_refresh_min_interval periods: no further call.
+        try await Task.sleep(for: .seconds(4))
+        XCTAssertEqual(try provider.tokenRequests() - before, 1, "one request, one provider call")
+        let latest = try await store.record("my-api")
+        XCTAssertEqual(latest?.version, forced.version)
+    }
+
+    /// Oversized and malformed entries are dropped with a log line on first sight and never
+    /// handed on: the lists end empty and no provider call is made.
+    func testPoisonRequestsAreDroppedOnFirstSight() async throws {
+        try startCoordinator()
+        _ = try await waitForRecord()
+        let before = try provider.tokenRequests()
+        let huge = #"{"service":"my-api","version":1,"pad":""# + String(repeating: "x", count: 5000) + #""}"#
+        for entry in [huge, "not json", #"{"service":["my-api"]}"#, #"{"service":"my-api","version":"twelve"}"#] {
+            try await push(entry)
+        }
+        try await waitUntil("every poison entry was dropped") { try await requestListsAreEmpty() }
+        let dropped = lines.all.filter { $0.contains("\"event\":\"request_dropped\"") }
+        XCTAssertEqual(dropped.count, 4, lines.all.joined(separator: "\n"))
+        XCTAssertTrue(dropped.contains { $0.contains("oversized") }, dropped.joined(separator: "\n"))
+        XCTAssertFalse(lines.all.joined().contains(String(repeating: "x", count: 100)), "an entry is never quoted")
+        XCTAssertEqual(try provider.tokenRequests() - before, 0)
+    }
+
+    /// An entry in this live replica's processing list that it never received (the `BLMOVE`
+    /// reply was lost with its connection) is put back and served without a restart.
+    func testAStuckEntryOfALiveReplicaIsRecovered() async throws {
+        try startCoordinator(housekeeping: .milliseconds(500))
+        let first = try await waitForRecord()
+        try await client.send("LPUSH", "{oauth:refresh-requests}:processing:\(replica)", #"{"service":"my-api","version":\#(first.version)}"#)
+        let forced = try await waitForRecord(newerThan: first.version, timeout: .seconds(15))
+        XCTAssertGreaterThan(forced.version, first.version)
+        try await waitUntil("the stuck request was acknowledged") { try await requestListsAreEmpty() }
+        XCTAssertTrue(lines.all.contains { $0.contains("\"event\":\"requests_recovered\"") })
+    }
+}
+
+/// Log lines collected from any thread.
+final class LockedLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [String] { lock.withLock { lines } }
+}
