@@ -18,6 +18,27 @@ public struct BatonConfiguration: Sendable {
     public var forcedRefreshMinInterval: Duration
     /// `services`, in file order.
     public var services: [ServiceConfiguration]
+    /// `state_dir`: where rotated refresh tokens wait on disk until Redis has them (see
+    /// README "Durability"). Must be persistent storage. `nil` (the default) means
+    /// ``defaultStateDirectory(environment:)``.
+    public var stateDirectory: String? = nil
+
+    /// The default `state_dir`: `/var/lib/baton` when it exists and is writable (or can be
+    /// created), else `$XDG_STATE_HOME/baton`, else `$HOME/.local/state/baton`.
+    public static func defaultStateDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let system = "/var/lib/baton"
+        let manager = FileManager.default
+        if manager.isWritableFile(atPath: system) || (!manager.fileExists(atPath: system) && manager.isWritableFile(atPath: "/var/lib")) {
+            return system
+        }
+        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/baton" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state/baton"
+    }
+
+    /// The `state_dir` in force: the configured one or the default.
+    public func resolvedStateDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        stateDirectory ?? Self.defaultStateDirectory(environment: environment)
+    }
 
     /// The service called `name`.
     public func service(_ name: String) -> ServiceConfiguration? {

@@ -43,7 +43,8 @@ struct ConfigurationValidator {
     let baseDirectory: String
     var problems: [ConfigurationError.Problem] = []
 
-    static let topLevelKeys = ["redis_url", "prefix", "services", "lock_ttl", "lock_wait", "max_concurrent_refreshes", "forced_refresh_min_interval"]
+    static let topLevelKeys = ["redis_url", "prefix", "services", "lock_ttl", "lock_wait", "max_concurrent_refreshes", "forced_refresh_min_interval",
+                               "state_dir"]
     static let serviceKeys = ["token_url", "grant", "client_id", "client_secret_env", "client_secret_file", "auth_method", "scope",
                               "audience", "resource", "extra_params", "refresh_buffer", "default_lifetime", "allow_insecure_http",
                               "connect_timeout", "request_timeout", "forced_refresh_min_interval"]
@@ -95,8 +96,14 @@ struct ConfigurationValidator {
         case let other?:
             problem("services", "must be an object keyed by service name, not \(other.typeName)")
         }
+        var stateDirectory = string(fields["state_dir"], "state_dir")
+        if let directory = stateDirectory {
+            if directory.isEmpty { problem("state_dir", "is empty: leave it out for the default, or name a folder on persistent storage") }
+            stateDirectory = directory.hasPrefix("/") ? directory : baseDirectory + "/" + directory
+        }
         return BatonConfiguration(redisURL: redisURL, prefix: prefix, lockTTL: lockTTL, lockWait: lockWait,
-                                  maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services)
+                                  maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services,
+                                  stateDirectory: stateDirectory)
     }
 
     mutating func service(_ name: String, _ value: JSONValue, lockTTL: Duration, forcedDefault: Duration) -> ServiceConfiguration? {

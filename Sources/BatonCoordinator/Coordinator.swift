@@ -85,14 +85,17 @@ public actor Coordinator {
     private(set) public var statistics = Statistics()
 
     /// Creates a coordinator. Nothing runs until ``run()``.
-    public init(client: RedisClient, options: CoordinatorOptions, services: [ServiceDefinition], log: StructuredLog) throws {
+    /// - Parameter spool: where rotated refresh tokens wait on disk until Redis has them; the
+    ///   coordinator replays it at start. `nil` keeps them in memory only.
+    public init(client: RedisClient, options: CoordinatorOptions, services: [ServiceDefinition], log: StructuredLog,
+                spool: RotatedTokenSpool? = nil) throws {
         self.client = client
         self.options = options
         self.log = log
         store = TokenStore(client: client, prefix: options.prefix)
         locks = try LockService(client: client, prefix: options.prefix)
         let log = log
-        refresher = TokenRefresher(store: store, locks: locks, replica: options.replica) { service, error in
+        refresher = TokenRefresher(store: store, locks: locks, replica: options.replica, spool: spool) { service, error in
             log.log(.warn, "persist_retry", service: service, ["error_class": .text(String(describing: error))])
         }
         requests = RefreshRequestQueue(prefix: options.prefix, replica: options.replica, client: client)
@@ -184,6 +187,10 @@ public actor Coordinator {
         while !stopFlag.isSet {
             do {
                 try await clock.synchronize(with: store)
+                let replayed = try await refresher.replaySpool()
+                if replayed.stored + replayed.superseded > 0 {
+                    log.log(.info, "spool_replayed", ["stored": .number(Int64(replayed.stored)), "superseded": .number(Int64(replayed.superseded))])
+                }
                 try await requests.beat()
                 let recovered = try await requests.recoverAbandoned(includingOwn: true)
                 if recovered > 0 { log.log(.info, "requests_recovered", ["count": .number(Int64(recovered))]) }
@@ -321,6 +328,8 @@ public actor Coordinator {
             case .needsSeed: return .blocked("needs_seed", ackRequests: true)
             case .needsReauthorization: return .blocked("needs_reauth", ackRequests: true)
             case .busy: return .retry("busy", after: .milliseconds(500))
+            case .leaseLost: return .retry("lease_lost", after: .milliseconds(500))
+            case .rotatedTokenSuperseded: return .retry("rotated_token_superseded", after: .milliseconds(100))
             case .provider(_, let failure):
                 if case .unavailable(_, _, let retryAfter) = failure { return .retry(failure.code, after: retryAfter) }
                 if case .configuration = failure { return .retry(failure.code, after: options.retryCap) }

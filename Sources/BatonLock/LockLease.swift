@@ -29,6 +29,10 @@ public final class LockLease: Sendable {
         self.state = LeaseState(validUntil: validFrom + lock.options.ttl)
     }
 
+    /// How much of the lease is left by this process's reckoning (from when the last successful
+    /// extension was *sent*, so never more than Redis grants). Zero or less once it ran out.
+    public var remaining: Duration { state.validUntil - ContinuousClock.now }
+
     /// Whether the lease is known to be lost.
     public var isLost: Bool { state.lossError != nil }
 

@@ -49,15 +49,8 @@ public struct ReconnectPolicy: Sendable, Hashable {
     /// One connect attempt, no retry.
     public static let never = ReconnectPolicy(giveUpAfter: .zero)
 
-    /// The pause before attempt `attempt` (0-based): "full jitter", a uniform draw between zero and
-    /// the exponential bound, so that many clients that lost Redis together do not return together.
+    /// The pause before attempt `attempt` (0-based): a ``Backoff`` from `initialDelay` to `maxDelay`.
     public func delay(beforeAttempt attempt: Int) -> Duration {
-        let cap = maxDelay.seconds
-        let bound = min(cap, initialDelay.seconds * pow2(attempt))
-        return .milliseconds(Int64(Double.random(in: 0...bound) * 1000))
-    }
-
-    private func pow2(_ exponent: Int) -> Double {
-        Double(1 << min(exponent, 30))
+        Backoff(base: initialDelay, cap: maxDelay).delay(beforeAttempt: attempt)
     }
 }

@@ -64,6 +64,6 @@ extension RefreshSettings {
     /// The settings a service's configuration implies.
     public init(_ service: ServiceConfiguration, configuration: BatonConfiguration) {
         self.init(refreshBuffer: service.refreshBuffer, usesRefreshToken: service.grant == .refreshToken,
-                  lockTTL: configuration.lockTTL, lockWait: configuration.lockWait)
+                  lockTTL: configuration.lockTTL, lockWait: configuration.lockWait, requestTimeout: service.requestTimeout)
     }
 }

@@ -11,6 +11,13 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
     /// The lock could not be had in time and the stored token is not valid: nobody called the
     /// provider (Baton never refreshes without the lock).
     case busy(service: String, waited: Duration)
+    /// This process's lease ran out (a pause, a slow Redis) or had too little left for a whole
+    /// provider call: the provider was not called.
+    case leaseLost(service: String)
+    /// The provider rotated the refresh token, but a newer one was stored meanwhile (an
+    /// operator's seed, or another holder whose call the provider also answered): ours was not
+    /// written, and nothing else was. Not a success: read the stored record again.
+    case rotatedTokenSuperseded(service: String)
 
     public var description: String {
         switch self {
@@ -22,6 +29,10 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
             return "refreshing '\(service)' failed: \(failure)"
         case .busy(let service, let waited):
             return "another process is refreshing '\(service)' and did not finish within \(waited.shortDescription); the stored token is not valid: try again shortly"
+        case .leaseLost(let service):
+            return "the lease on '\(service)''s lock ran out or had too little time left for a provider call (a pause, or a slow Redis); the provider was not called: try again"
+        case .rotatedTokenSuperseded(let service):
+            return "the provider rotated '\(service)''s refresh token, but a newer one was stored meanwhile (a seed, or another holder); the newer one was kept: try again"
         }
     }
 }

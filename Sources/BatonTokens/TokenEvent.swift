@@ -21,6 +21,9 @@ public struct TokenEvent: Sendable, Hashable {
         case seeded
         /// A stale writer's record was rejected by the fence.
         case staleWriteRejected = "stale_write_rejected"
+        /// A rotated refresh token left in a host's spool by a process that stopped before Redis
+        /// had it was stored (or found superseded) at the next start.
+        case spoolReplayed = "spool_replayed"
     }
 
     /// The stream entry id (`1764000000000-0`).

@@ -14,14 +14,18 @@ public struct RefreshSettings: Sendable, Hashable {
     public var lockTTL: Duration
     /// How long to wait for another holder's refresh before giving up. Default: 10 seconds.
     public var lockWait: Duration
+    /// The longest a provider call may take: before each call the lease is extended and must
+    /// have at least this much left, or the call is not made. Default: 15 seconds.
+    public var requestTimeout: Duration
 
     /// Creates settings; every parameter has the default documented on its property.
     public init(refreshBuffer: Duration = .seconds(60), usesRefreshToken: Bool = true,
-                lockTTL: Duration = .seconds(30), lockWait: Duration = .seconds(10)) {
+                lockTTL: Duration = .seconds(30), lockWait: Duration = .seconds(10), requestTimeout: Duration = .seconds(15)) {
         self.refreshBuffer = refreshBuffer
         self.usesRefreshToken = usesRefreshToken
         self.lockTTL = lockTTL
         self.lockWait = lockWait
+        self.requestTimeout = requestTimeout
     }
 }
 
@@ -32,12 +36,16 @@ public struct RefreshSettings: Sendable, Hashable {
 /// 2. Take the service lock (waiting up to ``RefreshSettings/lockWait``) and **read again**: if
 ///    another holder refreshed meanwhile, return that. If the lock cannot be had, return the
 ///    current record while it is still valid, else throw ``RefreshError/busy(service:waited:)``.
-///    The provider is never called without the lock.
-/// 3. Call the provider with the stored refresh token while the lock's watchdog renews the lease.
-/// 4. Persist the record and a rotated refresh token atomically, fence-checked, before anything
-///    else. If Redis is unreachable then, keep the token in memory and retry (the rotated token
-///    is the only valid one; it is never dropped).
-/// 5. The same script appends the event and publishes the change; then the lock is released.
+/// 3. Before **every** provider call (the first, and the one retry below) extend the lease and
+///    check that at least ``RefreshSettings/requestTimeout`` of it is left; otherwise throw
+///    ``RefreshError/leaseLost(service:)`` without calling. The provider is never called without
+///    a live lease; the watchdog renews it while the call runs.
+/// 4. A rotated refresh token is written to the local spool (``RotatedTokenSpool``) first, then
+///    persisted with the record in one fenced script, retried on every error but a fence
+///    rejection for as long as it takes. The spool file goes once Redis has the token.
+/// 5. `invalid_grant` for a token that someone replaced while we called (an operator's seed)
+///    says nothing about the new one: retry once with it. Its rotation is persisted as the
+///    successor of the secret it came from, so it wins over that seed.
 ///
 /// Freshness is judged by the Redis server's clock (`TIME`), so replicas with skewed clocks agree.
 public struct TokenRefresher: Sendable {
@@ -57,15 +65,19 @@ public struct TokenRefresher: Sendable {
     public let locks: LockService
     /// Who refreshes: recorded in `refreshed_by` and events (`host:pid` or the replica id).
     public let replica: String
-    /// Called when persisting a rotated token has to be retried (Redis unreachable). Never gets a secret.
+    /// Where rotated tokens wait on disk until Redis has them; `nil` keeps them in memory only.
+    public let spool: RotatedTokenSpool?
+    /// Called for every failed attempt to store a rotated refresh token (each is retried) and when
+    /// the spool cannot be written. Never gets a secret.
     public let onPersistRetry: @Sendable (_ service: String, _ error: any Error) -> Void
 
     /// Creates a refresher.
-    public init(store: TokenStore, locks: LockService, replica: String,
+    public init(store: TokenStore, locks: LockService, replica: String, spool: RotatedTokenSpool? = nil,
                 onPersistRetry: @escaping @Sendable (String, any Error) -> Void = { _, _ in }) {
         self.store = store
         self.locks = locks
         self.replica = replica
+        self.spool = spool
         self.onPersistRetry = onPersistRetry
     }
 
@@ -101,6 +113,26 @@ public struct TokenRefresher: Sendable {
         }
     }
 
+    /// Stores the spooled rotated tokens of this store (same Redis, database and prefix) (left by a process that stopped
+    /// before Redis had them) through the fenced persist, and removes each file once Redis has
+    /// that token or a newer one.
+    /// - Returns: how many were stored, and how many were already superseded.
+    /// - Throws: the first Redis error (the files stay for the next attempt).
+    @discardableResult
+    public func replaySpool() async throws -> (stored: Int, superseded: Int) {
+        guard let spool else { return (0, 0) }
+        let (entries, unreadable) = spool.claimAll()
+        for problem in unreadable { onPersistRetry("(spool)", problem) }
+        var stored = 0, superseded = 0
+        for (entry, claim) in entries where entry.store == store.location {
+            let outcome = try await store.persist(nil, service: entry.service, secret: entry.refreshToken, fence: entry.fence,
+                                                  usedSecretFence: entry.usedSecretFence, event: .spoolReplayed, replica: replica, owner: "")
+            if outcome.secret == .written { stored += 1 } else { superseded += 1 }
+            spool.remove(claim)
+        }
+        return (stored, superseded)
+    }
+
     private func isSatisfied(_ record: TokenRecord, by request: Request, settings: RefreshSettings) async throws -> Bool {
         switch request {
         case .fresh:
@@ -131,59 +163,75 @@ public struct TokenRefresher: Sendable {
             }
         }
 
-        var now = try await store.now()
-        let token: ProviderToken
-        do {
-            token = try await provider.fetchToken(service: service, refreshToken: secret?.refreshToken, now: now)
-        } catch let failure as ProviderFailure {
-            if case .needsReauthorization = failure, let used = secret,
-               let latest = try await store.secret(service), latest.fence > used.fence {
-                // Someone stored a newer refresh token while we called (an operator's seed, or a
-                // holder whose lease had run out): our invalid_grant says nothing about it. Retry once.
-                now = try await store.now()
-                return try await fetchAndPersist(lease, service: service, current: current, secret: latest, now: now, provider: provider)
+        var retried = false
+        while true {
+            try await ensureLease(lease, service: service, settings: settings)
+            let now = try await store.now()
+            do {
+                let token = try await provider.fetchToken(service: service, refreshToken: secret?.refreshToken, now: now)
+                return try await persistSuccess(token, lease: lease, service: service, now: now, usedSecretFence: secret?.fence)
+            } catch let failure as ProviderFailure {
+                if case .needsReauthorization = failure, !retried, let used = secret,
+                   let latest = try await store.secret(service), latest.fence > used.fence {
+                    // Someone stored a newer refresh token while we called (an operator's seed):
+                    // our invalid_grant says nothing about it. Retry once, under a checked lease.
+                    secret = latest
+                    retried = true
+                    continue
+                }
+                try await recordFailure(failure, lease: lease, service: service, current: current)
+                throw failure.asRefreshError(service: service)
             }
-            try await recordFailure(failure, lease: lease, service: service, current: current)
-            throw failure.asRefreshError(service: service)
-        }
-        return try await persistSuccess(token, lease: lease, service: service, now: now)
-    }
-
-    private func fetchAndPersist(_ lease: LockLease, service: String, current: TokenRecord?, secret: SecretEnvelope,
-                                 now: Int64, provider: any TokenProvider) async throws -> TokenRecord {
-        do {
-            let token = try await provider.fetchToken(service: service, refreshToken: secret.refreshToken, now: now)
-            return try await persistSuccess(token, lease: lease, service: service, now: now)
-        } catch let failure as ProviderFailure {
-            try await recordFailure(failure, lease: lease, service: service, current: current)
-            throw failure.asRefreshError(service: service)
         }
     }
 
-    /// Writes the new record (and rotated token). Retries on connection problems without end:
-    /// the rotated refresh token exists only in this process until it is written.
-    private func persistSuccess(_ token: ProviderToken, lease: LockLease, service: String, now: Int64) async throws -> TokenRecord {
+    /// Extends the lease and checks that a whole provider call fits in what is left of it.
+    private func ensureLease(_ lease: LockLease, service: String, settings: RefreshSettings) async throws {
+        guard !lease.isLost, try await lease.extend(), lease.remaining >= settings.requestTimeout else {
+            throw RefreshError.leaseLost(service: service)
+        }
+    }
+
+    /// Writes the new record and rotated token. The token is spooled to disk first; every error
+    /// but a fence rejection is retried, with backoff, for as long as it takes: the rotated token
+    /// exists only here (and in the spool) until Redis has it.
+    private func persistSuccess(_ token: ProviderToken, lease: LockLease, service: String, now: Int64,
+                                usedSecretFence: Int64?) async throws -> TokenRecord {
         var record = TokenRecord(service: service, accessToken: token.accessToken, tokenType: token.tokenType,
                                  expiresAt: token.expiresAt, scope: token.scope, version: lease.fence.value,
                                  refreshedAt: now, refreshedBy: replica)
-        var pause = Duration.milliseconds(50)
-        while true {
+        let rotated = token.rotatedRefreshToken
+        var spooled: RotatedTokenSpool.Claim?
+        if let rotated, let spool {
             do {
-                let outcome = try await store.persist(record, secret: token.rotatedRefreshToken, fence: lease.fence.value,
-                                                      event: .refreshed, replica: replica, owner: lease.owner)
-                switch outcome {
-                case .written(let version, _):
-                    record.version = version
-                    return record
-                case .rejectedAsStale:
-                    // A newer successful refresh exists: serve that one.
-                    if let newer = try await store.record(service) { return newer }
-                    return record
-                }
-            } catch let error as RedisError where error.isConnectionProblem {
+                spooled = try spool.write(.init(store: store.location, service: service, fence: lease.fence.value,
+                                                usedSecretFence: usedSecretFence, refreshToken: rotated))
+            } catch {
+                onPersistRetry(service, error)  // kept in memory and retried below all the same
+            }
+        }
+        var backoff = Backoff(base: .milliseconds(50), cap: .seconds(2))
+        while true {
+            let outcome: TokenStore.PersistOutcome
+            do {
+                outcome = try await store.persist(record, service: service, secret: rotated, fence: lease.fence.value,
+                                                  usedSecretFence: usedSecretFence, event: .refreshed, replica: replica, owner: lease.owner)
+            } catch let error as RedisError where rotated != nil || error.isConnectionProblem {
                 onPersistRetry(service, error)
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(2))
+                if Task.isCancelled && spooled != nil { throw CancellationError() }  // the spool keeps it
+                await Backoff.sleepIgnoringCancellation(backoff.next())
+                continue
+            }
+            if let spooled { spool?.remove(spooled) }
+            switch outcome {
+            case .written(let version, _, _):
+                record.version = version
+                return record
+            case .rejectedAsStale(_, let secret):
+                if secret == .rejected { throw RefreshError.rotatedTokenSuperseded(service: service) }
+                // A newer successful refresh exists (our rotated token, if any, is stored): serve that one.
+                if let newer = try await store.record(service) { return newer }
+                return record
             }
         }
     }
@@ -203,8 +251,8 @@ public struct TokenRefresher: Sendable {
             event = .failed
         }
         record.lastError = .init(code: failure.code, description: failure.detail, at: now)
-        _ = try await store.persist(record, secret: nil, fence: lease.fence.value, event: event, replica: replica,
-                                    owner: lease.owner, errorCode: failure.code)
+        _ = try await store.persist(record, service: service, secret: nil, fence: lease.fence.value, usedSecretFence: nil, event: event,
+                                    replica: replica, owner: lease.owner, errorCode: failure.code)
     }
 }
 

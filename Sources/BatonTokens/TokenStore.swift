@@ -11,6 +11,10 @@ public struct TokenStore: Sendable {
     /// The key prefix (default `oauth`).
     public let prefix: String
 
+    /// Where this store's data lives: the Redis address, database and key prefix
+    /// (`127.0.0.1:6379/0/oauth`). Identifies spooled tokens that belong here.
+    public var location: String { "\(client.endpoint.address)/\(client.endpoint.database)/\(prefix)" }
+
     /// Creates a store over `client` with keys under `prefix`.
     public init(client: RedisClient, prefix: String = "oauth") {
         self.client = client
@@ -74,35 +78,67 @@ public struct TokenStore: Sendable {
 
     // MARK: - Writing
 
-    /// What ``persist(_:secret:fence:event:replica:owner:errorCode:)`` did.
+    /// What happened to the refresh token offered to a persist.
+    public enum SecretOutcome: Sendable, Equatable {
+        /// None was offered.
+        case notOffered
+        /// It replaced the stored one.
+        case written
+        /// A newer one is stored (an operator's seed, or another holder's rotation): ours was
+        /// not written, and neither was anything else.
+        case rejected
+    }
+
+    /// What ``persist(_:secret:fence:usedSecretFence:event:replica:owner:errorCode:)`` did.
     public enum PersistOutcome: Sendable, Equatable {
-        /// The record was written with this version. `lockHeld` tells whether the writer still
-        /// held the lock (a `false` means its lease ran out, but the fence kept the write safe).
-        case written(version: Int64, lockHeld: Bool)
-        /// A newer successful record exists: nothing but (possibly) the secret was written.
-        case rejectedAsStale(newerVersion: Int64, secretWritten: Bool)
+        /// The record (or, for a secret-only write, the secret) was written with this version.
+        /// `lockHeld` tells whether the writer still held the lock (a `false` means its lease
+        /// ran out, but the fence kept the write safe).
+        case written(version: Int64, lockHeld: Bool, secret: SecretOutcome)
+        /// Newer state exists: a newer successful record (the secret may still have been
+        /// written, see `secret`), or a newer secret (`secret` is then ``SecretOutcome/rejected``).
+        case rejectedAsStale(newerVersion: Int64, secret: SecretOutcome)
+
+        /// What happened to the offered refresh token.
+        public var secret: SecretOutcome {
+            switch self {
+            case .written(_, _, let secret), .rejectedAsStale(_, let secret): return secret
+            }
+        }
     }
 
     /// Writes a record (and a rotated refresh token) under `fence` in one atomic script, appends
     /// the audit event and publishes the change. See `TokenScripts.persist` for the rules.
-    public func persist(_ record: TokenRecord, secret: String?, fence: Int64, event: TokenEvent.Kind,
-                        replica: String, owner: String, errorCode: String? = nil) async throws -> PersistOutcome {
-        let keys = try keys(record.service)
-        var placeholder = record
-        placeholder.version = Self.versionPlaceholderValue
-        let recordJSON = try Self.withVersionPlaceholder(placeholder.jsonBytes(), field: "version")
+    /// - Parameters:
+    ///   - record: the record, or `nil` to write only `secret` (replaying a spooled token).
+    ///   - secret: a rotated refresh token, or `nil`.
+    ///   - usedSecretFence: the fence of the stored secret the provider call used: a rotation of
+    ///     that secret replaces it whatever the writer's fence.
+    public func persist(_ record: TokenRecord?, service: String, secret: String?, fence: Int64, usedSecretFence: Int64?,
+                        event: TokenEvent.Kind, replica: String, owner: String, errorCode: String? = nil) async throws -> PersistOutcome {
+        let keys = try keys(service)
+        let recordJSON: [UInt8]
+        if var placeholder = record {
+            placeholder.version = Self.versionPlaceholderValue
+            recordJSON = try Self.withVersionPlaceholder(placeholder.jsonBytes(), field: "version")
+        } else {
+            recordJSON = []
+        }
         let secretJSON = try secret.map { try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue).jsonBytes(), field: "fence") } ?? []
         let reply = try await client.run(
             TokenScripts.persist,
             keys: [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock],
             arguments: [fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
-                        errorCode ?? "", keys.services, record.service]
+                        errorCode ?? "", service, usedSecretFence.map(String.init) ?? ""]
         )
-        guard let parts = reply.array, parts.count == 3, let flag = parts[0].integer, let version = parts[1].integer,
-              let third = parts[2].integer else {
+        guard let parts = reply.array, parts.count == 4, let flag = parts[0].integer, let version = parts[1].integer,
+              let held = parts[2].integer, let secretFlag = parts[3].integer else {
             throw RedisError.unexpectedReply(command: "token persist script", reply: reply.description)
         }
-        return flag == 1 ? .written(version: version, lockHeld: third == 1) : .rejectedAsStale(newerVersion: version, secretWritten: third == 1)
+        let secretOutcome: SecretOutcome = secretFlag == 1 ? .written : secretFlag == 0 ? .notOffered : .rejected
+        if flag == 1 || secretOutcome == .written { try? await register(service) }
+        return flag == 1 ? .written(version: version, lockHeld: held == 1, secret: secretOutcome)
+                         : .rejectedAsStale(newerVersion: version, secret: secretOutcome)
     }
 
     /// Stores an operator-supplied refresh token with a fresh fence (it always wins), registers
@@ -115,10 +151,17 @@ public struct TokenStore: Sendable {
         let reply = try await client.run(
             TokenScripts.seed,
             keys: [keys.secret, keys.lock.fence, keys.token, keys.events],
-            arguments: [envelope, keys.services, service, replica, keys.changedChannel]
+            arguments: [envelope, service, replica, keys.changedChannel]
         )
         guard let fence = reply.integer else { throw RedisError.unexpectedReply(command: "token seed script", reply: reply.description) }
+        try await register(service)
         return fence
+    }
+
+    /// Adds `service` to the registry `prefix:services` (idempotent). Kept out of the scripts:
+    /// the registry lives in another Cluster slot than the service's keys.
+    public func register(_ service: String) async throws {
+        try await client.send("SADD", TokenKeys.services(prefix: prefix), service)
     }
 
     /// Appends an event that changes no state (`needs_seed`, `forced`, `retried`).

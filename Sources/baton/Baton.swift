@@ -64,7 +64,8 @@ enum Baton {
             switch error {
             case .needsSeed: return .tokenUnavailable
             case .needsReauthorization: return .needsReauthorization
-            case .busy: return .timedOut
+            case .busy, .leaseLost: return .timedOut
+            case .rotatedTokenSuperseded: return .failure
             case .provider(_, let failure):
                 if case .configuration = failure { return .usage }
                 return .providerUnavailable

@@ -32,8 +32,13 @@ enum RefreshCommand {
         let service = try context.service(arguments.positionals[0])
         let locks = try context.makeLocks()
         defer { locks.shutDown() }
-        let refresher = TokenRefresher(store: context.store, locks: locks, replica: CommandContext.processLabel) { name, error in
-            Terminal.err("baton refresh: Redis is unreachable while holding a new refresh token for '\(name)'; retrying until it is stored (\(error))")
+        let spool = RotatedTokenSpool(stateDirectory: context.configuration!.resolvedStateDirectory())
+        let refresher = TokenRefresher(store: context.store, locks: locks, replica: CommandContext.processLabel, spool: spool) { name, error in
+            Terminal.err("baton refresh: a new refresh token for '\(name)' is not stored yet; retrying until it is (\(error))")
+        }
+        let replayed = try await refresher.replaySpool()
+        if replayed.stored > 0 {
+            Terminal.err("baton refresh: stored \(replayed.stored) rotated refresh token(s) left in \(spool.directory) by a process that stopped early")
         }
         let record = try await refresher.refresh(
             service.name, settings: RefreshSettings(service, configuration: context.configuration!),

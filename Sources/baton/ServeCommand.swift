@@ -42,7 +42,8 @@ enum ServeCommand {
         let coordinator = try Coordinator(
             client: client,
             options: .init(replica: replica, prefix: prefix, maxConcurrentRefreshes: configuration.maxConcurrentRefreshes),
-            services: definitions(configuration), log: log)
+            services: definitions(configuration), log: log,
+            spool: RotatedTokenSpool(stateDirectory: configuration.resolvedStateDirectory(environment: environment)))
 
         let signals = SignalHandlers()
         signals.on([SIGTERM, SIGINT]) { coordinator.stop() }

@@ -142,7 +142,8 @@ enum TokenCommands {
         let fence = try await context.store.seed(service: name, refreshToken: refreshToken, replica: CommandContext.processLabel)
         let record = TokenRecord(service: name, accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
                                  scope: response.scope, version: fence, refreshedAt: now, refreshedBy: CommandContext.processLabel)
-        _ = try await context.store.persist(record, secret: nil, fence: fence, event: .refreshed, replica: CommandContext.processLabel, owner: "")
+        _ = try await context.store.persist(record, service: name, secret: nil, fence: fence, usedSecretFence: nil, event: .refreshed,
+                                            replica: CommandContext.processLabel, owner: "")
         Terminal.out("seeded '\(name)' from an authorization code (fence \(fence)); access token valid for \(formatAge(response.expiresAt - now))")
         return .success
     }

@@ -133,6 +133,94 @@ final class TokenRefresherTests: XCTestCase {
         XCTAssertNil(healed.lastError)
     }
 
+    /// Waits until someone holds the service lock (the slow provider call has started).
+    private func waitForLockHolder() async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await client.get("oauth:{my-api}:lock") == nil {
+            guard ContinuousClock.now < deadline else { return XCTFail("nobody took the lock") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Issue item 1(a): an operator seeds while the holder calls with the old token; the old one
+    /// gets invalid_grant, the retry uses the seed, and its rotation replaces the seed (before the
+    /// fix it was rejected by the seed's newer fence and silently dropped, burning the seed).
+    func testARetryWithANewSeedPersistsItsRotation() async throws {
+        _ = try await seed()
+        let first = try await refresh()
+        let before = try provider.tokenRequests()
+        try provider.setMode("invalid_grant", count: 1, delay: 1.5)
+        let caller = try caller()
+        let refreshing = Task { try await caller.refresh(.forced(seenVersion: nil), replica: "holder") }
+        try await waitForLockHolder()
+        let seededFence = try await store.seed(service: "my-api", refreshToken: try provider.seedRefreshToken(), replica: "ops")
+        let record = try await refreshing.value
+        XCTAssertEqual(record.status, .ok)
+        XCTAssertGreaterThan(record.version, seededFence, "the retry's write wins over the seed it used")
+        XCTAssertGreaterThan(record.version, first.version)
+        XCTAssertEqual(try provider.tokenRequests() - before, 2, "the forced invalid_grant, then one retry")
+        let secret = try await store.secret("my-api")
+        XCTAssertEqual(secret?.fence, record.version)
+        // The stored token is the one the provider accepts now.
+        let refused = try provider.invalidGrants()
+        let next = try await refresh(.forced(seenVersion: nil))
+        XCTAssertEqual(next.status, .ok)
+        XCTAssertEqual(try provider.invalidGrants(), refused, "nothing was burnt")
+    }
+
+    /// Issue item 1(b): a holder whose lease is gone when it wants to retry (here the lock key was
+    /// taken away during the slow first call, as when a pause outlasts the TTL) never calls the
+    /// provider again.
+    func testNoRetryWithoutALiveLease() async throws {
+        _ = try await seed()
+        _ = try await refresh()
+        let before = try provider.tokenRequests()
+        try provider.setMode("invalid_grant", count: 1, delay: 1.5)
+        let caller = try caller()
+        let refreshing = Task { try await caller.refresh(.forced(seenVersion: nil), replica: "holder") }
+        try await waitForLockHolder()
+        let seeded = try provider.seedRefreshToken()
+        try await store.seed(service: "my-api", refreshToken: seeded, replica: "ops")
+        try await client.send("DEL", "oauth:{my-api}:lock")
+        do {
+            _ = try await refreshing.value
+            XCTFail("the lease was gone: no retry")
+        } catch RefreshError.leaseLost(let service) {
+            XCTAssertEqual(service, "my-api")
+        }
+        XCTAssertEqual(try provider.tokenRequests() - before, 1, "no provider call without the lease")
+        let secret = try await store.secret("my-api")
+        XCTAssertEqual(secret?.refreshToken, seeded, "the seed is untouched and still valid")
+        try provider.reset()
+        let healed = try await refresh(.forced(seenVersion: nil))
+        XCTAssertEqual(healed.status, .ok)
+    }
+
+    /// Issue item 2: `OOM command not allowed` (maxmemory) while persisting a rotated token is
+    /// retried until Redis takes it, never thrown away.
+    func testARotatedTokenSurvivesAnOOMWindow() async throws {
+        _ = try await seed()
+        _ = try await refresh()
+        let errors = LockedStrings()
+        var caller = try caller()
+        caller.onPersistRetry = { _, error in errors.append(String(describing: error)) }
+        try provider.setMode("normal", count: 1, delayBefore: 1)
+        let refreshing = Task { [caller] in try await caller.refresh(.forced(seenVersion: nil), replica: "holder") }
+        try await waitForLockHolder()
+        try await client.send("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        try await client.send("CONFIG", "SET", "maxmemory", 1)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while errors.all.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await client.send("CONFIG", "SET", "maxmemory", 0)
+        XCTAssertTrue(errors.all.contains { $0.contains("OOM") }, "persist attempts were retried: \(errors.all)")
+        let record = try await refreshing.value
+        XCTAssertEqual(record.status, .ok)
+        try provider.reset()
+        let next = try await refresh(.forced(seenVersion: nil))
+        XCTAssertEqual(next.status, .ok)
+        XCTAssertEqual(try provider.invalidGrants(), 0, "the rotated token was stored")
+    }
+
     func testTransientFailureKeepsTheTokenAndRecordsTheError() async throws {
         _ = try await seed()
         let good = try await refresh()
@@ -182,7 +270,8 @@ final class TokenRefresherTests: XCTestCase {
         // Make the stored token expired: now the caller gets `busy`, still without a provider call.
         var expired = current
         expired.expiresAt = 1
-        _ = try await store.persist(expired, secret: nil, fence: current.version, event: .refreshed, replica: "t", owner: "x")
+        _ = try await store.persist(expired, service: "my-api", secret: nil, fence: current.version, usedSecretFence: nil, event: .refreshed,
+                                    replica: "t", owner: "x")
         do {
             _ = try await refresher().refresh("my-api", settings: settings, provider: provider, request: .forced(seenVersion: nil))
             XCTFail()
@@ -264,11 +353,20 @@ private struct RefreshCaller: Sendable {
     let store: TokenStore
     let locks: LockService
     let configuration: BatonConfiguration
+    var onPersistRetry: @Sendable (String, any Error) -> Void = { _, _ in }
 
     func refresh(_ request: TokenRefresher.Request, replica: String) async throws -> TokenRecord {
         let service = configuration.services[0]
-        return try await TokenRefresher(store: store, locks: locks, replica: replica).refresh(
+        return try await TokenRefresher(store: store, locks: locks, replica: replica, onPersistRetry: onPersistRetry).refresh(
             "my-api", settings: RefreshSettings(service, configuration: configuration),
             provider: OAuthTokenProvider(service: service), request: request)
     }
+}
+
+/// Strings collected from any thread.
+private final class LockedStrings: @unchecked Sendable {
+    private let lock = NSLock()
+    private var strings: [String] = []
+    func append(_ string: String) { lock.withLock { strings.append(string) } }
+    var all: [String] { lock.withLock { strings } }
 }

@@ -18,6 +18,13 @@ final class TokenStoreTests: XCTestCase {
                     version: version, refreshedAt: 1_999_999_000_000, refreshedBy: "test", status: status)
     }
 
+    /// `persist` with the test's defaults: service my-api, no secret used.
+    private func persist(_ store: TokenStore, _ record: TokenRecord?, secret: String? = nil, fence: Int64, used: Int64? = nil,
+                         event: TokenEvent.Kind = .refreshed, replica: String = "r", owner: String = "nobody") async throws -> TokenStore.PersistOutcome {
+        try await store.persist(record, service: "my-api", secret: secret, fence: fence, usedSecretFence: used, event: event,
+                                replica: replica, owner: owner)
+    }
+
     func testKeySchemaIsTheDocumentedContract() throws {
         let keys = try TokenKeys(prefix: "oauth", service: "my-api")
         XCTAssertEqual(keys.token, "oauth:{my-api}:token")
@@ -78,7 +85,7 @@ final class TokenStoreTests: XCTestCase {
         let services = try await store.services()
         XCTAssertEqual(services, ["my-api"])
 
-        _ = try await store.persist(record(status: .needsReauth), secret: nil, fence: first, event: .needsReauth, replica: "r", owner: "nobody")
+        _ = try await persist(store, record(status: .needsReauth), fence: first, event: .needsReauth)
         let second = try await store.seed(service: "my-api", refreshToken: "rt-2", replica: "ops")
         XCTAssertGreaterThan(second, first)
         let healed = try await store.record("my-api")
@@ -93,10 +100,11 @@ final class TokenStoreTests: XCTestCase {
     func testPersistRejectsAStaleWriterButNeverDropsANewerRotatedToken() async throws {
         let (_, store, redis) = try start()
         // Holder 7 wrote a successful record; holder 5 (paused past its lease) comes back.
-        let newer = try await store.persist(record(token: "at-7"), secret: "rt-7", fence: 7, event: .refreshed, replica: "r7", owner: "o7")
-        XCTAssertEqual(newer, .written(version: 7, lockHeld: false))
-        let stale = try await store.persist(record(token: "at-5"), secret: "rt-5", fence: 5, event: .refreshed, replica: "r5", owner: "o5")
-        XCTAssertEqual(stale, .rejectedAsStale(newerVersion: 7, secretWritten: false))
+        try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 7))
+        let newer = try await persist(store, record(token: "at-7"), secret: "rt-7", fence: 7, used: 4, replica: "r7", owner: "o7")
+        XCTAssertEqual(newer, .written(version: 7, lockHeld: false, secret: .written))
+        let stale = try await persist(store, record(token: "at-5"), secret: "rt-5", fence: 5, used: 4, replica: "r5", owner: "o5")
+        XCTAssertEqual(stale, .rejectedAsStale(newerVersion: 7, secret: .rejected))
         let kept = try await store.record("my-api")
         XCTAssertEqual(kept?.accessToken, "at-7")
         let keptSecret = try await store.secret("my-api")
@@ -109,12 +117,13 @@ final class TokenStoreTests: XCTestCase {
 
     func testARotatedTokenOverridesANewerFailureRecord() async throws {
         let (_, store, redis) = try start()
+        let seeded = try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
         try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 9))
         // Holder 9 used the old refresh token after holder 8 had rotated it: invalid_grant.
-        _ = try await store.persist(record(token: "old", status: .needsReauth), secret: nil, fence: 9, event: .needsReauth, replica: "r9", owner: "o9")
-        // Holder 8 finally persists its rotation: the token is written, with a version above 9.
-        let outcome = try await store.persist(record(token: "at-8"), secret: "rt-8", fence: 8, event: .refreshed, replica: "r8", owner: "o8")
-        guard case .written(let version, _) = outcome else { return XCTFail("\(outcome)") }
+        _ = try await persist(store, record(token: "old", status: .needsReauth), fence: 9, event: .needsReauth, replica: "r9", owner: "o9")
+        // Holder 8 finally persists its rotation of the stored token: written, with a version above 9.
+        let outcome = try await persist(store, record(token: "at-8"), secret: "rt-8", fence: 8, used: seeded, replica: "r8", owner: "o8")
+        guard case .written(let version, _, .written) = outcome else { return XCTFail("\(outcome)") }
         XCTAssertEqual(version, 10, "versions only grow: a fresh fence was drawn")
         let healed = try await store.record("my-api")
         XCTAssertEqual(healed?.status, .ok)
@@ -129,14 +138,121 @@ final class TokenStoreTests: XCTestCase {
         let subscription = try RedisSubscription(endpoint: RedisEndpoint(url: server.url))
         try subscription.subscribe(["oauth:{my-api}:changed"])
         try redis.send(RedisCommand("SET", "oauth:{my-api}:lock", "owner-1"))
-        let outcome = try await store.persist(record(), secret: nil, fence: 3, event: .refreshed, replica: "r", owner: "owner-1")
-        XCTAssertEqual(outcome, .written(version: 3, lockHeld: true))
+        let outcome = try await persist(store, record(), fence: 3, owner: "owner-1")
+        XCTAssertEqual(outcome, .written(version: 3, lockHeld: true, secret: .notOffered))
         guard case .message(let message) = try subscription.next(timeout: .seconds(2)) else { return XCTFail("no change notification") }
         XCTAssertEqual(message.text, "3")
         let event = try await store.events("my-api").first
         XCTAssertEqual(event?.fields["lock_held"], "1")
         XCTAssertEqual(event?.fields["replica"], "r")
         XCTAssertEqual(event?.fields["version"], "3")
+    }
+
+    /// Issue item 4: A (fence 5, paused) rotated the token stored at fence 4 into RT2; B (fence 6)
+    /// rotated the same token into RT3 (a provider with a reuse grace period) and stored it; C
+    /// (fence 7) wrote a failure record after a 503. A's older rotation must not replace RT3,
+    /// and the failure record does not license it.
+    func testAFailureRecordNeverLicensesAnOlderSecret() async throws {
+        let (_, store, redis) = try start()
+        try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 3))
+        let s4 = try await store.seed(service: "my-api", refreshToken: "rt-1", replica: "ops")
+        XCTAssertEqual(s4, 4)
+        try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 7))
+        let b = try await persist(store, record(token: "at-3"), secret: "rt-3", fence: 6, used: s4)
+        XCTAssertEqual(b, .written(version: 6, lockHeld: false, secret: .written))
+        _ = try await persist(store, record(token: "at-3", status: .refreshingFailed), fence: 7, event: .failed)
+        let stale = try await persist(store, record(token: "at-2"), secret: "rt-2", fence: 5, used: s4)
+        XCTAssertEqual(stale, .rejectedAsStale(newerVersion: 7, secret: .rejected))
+        let secret = try await store.secret("my-api")
+        XCTAssertEqual(secret?.refreshToken, "rt-3")
+        let kept = try await store.record("my-api")
+        XCTAssertEqual(kept?.accessToken, "at-3")
+        XCTAssertEqual(kept?.version, 7)
+    }
+
+    /// Issue item 1(a): holder A (fence 5) called with RT0 while an operator seeded RT_S (fence 6);
+    /// RT0 got invalid_grant, A retried with RT_S and got RT_S2. RT_S is burnt at the provider, so
+    /// RT_S2 must replace it, with a version above the seed's.
+    func testTheRotationOfASeedUsedInARetryReplacesThatSeed() async throws {
+        let (_, store, redis) = try start()
+        try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 3))
+        let s4 = try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
+        _ = try await persist(store, record(token: "at-4"), fence: 4)
+        try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 5))  // A holds fence 5
+        let seeded = try await store.seed(service: "my-api", refreshToken: "rt-s", replica: "ops")
+        XCTAssertEqual(seeded, 6)
+        XCTAssertNotEqual(s4, seeded)
+        let outcome = try await persist(store, record(token: "at-s2"), secret: "rt-s2", fence: 5, used: seeded)
+        guard case .written(let version, _, .written) = outcome else { return XCTFail("\(outcome)") }
+        XCTAssertGreaterThan(version, seeded)
+        let secret = try await store.secret("my-api")
+        XCTAssertEqual(secret?.refreshToken, "rt-s2")
+        XCTAssertEqual(secret?.fence, version)
+        let record = try await store.record("my-api")
+        XCTAssertEqual(record?.accessToken, "at-s2")
+        XCTAssertEqual(record?.version, version)
+    }
+
+    /// A spooled token replayed alone: stored when the secret it came from is still there,
+    /// refused when a newer one is.
+    func testASecretAloneIsStoredUnderTheSameRules() async throws {
+        let (_, store, _) = try start()
+        let first = try await store.seed(service: "my-api", refreshToken: "rt-1", replica: "ops")
+        _ = try await persist(store, record(token: "at-1"), fence: first)
+        let replayed = try await persist(store, nil, secret: "rt-2", fence: first, used: first, event: .spoolReplayed)
+        guard case .written(_, _, .written) = replayed else { return XCTFail("\(replayed)") }
+        let stored = try await store.secret("my-api")
+        XCTAssertEqual(stored?.refreshToken, "rt-2")
+        let record = try await store.record("my-api")
+        XCTAssertEqual(record?.accessToken, "at-1", "the record is untouched")
+        // Replaying the same file again (the process died before removing it): refused, nothing changes.
+        let again = try await persist(store, nil, secret: "rt-2", fence: first, used: first, event: .spoolReplayed)
+        XCTAssertEqual(again.secret, .rejected)
+        let unchanged = try await store.secret("my-api")
+        XCTAssertEqual(unchanged, stored)
+    }
+
+    /// Issue item 10: every script declares every key it touches, all in one slot. In a Redis
+    /// Cluster whose node holding `{my-api}` does not hold the slot of `oauth:services`, a script
+    /// that touches the registry fails ("non local key"); one that keeps to its slot runs.
+    func testScriptsRunInOneClusterSlot() async throws {
+        let home = try RedisServerProcess.start(arguments: ["--cluster-enabled", "yes"])
+        let other = try RedisServerProcess.start(arguments: ["--cluster-enabled", "yes"])
+        let client = try RedisClient(url: home.url)
+        let otherClient = try RedisClient(url: other.url)
+        addTeardownBlock { client.shutDown(); otherClient.shutDown(); home.stop(); other.stop() }
+        let slotReply = try await client.send("CLUSTER", "KEYSLOT", "oauth:{my-api}:token")
+        let registryReply = try await client.send("CLUSTER", "KEYSLOT", "oauth:services")
+        let slot = try XCTUnwrap(slotReply.integer)
+        let registrySlot = try XCTUnwrap(registryReply.integer)
+        XCTAssertNotEqual(slot, registrySlot)
+        try await client.send("CLUSTER", "ADDSLOTS", slot)
+        if slot > 0 { try await otherClient.send("CLUSTER", "ADDSLOTSRANGE", 0, slot - 1) }
+        if slot < 16383 { try await otherClient.send("CLUSTER", "ADDSLOTSRANGE", slot + 1, 16383) }
+        try await client.send("CLUSTER", "MEET", "127.0.0.1", other.port)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await !(client.send("CLUSTER", "INFO").string ?? "").contains("cluster_state:ok") {
+            guard ContinuousClock.now < deadline else { return XCTFail("the two-node cluster did not come up") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // The scripts run on the node that holds the service's slot.
+        let store = TokenStore(client: client, prefix: "oauth")
+        let fence: Int64
+        do {
+            fence = try await client.run(TokenScripts.seed, keys: [try store.keys("my-api").secret, "oauth:{my-api}:fence",
+                                                                   "oauth:{my-api}:token", "oauth:{my-api}:events"],
+                                         arguments: [#"{"fence":"@@VERSION@@","refresh_token":"rt-1"}"#, "my-api", "ops", "oauth:{my-api}:changed"]).integer ?? -1
+        } catch {
+            return XCTFail("the seed script left its slot: \(error)")
+        }
+        let outcome = try await store.persist(record(token: "at-2"), service: "my-api", secret: "rt-2", fence: fence + 1,
+                                              usedSecretFence: fence, event: .refreshed, replica: "r", owner: "o")
+        guard case .written(_, _, .written) = outcome else { return XCTFail("\(outcome)") }
+        let secret = try await store.secret("my-api")
+        XCTAssertEqual(secret?.refreshToken, "rt-2")
+        // The registry is kept outside the scripts (on the other node here).
+        let added = try await otherClient.send("SADD", "oauth:services", "my-api")
+        XCTAssertEqual(added.integer, 1)
     }
 
     func testEventStreamIsCapped() async throws {

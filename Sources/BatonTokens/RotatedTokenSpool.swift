@@ -1,0 +1,177 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Rotated refresh tokens that Redis does not have yet, on local disk, so that they survive the
+/// process: the refresh protocol writes one here (mode 0600, fsync'd) *before* it persists a
+/// rotated token to Redis, and removes it once Redis has it or has refused it as superseded.
+/// Every `baton serve` and `baton refresh` on the host replays what it finds at start, through
+/// the same fenced persist, so a crash, a SIGTERM during a Redis outage or a power cut between the
+/// provider's answer and the write loses nothing.
+///
+/// Layout: `<state_dir>/spool/<service>.<fence>.<store>.json`, one file per service and fence
+/// (`<store>` a short hash of the Redis address, database and key prefix it belongs to),
+/// the folder mode 0700. The files hold refresh tokens in the clear: keep `state_dir` on
+/// persistent storage that only Baton's user can read.
+///
+/// The writer holds an exclusive `flock` on its file until Redis has the token, and a replay
+/// skips locked files, so processes sharing a `state_dir` never replay each other's tokens in
+/// flight; the kernel drops the lock when a process dies, which makes its files replayable.
+public struct RotatedTokenSpool: Sendable {
+    /// A spooled token: what the fenced persist needs to store it.
+    public struct Entry: Sendable, Equatable {
+        /// The Redis address, database and key prefix it belongs to (``TokenStore/location``):
+        /// only a store at that location replays it.
+        public let store: String
+        /// The service.
+        public let service: String
+        /// The fence of the lease under which the provider rotated it.
+        public let fence: Int64
+        /// The fence of the stored secret that the provider call used (see `TokenStore.persist`).
+        public let usedSecretFence: Int64?
+        /// The rotated refresh token.
+        public let refreshToken: String
+
+        /// Creates an entry.
+        public init(store: String, service: String, fence: Int64, usedSecretFence: Int64?, refreshToken: String) {
+            self.store = store
+            self.service = service
+            self.fence = fence
+            self.usedSecretFence = usedSecretFence
+            self.refreshToken = refreshToken
+        }
+
+        var fileName: String {
+            // FNV-1a: a stable short name for the store (not a security measure).
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in store.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            return "\(service).\(fence).\(String(hash, radix: 16)).json"
+        }
+    }
+
+    /// Why the spool could not be used. Never carries a token.
+    public struct SpoolError: Error, CustomStringConvertible {
+        /// The file or folder.
+        public let path: String
+        /// What failed (`errno` text or a parse problem).
+        public let reason: String
+
+        public var description: String {
+            "the rotated-token spool at \(path) failed: \(reason): check that state_dir is on writable, persistent storage owned by Baton's user"
+        }
+    }
+
+    /// A spool file this process holds (locked) until ``RotatedTokenSpool/remove(_:)``.
+    public final class Claim: @unchecked Sendable {
+        /// The file.
+        public let path: String
+        private var descriptor: Int32
+        private let lock = NSLock()
+
+        init(path: String, descriptor: Int32) {
+            self.path = path
+            self.descriptor = descriptor
+        }
+
+        deinit { release() }
+
+        /// Closes the file, which drops its lock (the file stays unless removed).
+        func release() {
+            lock.withLock {
+                if descriptor >= 0 { close(descriptor) }
+                descriptor = -1
+            }
+        }
+    }
+
+    /// The spool folder (`<state_dir>/spool`).
+    public let directory: String
+
+    /// A spool under `stateDirectory`.
+    public init(stateDirectory: String) {
+        self.directory = stateDirectory + "/spool"
+    }
+
+    /// Writes `entry` durably: a temporary file (0600) written, locked and fsync'd, renamed into
+    /// place, and the folder fsync'd.
+    /// - Returns: the locked file, for ``remove(_:)``.
+    public func write(_ entry: Entry) throws -> Claim {
+        try makeDirectory()
+        var object: [String: Any] = ["store": entry.store, "service": entry.service, "fence": entry.fence, "refresh_token": entry.refreshToken]
+        if let used = entry.usedSecretFence { object["used_secret_fence"] = used }
+        let bytes = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+        let path = directory + "/" + entry.fileName
+        let temporary = path + ".tmp-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw failure(temporary) }
+        guard flock(descriptor, LOCK_EX) == 0 else { let error = failure(temporary); close(descriptor); unlink(temporary); throw error }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { let error = failure(temporary); close(descriptor); unlink(temporary); throw error }
+            written += count
+        }
+        guard fsync(descriptor) == 0 else { let error = failure(temporary); close(descriptor); unlink(temporary); throw error }
+        guard rename(temporary, path) == 0 else { let error = failure(path); close(descriptor); unlink(temporary); throw error }
+        let claim = Claim(path: path, descriptor: descriptor)
+        try syncDirectory()
+        return claim
+    }
+
+    /// Removes a spooled file once Redis has its token (or has a newer one), and drops its lock.
+    public func remove(_ claim: Claim) {
+        unlink(claim.path)
+        claim.release()
+        try? syncDirectory()
+    }
+
+    /// Claims every spooled entry that no live process holds, oldest fence first. Files that
+    /// cannot be read are reported in `unreadable` (never deleted: a human looks at them).
+    public func claimAll() -> (entries: [(entry: Entry, claim: Claim)], unreadable: [SpoolError]) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return ([], []) }
+        var entries: [(Entry, Claim)] = []
+        var unreadable: [SpoolError] = []
+        for name in names.sorted() where name.hasSuffix(".json") {
+            let path = directory + "/" + name
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }  // removed meanwhile
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { close(descriptor); continue }  // in flight elsewhere
+            let claim = Claim(path: path, descriptor: descriptor)
+            guard FileManager.default.fileExists(atPath: path) else { continue }  // stored and removed before we locked it
+            guard let data = FileManager.default.contents(atPath: path),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let store = object["store"] as? String, let service = object["service"] as? String,
+                  let fence = (object["fence"] as? NSNumber)?.int64Value,
+                  let token = object["refresh_token"] as? String, !token.isEmpty else {
+                unreadable.append(SpoolError(path: path, reason: "not a spooled token (left in place for inspection)"))
+                continue
+            }
+            let used = (object["used_secret_fence"] as? NSNumber)?.int64Value
+            entries.append((Entry(store: store, service: service, fence: fence, usedSecretFence: used, refreshToken: token), claim))
+        }
+        return (entries.sorted { $0.0.fence < $1.0.fence }.map { (entry: $0.0, claim: $0.1) }, unreadable)
+    }
+
+    private func makeDirectory() throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue { return }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw SpoolError(path: directory, reason: "cannot create the folder (\((error as NSError).localizedDescription))")
+        }
+    }
+
+    private func syncDirectory() throws {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw failure(directory) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw failure(directory) }
+    }
+
+    private func failure(_ path: String) -> SpoolError {
+        SpoolError(path: path, reason: String(cString: strerror(errno)))
+    }
+}
