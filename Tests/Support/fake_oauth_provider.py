@@ -41,6 +41,8 @@ Admin API (JSON in, JSON out):
                            "token_requests": n, "last": {"auth": "basic|post|none",
                            "params": {...no secrets...}}}
     POST /admin/reset     forget modes and counters (tokens stay valid)
+    GET  /echo            {"headers": [[name, value], ...]}: the request's headers, in order
+                          (a resource server stand-in, to check what a client sent)
 """
 
 import argparse
@@ -155,6 +157,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(200, {"calls": dict(p.calls), "by_client": {k: dict(v) for k, v in p.by_client.items()},
                                 "invalid_grant": p.invalid_grant, "token_requests": p.token_requests,
                                 "issued": p.issued, "last": p.last, "lifetime": p.lifetime, "abandoned": p.abandoned})
+        elif self.path == "/echo":
+            self.send(200, {"headers": [[name, value] for name, value in self.headers.items()]})
         else:
             self.send(404, {"error": "not_found"})
 
