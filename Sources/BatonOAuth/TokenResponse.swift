@@ -88,7 +88,9 @@ enum TokenResponseParser {
             return .failure(.protocolError(status: status, description: "refresh_token is \(other.typeName), not a string: \(shape(body, contentType: contentType))"))
         }
         func invalid(_ problem: String) -> Result<TokenResponse, TokenEndpointError> {
-            let recovery = refreshToken == nil ? "" : "; it carries a refresh token, which was kept"
+            // Saying that a refresh token came back is not a secret; whether it gets persisted is
+            // the caller's business (TokenEndpointError.recoveredRefreshToken).
+            let recovery = refreshToken == nil ? "" : "; it carries a refresh_token, handed back for persisting"
             return .failure(.protocolError(status: status, description: "\(problem)\(recovery): \(shape(body, contentType: contentType))",
                                            recoveredRefreshToken: refreshToken))
         }
