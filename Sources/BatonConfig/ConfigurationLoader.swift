@@ -69,7 +69,9 @@ struct ConfigurationValidator {
         var redisURL = string(fields["redis_url"], "redis_url") ?? "redis://127.0.0.1:6379/0"
         if let override = environment[BatonConfiguration.redisURLVariable], !override.isEmpty { redisURL = override }
         if !(redisURL.hasPrefix("redis://") || redisURL.hasPrefix("unix://")) {
-            problem("redis_url", "'\(Self.redactedURL(redisURL))' is not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock")
+            // Not quoted: the value may hold a password (user-info or ?password=), and the
+            // problem goes into `baton serve`'s config_reload_failed log line.
+            problem("redis_url", "not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]")
         }
         var prefix = string(fields["prefix"], "prefix") ?? "oauth"
         if let override = environment[BatonConfiguration.prefixVariable], !override.isEmpty { prefix = override }
@@ -258,7 +260,8 @@ struct ConfigurationValidator {
         }
         guard let text = string(value, path) else { return nil }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
-            problem(path, "'\(text)' is not an absolute URL such as https://auth.example.com/oauth/token")
+            // Not quoted: a URL may carry credentials (user-info, a query parameter).
+            problem(path, "not an absolute URL: use one such as https://auth.example.com/oauth/token")
             return nil
         }
         switch scheme {
@@ -317,11 +320,6 @@ struct ConfigurationValidator {
     static func isLoopback(_ host: String) -> Bool {
         let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
         return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
-    }
-
-    static func redactedURL(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://"), let at = url.range(of: "@", options: .backwards), at.lowerBound > schemeEnd.upperBound else { return url }
-        return String(url[..<schemeEnd.upperBound]) + "***" + String(url[at.lowerBound...])
     }
 }
 

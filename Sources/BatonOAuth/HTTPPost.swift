@@ -18,7 +18,7 @@ final class HTTPPost {
         /// libcurl failed: timeouts, refused connections, DNS, TLS.
         case transport(code: Int32, message: String)
         /// The body passed the cap; the transfer was aborted.
-        case bodyTooLarge(limit: Int, firstBytes: [UInt8])
+        case bodyTooLarge(limit: Int)
     }
 
     private static let globalInit: Int32 = CCurl_global_init()
@@ -67,7 +67,7 @@ final class HTTPPost {
             return CCurl_easy_perform(curl)
         }
         if code == CCurlCode_WRITE_ERROR && collector.overflowed {
-            throw .bodyTooLarge(limit: maxBodyBytes, firstBytes: Array(collector.body.prefix(200)))
+            throw .bodyTooLarge(limit: maxBodyBytes)
         }
         guard code == CCurlCode_OK else {
             throw .transport(code: code, message: String(cString: CCurl_easy_strerror(code)))

@@ -67,8 +67,9 @@ public struct TokenEndpointClient: Sendable {
                                              defaultLifetime: service.defaultLifetime, secrets: secrets)
         } catch {
             switch error {
-            case .bodyTooLarge(let limit, let firstBytes):
-                return .failure(.protocolError(status: 200, description: "the response is larger than \(limit) bytes; it starts: \(TokenResponseParser.quoted(firstBytes, secrets: secrets))"))
+            case .bodyTooLarge(let limit):
+                // Not quoted: a token endpoint's answer may hold freshly issued tokens.
+                return .failure(.protocolError(status: 200, description: "the response is larger than \(limit) bytes; the transfer was aborted"))
             case .transport(_, let message):
                 return .failure(.transport(description: "\(message) (\(service.tokenURL.host ?? "?"))"))
             }

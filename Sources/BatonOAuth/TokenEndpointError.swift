@@ -1,5 +1,5 @@
 /// A token-endpoint failure, classified by what to do about it. Messages quote the provider's
-/// `error` and `error_description`, never a secret Baton sent.
+/// `error` and `error_description`, never a secret Baton sent, never a token the provider issued.
 public enum TokenEndpointError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `invalid_grant`: the refresh token (or code) is dead. Re-authorise and seed a new one; do not retry.
     case invalidGrant(description: String)
@@ -13,8 +13,22 @@ public enum TokenEndpointError: Error, Sendable, Equatable, CustomStringConverti
     /// Timeouts, refused or reset connections, DNS and TLS failures: retry with backoff.
     case transport(description: String)
     /// The answer is not a token response (not JSON, oversized, no access_token, unexpected
-    /// status): quotes its first bytes.
-    case protocolError(status: Int, description: String)
+    /// status). For a non-2xx status the description quotes the body's first bytes; a 2xx body
+    /// holds fresh tokens and is only described by its shape (keys and JSON types, or size and
+    /// content type).
+    ///
+    /// `recoveredRefreshToken` is the non-empty string `refresh_token` of a 2xx answer that was
+    /// otherwise unusable (for example `access_token` missing or a number): the provider may have
+    /// rotated the refresh token already, and this may be its only copy, so persist it. It never
+    /// appears in ``description``. Default: `nil`.
+    case protocolError(status: Int, description: String, recoveredRefreshToken: String? = nil)
+
+    /// The refresh token carried by an otherwise unusable 2xx answer, if any (see
+    /// ``protocolError(status:description:recoveredRefreshToken:)``); `nil` for every other case.
+    public var recoveredRefreshToken: String? {
+        if case .protocolError(_, _, let token) = self { return token }
+        return nil
+    }
 
     /// Whether retrying later can help.
     public var isRetryable: Bool {
@@ -48,7 +62,7 @@ public enum TokenEndpointError: Error, Sendable, Equatable, CustomStringConverti
             return "HTTP \(status) from the token endpoint: \(description)"
         case .transport(let description):
             return "could not reach the token endpoint: \(description)"
-        case .protocolError(let status, let description):
+        case .protocolError(let status, let description, _):
             return "HTTP \(status), not a token response: \(description)"
         }
     }

@@ -4,7 +4,8 @@
 /// - `redis://[user[:password]@]host[:port][/db]` (port defaults to 6379, db to 0; IPv6 hosts in brackets)
 /// - `unix://[user[:password]@]/path/to/redis.sock[?db=N]`
 ///
-/// User name and password are percent-decoded. The password never appears in ``description``.
+/// User name and password are percent-decoded. The password never appears in ``description``;
+/// a URL as the user typed it goes into messages only through ``redacted(_:)``.
 public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// How to reach the server.
     public enum Transport: Sendable, Hashable {
@@ -35,6 +36,10 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``RedisError/invalidURL(_:reason:)`` naming what is wrong.
     public init(url: String) throws {
         func invalid(_ reason: String) -> RedisError { .invalidURL(Self.redacted(url), reason: reason) }
+        // A reason may quote a piece of the URL only when redaction hides nothing in it: a
+        // password with an unencoded '/' or '?' would otherwise come back as "the port".
+        let quotable = Self.redacted(url) == url
+        func quoted(_ piece: some StringProtocol, prefix: String = " ") -> String { quotable ? "\(prefix)'\(piece)'" : "" }
         let rest: Substring
         let isUnix: Bool
         if url.hasPrefix("redis://") {
@@ -77,7 +82,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             for pair in remainder[remainder.index(after: questionMark)...].split(separator: "&") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
                 guard parts.count == 2, let value = Self.percentDecoded(parts[1]) else {
-                    throw invalid("the query part '\(pair)' is not name=value")
+                    throw invalid("the query part\(quoted(pair)) is not name=value")
                 }
                 query[String(parts[0])] = value
             }
@@ -90,7 +95,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
 
         var database = 0
         if let db = query["db"] {
-            guard let number = Int(db), number >= 0 else { throw invalid("db must be a non-negative integer, not '\(db)'") }
+            guard let number = Int(db), number >= 0 else { throw invalid("db must be a non-negative integer\(quoted(db, prefix: ", not "))") }
             database = number
         }
 
@@ -108,7 +113,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             let dbText = remainder[remainder.index(after: slash)...]
             if !dbText.isEmpty {
                 guard let number = Int(dbText), number >= 0 else {
-                    throw invalid("the path must be a database number, not '/\(dbText)'")
+                    throw invalid("the path must be a database number\(quoted("/" + dbText, prefix: ", not "))")
                 }
                 database = number
             }
@@ -120,7 +125,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
             let after = hostPort[hostPort.index(after: close)...]
             if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
-                throw invalid("unexpected '\(after)' after the IPv6 host")
+                throw invalid("unexpected characters\(quoted(after)) after the IPv6 host")
             }
         } else if let colon = hostPort.lastIndex(of: ":") {
             host = hostPort[..<colon]
@@ -132,7 +137,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         var port = 6379
         if let portText {
             guard let number = Int(portText), (1...65535).contains(number) else {
-                throw invalid("the port must be 1-65535, not '\(portText)'")
+                throw invalid("the port must be 1-65535\(quoted(portText, prefix: ", not "))")
             }
             port = number
         }
@@ -159,11 +164,53 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// Hides whatever sits between `//` and `@` so that a URL can go into an error message.
-    static func redacted(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://"), let at = url.range(of: "@", options: .backwards),
-              at.lowerBound > schemeEnd.upperBound else { return url }
-        return url[..<schemeEnd.upperBound] + "***" + url[at.lowerBound...]
+    /// `url` with everything that could be a secret replaced by `***`, for errors and logs.
+    ///
+    /// This is the one function through which a Redis URL (or any URL-shaped string a user gave
+    /// as one) reaches a message. It hides:
+    /// - the whole user-info part, between `//` and the last `@` (`redis://pw@host` spells a
+    ///   password with no user name, so the user name is hidden too);
+    /// - the value of every query parameter except a numeric `db` (`password=`, `pass=`,
+    ///   `token=`, `key=`, and anything else: a list of dangerous names would always be
+    ///   incomplete), and a query part without `=` entirely;
+    /// - a `#fragment`;
+    /// - everything after the scheme when a `?` or `#` comes before the last `@` (the `@` may
+    ///   then sit inside a query value);
+    /// - the whole string when it has no `scheme://` (it may be a bare password).
+    ///
+    /// Idempotent: redacting a redacted URL changes nothing. Parameter names are kept, so
+    /// `unix:///s.sock?password=x` becomes `unix:///s.sock?password=***`.
+    public static func redacted(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return url.isEmpty ? url : "***" }
+        let scheme = String(url[..<schemeEnd.upperBound])
+        var rest = url[schemeEnd.upperBound...]
+        var credentials = ""
+        if let at = rest.lastIndex(of: "@") {
+            if let delimiter = rest.firstIndex(where: { $0 == "?" || $0 == "#" }), delimiter < at { return scheme + "***" }
+            credentials = "***@"
+            rest = rest[rest.index(after: at)...]
+        }
+        var fragment = ""
+        if let hash = rest.firstIndex(of: "#") {
+            fragment = "#***"
+            rest = rest[..<hash]
+        }
+        guard let questionMark = rest.firstIndex(of: "?") else { return scheme + credentials + rest + fragment }
+        let query = rest[rest.index(after: questionMark)...].split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+            guard let equals = pair.firstIndex(of: "=") else { return pair.isEmpty ? "" : "***" }
+            let name = pair[..<equals], value = pair[pair.index(after: equals)...]
+            if name == "db" && !value.isEmpty && value.allSatisfy({ $0.isASCII && $0.isNumber }) { return String(pair) }
+            return name + "=***"
+        }
+        return scheme + credentials + rest[...questionMark] + query.joined(separator: "&") + fragment
+    }
+
+    /// Whether `url` holds something ``redacted(_:)`` would hide: a user-info part (a password,
+    /// or a user name that `redis://NAME@host` reads as one), a query parameter other than a
+    /// numeric `db` (`?password=`), or a fragment. A string without `scheme://` is not a URL and
+    /// returns `false` (parsing it fails with its own error).
+    public static func containsCredentials(_ url: String) -> Bool {
+        url.contains("://") && redacted(url) != url
     }
 
     private static func percentDecoded(_ text: Substring) -> String? {

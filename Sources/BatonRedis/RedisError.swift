@@ -41,7 +41,8 @@ public enum RedisError: Error, Sendable {
     case protocolError(address: String, detail: String)
     /// No pooled connection became free before the pool's wait deadline.
     case poolTimeout(waited: Duration, poolSize: Int)
-    /// A Redis URL could not be parsed.
+    /// A Redis URL could not be parsed. The URL is printed through ``RedisEndpoint/redacted(_:)``
+    /// (again, whoever built the case): no password reaches the message.
     case invalidURL(String, reason: String)
     /// The reply had a shape the caller did not expect.
     case unexpectedReply(command: String, reply: String)
@@ -81,7 +82,7 @@ extension RedisError: CustomStringConvertible {
         case .poolTimeout(let waited, let poolSize):
             return "no Redis connection became free within \(waited.shortDescription) (pool of \(poolSize)): raise the pool size or the wait deadline"
         case .invalidURL(let url, let reason):
-            return "invalid Redis URL '\(url)': \(reason); expected redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"
+            return "invalid Redis URL '\(RedisEndpoint.redacted(url))': \(reason); expected redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"
         case .unexpectedReply(let command, let reply):
             return "unexpected reply to \(command): \(reply)"
         case .closed:

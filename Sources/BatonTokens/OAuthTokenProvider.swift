@@ -37,7 +37,12 @@ public struct OAuthTokenProvider: TokenProvider {
             return ProviderToken(accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
                                  scope: response.scope, rotatedRefreshToken: response.refreshToken == refreshToken ? nil : response.refreshToken)
         case .failure(let error):
-            throw ProviderFailure(error)
+            var failure = ProviderFailure(error)
+            if case .protocolError(let description, let recovered?) = failure, recovered == refreshToken {
+                // The provider sent back the token Baton sent: nothing was rotated, nothing to persist.
+                failure = .protocolError(description: description, recoveredRefreshToken: nil)
+            }
+            throw failure
         }
     }
 }
@@ -54,8 +59,8 @@ extension ProviderFailure {
             self = .unavailable(code: error.code, description: description, retryAfter: retryAfter)
         case .serverError, .transport:
             self = .unavailable(code: error.code, description: error.description, retryAfter: nil)
-        case .protocolError(_, let description):
-            self = .protocolError(description: description)
+        case .protocolError(_, let description, let recoveredRefreshToken):
+            self = .protocolError(description: description, recoveredRefreshToken: recoveredRefreshToken)
         }
     }
 }

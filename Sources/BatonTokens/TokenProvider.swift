@@ -47,7 +47,19 @@ public enum ProviderFailure: Error, Sendable, CustomStringConvertible {
     /// the provider said).
     case unavailable(code: String, description: String, retryAfter: Duration?)
     /// The provider answered something that is not a token response.
-    case protocolError(description: String)
+    ///
+    /// `recoveredRefreshToken`: a refresh token found in that answer (a 2xx whose access token
+    /// was missing or malformed). The provider may already have rotated the refresh token, so
+    /// the refresh protocol should persist this one as the new refresh token. It never appears
+    /// in ``description`` or ``detail``. Default: `nil`.
+    case protocolError(description: String, recoveredRefreshToken: String? = nil)
+
+    /// The refresh token recovered from an unusable provider answer, if any (see
+    /// ``protocolError(description:recoveredRefreshToken:)``); `nil` for every other case.
+    public var recoveredRefreshToken: String? {
+        if case .protocolError(_, let token) = self { return token }
+        return nil
+    }
 
     /// The short code recorded in `last_error.code` and events.
     public var code: String {
@@ -61,7 +73,7 @@ public enum ProviderFailure: Error, Sendable, CustomStringConvertible {
     public var detail: String {
         switch self {
         case .needsReauthorization(_, let description), .configuration(_, let description), .unavailable(_, let description, _),
-             .protocolError(let description):
+             .protocolError(let description, _):
             return description
         }
     }
@@ -75,7 +87,7 @@ public enum ProviderFailure: Error, Sendable, CustomStringConvertible {
         case .unavailable(let code, let description, let retryAfter):
             let wait = retryAfter.map { "; retry after \($0.shortDescription)" } ?? ""
             return "the provider is unavailable (\(code): \(description))\(wait)"
-        case .protocolError(let description):
+        case .protocolError(let description, _):
             return "the provider's answer is not a valid token response: \(description)"
         }
     }

@@ -9,7 +9,7 @@ import Foundation
 /// prefix, a client and a store.
 ///
 /// Redis URL: `--redis`, then `BATON_REDIS_URL`, then the config file's `redis_url`, then
-/// `redis://127.0.0.1:6379/0`. Prefix: `--prefix`, then `BATON_PREFIX`, then the config file's
+/// `redis://127.0.0.1:6379/0` (`--redis` without a password: ``Baton/redisOption(_:)``). Prefix: `--prefix`, then `BATON_PREFIX`, then the config file's
 /// `prefix`, then `oauth`. The config file is `--config FILE`, else `BATON_CONFIG`.
 struct CommandContext {
     let configuration: BatonConfiguration?
@@ -18,6 +18,7 @@ struct CommandContext {
     let prefix: String
 
     init(_ arguments: ParsedArguments, requireConfiguration: Bool = false, poolSize: Int = 4) throws {
+        let redisOverride = try Baton.redisOption(arguments)  // refused before anything else happens
         let environment = ProcessInfo.processInfo.environment
         let path = arguments.value("config") ?? environment["BATON_CONFIG"]
         if let path {
@@ -29,7 +30,7 @@ struct CommandContext {
         }
         let prefix = arguments.value("prefix") ?? environment["BATON_PREFIX"] ?? configuration?.prefix ?? "oauth"
         _ = try TokenKeys(prefix: prefix, service: "probe")
-        let url = arguments.value("redis") ?? environment["BATON_REDIS_URL"] ?? configuration?.redisURL ?? "redis://127.0.0.1:6379/0"
+        let url = redisOverride ?? environment["BATON_REDIS_URL"] ?? configuration?.redisURL ?? "redis://127.0.0.1:6379/0"
         client = try RedisClient(url: url, options: .init(poolSize: poolSize))
         store = TokenStore(client: client, prefix: prefix)
         self.prefix = prefix

@@ -22,6 +22,7 @@ enum ServeCommand {
     static func run(_ words: [String]) async throws -> ExitCode {
         let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["config", "id", "log-level", "redis", "prefix"]))
         if arguments.has("help") { Terminal.out(help); return .success }
+        let redisOverride = try Baton.redisOption(arguments)
         let environment = ProcessInfo.processInfo.environment
         guard let path = arguments.value("config") ?? environment["BATON_CONFIG"] else {
             throw UsageError("baton serve needs the configuration file: --config FILE or BATON_CONFIG")
@@ -34,7 +35,7 @@ enum ServeCommand {
         let replica = arguments.value("id") ?? CommandContext.processLabel
         let log = StructuredLog(replica: replica, minimum: level)
         let prefix = arguments.value("prefix") ?? configuration.prefix
-        let url = arguments.value("redis") ?? configuration.redisURL
+        let url = redisOverride ?? configuration.redisURL
         let client = try RedisClient(url: url, options: .init(
             connection: .init(reconnect: .init(giveUpAfter: .seconds(1))),
             poolSize: min(64, configuration.maxConcurrentRefreshes + 6)))

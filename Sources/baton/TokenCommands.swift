@@ -11,7 +11,8 @@ enum TokenCommands {
         usage: baton get SVC [--newer-than N] [--wait 10s] [--json | --header] [--redis URL] [--prefix PREFIX] [--config FILE]
 
         Prints SVC's access token from Redis (never calls the provider), the whole record (--json),
-        or an HTTP header line (--header: "Authorization: Bearer ...").
+        or one HTTP header line (--header: "Authorization: Bearer ..."), made for a pipe that keeps
+        the token out of the process list: baton get SVC --header | curl -H @- URL
         When the stored token is expired or missing, waits up to --wait (default 10s; 0 for no
         wait) for the coordinator to write one. --newer-than N (the version of a token that just got
         a 401) asks the coordinator for a forced refresh and waits for a version greater than N;
@@ -64,7 +65,7 @@ enum TokenCommands {
             } else {
                 record = try await tokens.accessToken(for: service, wait: wait)
             }
-            print(record, arguments: arguments)
+            try print(record, arguments: arguments)
             return .success
         } catch let failure as TokenClient.Failure {
             Terminal.err("baton get: \(failure)")
@@ -79,13 +80,35 @@ enum TokenCommands {
         }
     }
 
-    static func print(_ record: TokenRecord, arguments: ParsedArguments) {
+    static func print(_ record: TokenRecord, arguments: ParsedArguments) throws {
         if arguments.has("json") {
             Terminal.out(String(decoding: (try? record.jsonBytes()) ?? [], as: UTF8.self))
         } else if arguments.has("header") {
-            Terminal.out("Authorization: \(record.tokenType) \(record.accessToken)")
+            Terminal.out(try headerLine(record))
         } else {
             Terminal.out(record.accessToken)
+        }
+    }
+
+    /// `Authorization: Bearer TOKEN`: exactly one header line, for `curl -H @-` (which reads
+    /// one header per line from standard input, keeping the token out of curl's arguments).
+    /// - Throws: when the token or its type could end the line early or smuggle in another
+    ///   header (a control character such as CR or LF, or a space in the type); neither is printed.
+    static func headerLine(_ record: TokenRecord) throws -> String {
+        func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || scalar.value == 0x7f }
+        guard !record.accessToken.isEmpty, !record.tokenType.isEmpty,
+              !record.accessToken.unicodeScalars.contains(where: isControl),
+              !record.tokenType.unicodeScalars.contains(where: { isControl($0) || $0 == " " }) else {
+            throw HeaderError(service: record.service, version: record.version)
+        }
+        return "Authorization: \(record.tokenType) \(record.accessToken)"
+    }
+
+    struct HeaderError: Error, CustomStringConvertible {
+        let service: String
+        let version: Int64
+        var description: String {
+            "the stored token of '\(service)' (version \(version)) is empty or holds a control character or a space in its type: refusing to print it as a header line (check the provider's answer; `baton refresh \(service) --force` replaces it)"
         }
     }
 
@@ -96,6 +119,8 @@ enum TokenCommands {
             valueOptions: ["redis", "prefix", "config", "refresh-token-file", "authorization-code-file", "redirect-uri", "code-verifier-file"],
             positionals: 1...1))
         if arguments.has("help") { Terminal.out(seedHelp); return .success }
+        // Refused before a secret is read: a token read from stdin and then refused is gone.
+        _ = try Baton.redisOption(arguments)
         let service = arguments.positionals[0]
         if let codeFile = arguments.value("authorization-code-file") {
             guard arguments.value("refresh-token-file") == nil else {
@@ -133,7 +158,16 @@ enum TokenCommands {
         let response: TokenResponse
         switch result {
         case .success(let value): response = value
-        case .failure(let error): throw RefreshError.provider(service: name, failure: ProviderFailure(error))
+        case .failure(let error):
+            if let recovered = error.recoveredRefreshToken {
+                // The code is spent and the answer unusable, but it carried a refresh token: keep
+                // it, or the authorization is lost. The next refresh fetches an access token.
+                let fence = try await context.store.seed(service: name, refreshToken: recovered, replica: CommandContext.processLabel)
+                Terminal.err("baton seed: \(error)")
+                Terminal.out("seeded '\(name)' with the refresh token from that answer (fence \(fence)); no access token yet: the next refresh fetches one")
+                return .success
+            }
+            throw RefreshError.provider(service: name, failure: ProviderFailure(error))
         }
         guard let refreshToken = response.refreshToken else {
             Terminal.err("baton seed: the provider issued no refresh token for '\(name)' (did the authorization request ask for offline access?)")

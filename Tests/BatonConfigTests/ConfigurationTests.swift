@@ -109,7 +109,7 @@ final class ConfigurationTests: XCTestCase {
             }
             """, environment: [:])
         let expected = [
-            "redis_url: 'http://localhost' is not a Redis URL",
+            "redis_url: not a Redis URL",
             "prefx: unknown key at line 3 (did you mean 'prefix'?)",
             "services.bad name!: '!' is not allowed",  // name check (the space comes first)
             "services.svc.client_secret: an inline client_secret is refused",
@@ -167,6 +167,26 @@ final class ConfigurationTests: XCTestCase {
             }
         }
         XCTAssertNoThrow(try parse("{\"services\": {\"s\": {\"token_url\": \"http://auth.internal/t\", \"client_id\": \"x\", \"allow_insecure_http\": true}}}"))
+    }
+
+    /// A problem with a URL never quotes it: it may hold a password, and `baton serve` logs the
+    /// problems of a configuration it failed to reload.
+    func testURLsWithCredentialsAreNeverQuoted() {
+        for redisURL in ["rediss://:hunter2-userinfo@cache:6380/0", "rediss://cache:6380?password=hunter2-query",
+                         "unix-socket:///s.sock?pass=hunter2-pass", "hunter2-bare"] {
+            let found = problems(#"{"redis_url": "\#(redisURL)", "services": {"s": {"token_url": "https://a.example/t", "client_id": "x"}}}"#)
+            XCTAssertEqual(found, ["redis_url: not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"])
+            XCTAssertFalse(found.joined().contains("hunter2"), "\(found)")
+        }
+        let fromEnvironment = problems(#"{"services": {"s": {"token_url": "https://a.example/t", "client_id": "x"}}}"#,
+                                       environment: ["BATON_REDIS_URL": "tcp://u:hunter2-env@h?token=hunter2-env"])
+        XCTAssertFalse(fromEnvironment.joined().contains("hunter2"), "\(fromEnvironment)")
+        XCTAssertTrue(fromEnvironment.joined().contains("redis_url: not a Redis URL"), "\(fromEnvironment)")
+        for tokenURL in ["https://user:hunter2-token@", "/token?client_secret=hunter2-token"] {
+            let found = problems(#"{"services": {"s": {"token_url": "\#(tokenURL)", "client_id": "x"}}}"#)
+            XCTAssertTrue(found.contains { $0.hasPrefix("services.s.token_url: not an absolute URL") }, "\(found)")
+            XCTAssertFalse(found.joined().contains("hunter2"), "\(found)")
+        }
     }
 
     func testLoadReportsAMissingFile() {

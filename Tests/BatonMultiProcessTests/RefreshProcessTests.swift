@@ -158,6 +158,27 @@ final class RefreshProcessTests: XCTestCase {
         XCTAssertEqual(try provider.invalidGrants(), 0)
     }
 
+    /// The code is single-use: when the answer to it is unusable but carries a refresh token,
+    /// that token is stored rather than lost (and never printed).
+    func testSeedKeepsTheRefreshTokenOfAnUnusableAuthorizationCodeAnswer() throws {
+        let redis = try RedisServerProcess.start()
+        let provider = try FakeOAuthProvider.start(lifetime: 60)
+        addTeardownBlock { provider.stop(); redis.stop() }
+        let config = try writeConfig(provider: provider, redis: redis)
+        let folder = URL(fileURLWithPath: config).deletingLastPathComponent()
+        let code = try provider.issueCode(challenge: nil, redirectURI: "http://localhost:9/cb")
+        try code.write(to: folder.appendingPathComponent("code"), atomically: true, encoding: .utf8)
+        try provider.setMode("access_token_number", count: 1)
+        let seeded = try BatonExecutable.run(["seed", "my-api", "--authorization-code-file", folder.appendingPathComponent("code").path,
+                                              "--redirect-uri", "http://localhost:9/cb", "--config", config])
+        XCTAssertEqual(seeded.status, 0, seeded.output)
+        XCTAssertTrue(seeded.output.contains("with the refresh token from that answer"), seeded.output)
+        XCTAssertFalse(seeded.output.contains("rt-"), "a token was printed: \(seeded.output)")
+        let refreshed = try BatonExecutable.run(["refresh", "my-api", "--config", config])
+        XCTAssertEqual(refreshed.status, 0, refreshed.output)
+        XCTAssertEqual(try provider.invalidGrants(), 0)
+    }
+
     private func runPython(_ program: String, _ argument: String) throws -> [UInt8] {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("py-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: output) }

@@ -237,6 +237,30 @@ final class ServeProcessTests: XCTestCase {
         XCTAssertEqual(stopReplica("replica-1"), 0)
     }
 
+    /// `config_reload_failed` quotes the configuration's problems: a redis_url holding a
+    /// password (in the user-info or the query) must not reach the log.
+    func testAReloadFailureNeverLogsTheRedisPassword() async throws {
+        try start(lifetime: 300)
+        try startReplica("replica-1")
+        _ = try await waitForRecord()
+        var text = try String(contentsOfFile: configPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"redis_url\": \"\(redis.url)\"",
+                                         with: "\"redis_url\": \"rediss://baton:hunter2-userinfo@cache:6380/0?password=hunter2-query\"")
+        XCTAssertTrue(text.contains("hunter2-query"))
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        replicas["replica-1"]?.0.signal(SIGHUP)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !log("replica-1").contains("config_reload_failed") && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let logged = log("replica-1")
+        XCTAssertTrue(logged.contains("config_reload_failed"), logged)
+        XCTAssertTrue(logged.contains("redis_url: not a Redis URL"), logged)
+        XCTAssertFalse(logged.contains("hunter2"), "a password reached the log: \(logged)")
+        XCTAssertTrue(replicas["replica-1"]?.0.isRunning == true)
+        XCTAssertEqual(stopReplica("replica-1"), 0)
+    }
+
     func testKilledReplicaMidRefreshIsReplacedWithinTheLockTTL() async throws {
         try start(lifetime: 6)
         try startReplica("replica-1")

@@ -56,13 +56,68 @@ final class RedisEndpointTests: XCTestCase {
             ("unix:///tmp/r.sock?db=-1", "db must be"),
             ("unix:///tmp/r.sock?color=red", "unknown query parameter"),
             ("redis://u:topsecret@host:nope", "port"),
+            // A password with an unencoded '/' or '?' ends the authority early: the parser then
+            // sees part of it as the port or the path, and must not quote that part.
+            ("redis://u:top/secret@host", "port"),
+            ("redis://:topsecret?x@host", "port"),
+            ("unix:///tmp/r.sock?password=%zztopsecret", "not name=value"),
+            ("unix:///tmp/r.sock?topsecret", "not name=value"),
+            ("unix:///tmp/r.sock?password=topsecret&db=topsecret", "db must be"),
+            ("redis://[::1]:x?password=topsecret", "port"),
         ]
         for (url, expected) in cases {
             XCTAssertThrowsError(try RedisEndpoint(url: url), url) { error in
                 let message = String(describing: error)
                 XCTAssertTrue(message.contains(expected), "\(url): \(message)")
                 XCTAssertFalse(message.contains("topsecret"), "password leaked: \(message)")
+                XCTAssertFalse(message.contains("top/"), "password leaked: \(message)")
             }
         }
+    }
+
+    func testQueryPasswordsAreParsedAndNeverPrinted() throws {
+        let endpoint = try RedisEndpoint(url: "unix:///run/redis.sock?password=q%26secret&db=4")
+        XCTAssertEqual(endpoint.password, "q&secret")
+        XCTAssertEqual(endpoint.database, 4)
+        XCTAssertFalse(endpoint.description.contains("secret"), endpoint.description)
+        XCTAssertEqual(endpoint.description, "unix://:***@/run/redis.sock?db=4")
+    }
+
+    func testRedactionHidesEverythingThatCouldBeASecret() {
+        let cases: [(String, String)] = [
+            ("redis://user:hunter2@host:6379/0", "redis://***@host:6379/0"),
+            ("redis://hunter2@host", "redis://***@host"),
+            ("redis://u:hunter2@x@host", "redis://***@host"),
+            ("unix:///s.sock?password=hunter2", "unix:///s.sock?password=***"),
+            ("unix:///s.sock?db=2&password=hunter2", "unix:///s.sock?db=2&password=***"),
+            ("unix:///s.sock?pass=hunter2&pwd=hunter2&secret=hunter2&token=hunter2&key=hunter2&auth=hunter2&x=hunter2",
+             "unix:///s.sock?pass=***&pwd=***&secret=***&token=***&key=***&auth=***&x=***"),
+            ("unix:///s.sock?PASSWORD=hunter2&pass%77ord=hunter2", "unix:///s.sock?PASSWORD=***&pass%77ord=***"),
+            ("unix:///s.sock?db=hunter2", "unix:///s.sock?db=***"),
+            ("unix:///s.sock?hunter2", "unix:///s.sock?***"),
+            ("unix://u:hunter2@/s.sock?password=hunter2", "unix://***@/s.sock?password=***"),
+            ("redis://host?password=a@hunter2", "redis://***"),
+            ("redis://host#hunter2", "redis://host#***"),
+            ("redis://host:6379/0", "redis://host:6379/0"),
+            ("unix:///s.sock?db=3", "unix:///s.sock?db=3"),
+            ("hunter2", "***"),
+            ("", ""),
+        ]
+        for (url, expected) in cases {
+            let redacted = RedisEndpoint.redacted(url)
+            XCTAssertEqual(redacted, expected, url)
+            XCTAssertFalse(redacted.contains("hunter2"), "\(url) -> \(redacted)")
+            XCTAssertEqual(RedisEndpoint.redacted(redacted), redacted, "idempotent: \(url)")
+            XCTAssertEqual(RedisEndpoint.containsCredentials(url), url.contains("://") && redacted != url, url)
+        }
+        XCTAssertFalse(RedisEndpoint.containsCredentials("redis://127.0.0.1:6379/0"))
+        XCTAssertFalse(RedisEndpoint.containsCredentials("localhost:6379"), "not a URL: parsing reports that")
+        XCTAssertTrue(RedisEndpoint.containsCredentials("redis://name@host"), "read as a password")
+    }
+
+    func testErrorsBuiltByHandRedactTheURLToo() {
+        let message = String(describing: RedisError.invalidURL("unix:///s.sock?password=hand-built", reason: "test"))
+        XCTAssertFalse(message.contains("hand-built"), message)
+        XCTAssertTrue(message.contains("unix:///s.sock?password=***"), message)
     }
 }

@@ -26,7 +26,11 @@ Admin API (JSON in, JSON out):
                           server_error (500), non_json, oversized (2 MiB), form_encoded,
                           expires_in_string, jwt_no_expires_in, opaque_no_expires_in,
                           no_refresh_token (no rotation; the old token stays valid),
-                          lowercase_token_type, extra_fields, missing_access_token.
+                          lowercase_token_type, extra_fields, missing_access_token,
+                          access_token_number (a 2xx whose access_token is a number; the
+                          refresh token still rotates and is sent), expires_in_overflow
+                          (expires_in written as 1e400), html_with_tokens (a 2xx HTML page
+                          quoting the new tokens; the refresh token rotates).
                           "delay" (seconds) answers slowly, in any mode, after the
                           work is done (a rotated token is already invalid).
                           "delay_before" (seconds) is slow before doing anything, and
@@ -37,6 +41,8 @@ Admin API (JSON in, JSON out):
                            "token_requests": n, "last": {"auth": "basic|post|none",
                            "params": {...no secrets...}}}
     POST /admin/reset     forget modes and counters (tokens stay valid)
+    GET  /echo            {"headers": [[name, value], ...]}: the request's headers, in order
+                          (a resource server stand-in, to check what a client sent)
 """
 
 import argparse
@@ -151,6 +157,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(200, {"calls": dict(p.calls), "by_client": {k: dict(v) for k, v in p.by_client.items()},
                                 "invalid_grant": p.invalid_grant, "token_requests": p.token_requests,
                                 "issued": p.issued, "last": p.last, "lifetime": p.lifetime, "abandoned": p.abandoned})
+        elif self.path == "/echo":
+            self.send(200, {"headers": [[name, value] for name, value in self.headers.items()]})
         else:
             self.send(404, {"error": "not_found"})
 
@@ -289,6 +297,14 @@ class Handler(BaseHTTPRequestHandler):
             body.update({"id_token": "ignored", "x_custom": {"nested": [1, 2]}, "refresh_expires_in": 86400})
         if mode == "missing_access_token":
             del body["access_token"]
+        if mode == "access_token_number":
+            body["access_token"] = 4242424242
+        if mode == "expires_in_overflow":
+            return self.send(200, json.dumps(dict(body, expires_in="@")).replace('"@"', "1e400"))
+        if mode == "html_with_tokens":
+            page = "<html><body>Signed in. access_token=%s refresh_token=%s</body></html>" % (
+                body["access_token"], body.get("refresh_token", ""))
+            return self.send(200, page, content_type="text/html")
         if mode == "form_encoded":
             return self.send(200, urllib.parse.urlencode(body), content_type="application/x-www-form-urlencoded")
         self.send(200, body)
