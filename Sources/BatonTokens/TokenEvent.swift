@@ -24,6 +24,8 @@ public struct TokenEvent: Sendable, Hashable {
         /// A rotated refresh token left in a host's spool by a process that stopped before Redis
         /// had it was stored (or found superseded) at the next start.
         case spoolReplayed = "spool_replayed"
+        /// A refresh token found in an otherwise unusable provider answer was stored.
+        case recovered
     }
 
     /// The stream entry id (`1764000000000-0`).

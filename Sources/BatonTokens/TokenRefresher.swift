@@ -171,6 +171,11 @@ public struct TokenRefresher: Sendable {
                 let token = try await provider.fetchToken(service: service, refreshToken: secret?.refreshToken, now: now)
                 return try await persistSuccess(token, lease: lease, service: service, now: now, usedSecretFence: secret?.fence)
             } catch let failure as ProviderFailure {
+                if let recovered = failure.recoveredRefreshToken {
+                    // An unusable answer that still carried a rotated refresh token: keep it.
+                    let outcome = try await persistDurably(nil, rotated: recovered, lease: lease, service: service, usedSecretFence: secret?.fence)
+                    if outcome.secret == .written { secret = try await store.secret(service) }
+                }
                 if case .needsReauthorization = failure, !retried, let used = secret,
                    let latest = try await store.secret(service), latest.fence > used.fence {
                     // Someone stored a newer refresh token while we called (an operator's seed):
@@ -192,15 +197,29 @@ public struct TokenRefresher: Sendable {
         }
     }
 
-    /// Writes the new record and rotated token. The token is spooled to disk first; every error
-    /// but a fence rejection is retried, with backoff, for as long as it takes: the rotated token
-    /// exists only here (and in the spool) until Redis has it.
+    /// Writes the new record and rotated token (see ``persistDurably(_:rotated:lease:service:usedSecretFence:)``).
     private func persistSuccess(_ token: ProviderToken, lease: LockLease, service: String, now: Int64,
                                 usedSecretFence: Int64?) async throws -> TokenRecord {
         var record = TokenRecord(service: service, accessToken: token.accessToken, tokenType: token.tokenType,
                                  expiresAt: token.expiresAt, scope: token.scope, version: lease.fence.value,
                                  refreshedAt: now, refreshedBy: replica)
-        let rotated = token.rotatedRefreshToken
+        switch try await persistDurably(record, rotated: token.rotatedRefreshToken, lease: lease, service: service, usedSecretFence: usedSecretFence) {
+        case .written(let version, _, _):
+            record.version = version
+            return record
+        case .rejectedAsStale(_, let secret):
+            if secret == .rejected { throw RefreshError.rotatedTokenSuperseded(service: service) }
+            // A newer successful refresh exists (our rotated token, if any, is stored): serve that one.
+            if let newer = try await store.record(service) { return newer }
+            return record
+        }
+    }
+
+    /// Persists `record` (or nothing but the secret) with a rotated refresh token. The token is
+    /// spooled to disk first; every error but a fence rejection is retried, with backoff, for as
+    /// long as it takes: the rotated token exists only here (and in the spool) until Redis has it.
+    private func persistDurably(_ record: TokenRecord?, rotated: String?, lease: LockLease, service: String,
+                                usedSecretFence: Int64?) async throws -> TokenStore.PersistOutcome {
         var spooled: RotatedTokenSpool.Claim?
         if let rotated, let spool {
             do {
@@ -215,7 +234,8 @@ public struct TokenRefresher: Sendable {
             let outcome: TokenStore.PersistOutcome
             do {
                 outcome = try await store.persist(record, service: service, secret: rotated, fence: lease.fence.value,
-                                                  usedSecretFence: usedSecretFence, event: .refreshed, replica: replica, owner: lease.owner)
+                                                  usedSecretFence: usedSecretFence, event: record == nil ? .recovered : .refreshed,
+                                                  replica: replica, owner: lease.owner)
             } catch let error as RedisError where rotated != nil || error.isConnectionProblem {
                 onPersistRetry(service, error)
                 if Task.isCancelled && spooled != nil { throw CancellationError() }  // the spool keeps it
@@ -223,16 +243,7 @@ public struct TokenRefresher: Sendable {
                 continue
             }
             if let spooled { spool?.remove(spooled) }
-            switch outcome {
-            case .written(let version, _, _):
-                record.version = version
-                return record
-            case .rejectedAsStale(_, let secret):
-                if secret == .rejected { throw RefreshError.rotatedTokenSuperseded(service: service) }
-                // A newer successful refresh exists (our rotated token, if any, is stored): serve that one.
-                if let newer = try await store.record(service) { return newer }
-                return record
-            }
+            return outcome
         }
     }
 

@@ -221,6 +221,28 @@ final class TokenRefresherTests: XCTestCase {
         XCTAssertEqual(try provider.invalidGrants(), 0, "the rotated token was stored")
     }
 
+    /// Issue item 9: a 2xx answer that is not a usable token response but carries the rotated
+    /// refresh token: the token is stored (the old one is burnt), the failure recorded without
+    /// quoting the body, and the next refresh works.
+    func testARefreshTokenInAnUnusableAnswerIsKept() async throws {
+        _ = try await seed()
+        _ = try await refresh()
+        try provider.setMode("access_token_number", count: 1)
+        do {
+            _ = try await refresh(.forced(seenVersion: nil))
+            XCTFail("an unusable answer is a failure")
+        } catch RefreshError.provider(_, let failure) {
+            XCTAssertEqual(failure.code, "protocol_error")
+        }
+        let failed = try await store.record("my-api")
+        XCTAssertEqual(failed?.status, .refreshingFailed)
+        let events = try await store.events("my-api").compactMap(\.kind)
+        XCTAssertTrue(events.contains(.recovered), "\(events)")
+        let next = try await refresh(.forced(seenVersion: nil))
+        XCTAssertEqual(next.status, .ok)
+        XCTAssertEqual(try provider.invalidGrants(), 0, "the recovered token was the live one")
+    }
+
     func testTransientFailureKeepsTheTokenAndRecordsTheError() async throws {
         _ = try await seed()
         let good = try await refresh()
