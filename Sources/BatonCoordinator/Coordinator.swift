@@ -113,7 +113,8 @@ public actor Coordinator {
     }
 
     /// Replaces the set of services (SIGHUP): new ones are scheduled at once, removed ones are
-    /// dropped (a refresh in flight for one finishes first).
+    /// dropped (a refresh in flight for one finishes first), and every other one is re-read and
+    /// re-scheduled under its new definition.
     public func reload(_ services: [ServiceDefinition]) async {
         let names = Set(services.map(\.name))
         for name in states.keys where !names.contains(name) {
@@ -130,7 +131,8 @@ public actor Coordinator {
             }
         }
         log.log(.info, "config_reloaded", ["services": .number(Int64(states.count)), "added": .number(Int64(added.count))])
-        await loadAndSchedule(added)
+        // Every service is looked at again: a changed definition may unblock one (config_mismatch).
+        await loadAndSchedule(states.keys.filter { states[$0]?.inFlight == false })
         wakeup.signal()
     }
 
@@ -327,6 +329,7 @@ public actor Coordinator {
             switch error {
             case .needsSeed: return .blocked("needs_seed", ackRequests: true)
             case .needsReauthorization: return .blocked("needs_reauth", ackRequests: true)
+            case .configMismatch: return .blocked("config_mismatch", ackRequests: true)
             case .busy: return .retry("busy", after: .milliseconds(500))
             case .leaseLost: return .retry("lease_lost", after: .milliseconds(500))
             case .rotatedTokenSuperseded: return .retry("rotated_token_superseded", after: .milliseconds(100))
@@ -365,9 +368,12 @@ public actor Coordinator {
         case .blocked(let reason, let ackRequests):
             statistics.failures += 1
             states[service]?.blocked = reason
-            log.log(.warn, reason, service: service, ["message": .text(reason == "needs_seed"
-                ? "no refresh token stored: run `baton seed \(service) --refresh-token-file PATH`"
-                : "the provider rejected the refresh token: re-authorise, then `baton seed`")])
+            let message = switch reason {
+            case "needs_seed": "no refresh token stored: run `baton seed \(service) --refresh-token-file PATH`"
+            case "config_mismatch": "the stored refresh token was issued to another client (token_url, client_id or grant differ from this replica's configuration); left alone: align the configurations or re-seed"
+            default: "the provider rejected the refresh token: re-authorise, then `baton seed`"
+            }
+            log.log(.warn, reason, service: service, ["message": .text(message)])
             if ackRequests {
                 let waiting = pending + (states[service]?.pending ?? [])
                 states[service]?.pending = []

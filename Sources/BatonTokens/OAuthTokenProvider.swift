@@ -65,10 +65,19 @@ extension ProviderFailure {
     }
 }
 
+extension ServiceConfiguration {
+    /// This service's client fingerprint (``SecretEnvelope/clientFingerprint(tokenURL:clientID:grant:)``).
+    public var clientFingerprint: String {
+        SecretEnvelope.clientFingerprint(tokenURL: tokenURL.absoluteString, clientID: clientID,
+                                         grant: grant == .refreshToken ? "refresh_token" : "client_credentials")
+    }
+}
+
 extension RefreshSettings {
     /// The settings a service's configuration implies.
     public init(_ service: ServiceConfiguration, configuration: BatonConfiguration) {
         self.init(refreshBuffer: service.refreshBuffer, usesRefreshToken: service.grant == .refreshToken,
-                  lockTTL: configuration.lockTTL, lockWait: configuration.lockWait, requestTimeout: service.requestTimeout)
+                  lockTTL: configuration.lockTTL, lockWait: configuration.lockWait, requestTimeout: service.requestTimeout,
+                  clientFingerprint: service.clientFingerprint)
     }
 }

@@ -18,6 +18,9 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
     /// operator's seed, or another holder whose call the provider also answered): ours was not
     /// written, and nothing else was. Not a success: read the stored record again.
     case rotatedTokenSuperseded(service: String)
+    /// The stored refresh token was issued to another client than this configuration's
+    /// (`token_url`, `client_id` or `grant` differ): it was left alone, unused.
+    case configMismatch(service: String)
 
     public var description: String {
         switch self {
@@ -31,6 +34,8 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
             return "another process is refreshing '\(service)' and did not finish within \(waited.shortDescription); the stored token is not valid: try again shortly"
         case .leaseLost(let service):
             return "the lease on '\(service)''s lock ran out or had too little time left for a provider call (a pause, or a slow Redis); the provider was not called: try again"
+        case .configMismatch(let service):
+            return "the refresh token stored for '\(service)' was issued to another client (token_url, client_id or grant differ from this configuration); it was left alone: make every replica's configuration of '\(service)' the same, or re-seed it for this one"
         case .rotatedTokenSuperseded(let service):
             return "the provider rotated '\(service)''s refresh token, but a newer one was stored meanwhile (a seed, or another holder); the newer one was kept: try again"
         }

@@ -32,14 +32,17 @@ public struct RotatedTokenSpool: Sendable {
         public let usedSecretFence: Int64?
         /// The rotated refresh token.
         public let refreshToken: String
+        /// The fingerprint of the client it was issued to.
+        public let client: String?
 
         /// Creates an entry.
-        public init(store: String, service: String, fence: Int64, usedSecretFence: Int64?, refreshToken: String) {
+        public init(store: String, service: String, fence: Int64, usedSecretFence: Int64?, refreshToken: String, client: String? = nil) {
             self.store = store
             self.service = service
             self.fence = fence
             self.usedSecretFence = usedSecretFence
             self.refreshToken = refreshToken
+            self.client = client
         }
 
         var fileName: String {
@@ -100,6 +103,7 @@ public struct RotatedTokenSpool: Sendable {
         try makeDirectory()
         var object: [String: Any] = ["store": entry.store, "service": entry.service, "fence": entry.fence, "refresh_token": entry.refreshToken]
         if let used = entry.usedSecretFence { object["used_secret_fence"] = used }
+        if let client = entry.client { object["client"] = client }
         let bytes = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
         let path = directory + "/" + entry.fileName
         let temporary = path + ".tmp-\(getpid())"
@@ -149,7 +153,8 @@ public struct RotatedTokenSpool: Sendable {
                 continue
             }
             let used = (object["used_secret_fence"] as? NSNumber)?.int64Value
-            entries.append((Entry(store: store, service: service, fence: fence, usedSecretFence: used, refreshToken: token), claim))
+            entries.append((Entry(store: store, service: service, fence: fence, usedSecretFence: used, refreshToken: token,
+                                  client: object["client"] as? String), claim))
         }
         return (entries.sorted { $0.0.fence < $1.0.fence }.map { (entry: $0.0, claim: $0.1) }, unreadable)
     }

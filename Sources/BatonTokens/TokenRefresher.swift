@@ -17,15 +17,21 @@ public struct RefreshSettings: Sendable, Hashable {
     /// The longest a provider call may take: before each call the lease is extended and must
     /// have at least this much left, or the call is not made. Default: 15 seconds.
     public var requestTimeout: Duration
+    /// The fingerprint of the configured client (``SecretEnvelope/clientFingerprint(tokenURL:clientID:grant:)``):
+    /// written with every rotated token, and a stored token issued under another one is never
+    /// used (``RefreshError/configMismatch(service:)``). `nil`: nothing checked. Default: `nil`.
+    public var clientFingerprint: String?
 
     /// Creates settings; every parameter has the default documented on its property.
     public init(refreshBuffer: Duration = .seconds(60), usesRefreshToken: Bool = true,
-                lockTTL: Duration = .seconds(30), lockWait: Duration = .seconds(10), requestTimeout: Duration = .seconds(15)) {
+                lockTTL: Duration = .seconds(30), lockWait: Duration = .seconds(10), requestTimeout: Duration = .seconds(15),
+                clientFingerprint: String? = nil) {
         self.refreshBuffer = refreshBuffer
         self.usesRefreshToken = usesRefreshToken
         self.lockTTL = lockTTL
         self.lockWait = lockWait
         self.requestTimeout = requestTimeout
+        self.clientFingerprint = clientFingerprint
     }
 }
 
@@ -125,7 +131,7 @@ public struct TokenRefresher: Sendable {
         for problem in unreadable { onPersistRetry("(spool)", problem) }
         var stored = 0, superseded = 0
         for (entry, claim) in entries where entry.store == store.location {
-            let outcome = try await store.persist(nil, service: entry.service, secret: entry.refreshToken, fence: entry.fence,
+            let outcome = try await store.persist(nil, service: entry.service, secret: entry.refreshToken, client: entry.client, fence: entry.fence,
                                                   usedSecretFence: entry.usedSecretFence, event: .spoolReplayed, replica: replica, owner: "")
             if outcome.secret == .written { stored += 1 } else { superseded += 1 }
             spool.remove(claim)
@@ -157,9 +163,14 @@ public struct TokenRefresher: Sendable {
         var secret: SecretEnvelope?
         if settings.usesRefreshToken {
             secret = try await store.secret(service)
-            guard secret != nil else {
+            guard let stored = secret else {
                 try? await store.appendEvent(.needsSeed, service: service, replica: replica)
                 throw RefreshError.needsSeed(service: service)
+            }
+            if let mine = settings.clientFingerprint, let theirs = stored.client, mine != theirs {
+                // Issued to another client (token_url, client_id or grant differ): using it would
+                // burn it with invalid_grant. Leave the credential alone.
+                throw RefreshError.configMismatch(service: service)
             }
         }
 
@@ -169,11 +180,13 @@ public struct TokenRefresher: Sendable {
             let now = try await store.now()
             do {
                 let token = try await provider.fetchToken(service: service, refreshToken: secret?.refreshToken, now: now)
-                return try await persistSuccess(token, lease: lease, service: service, now: now, usedSecretFence: secret?.fence)
+                return try await persistSuccess(token, lease: lease, service: service, now: now, usedSecretFence: secret?.fence,
+                                                client: settings.clientFingerprint)
             } catch let failure as ProviderFailure {
                 if let recovered = failure.recoveredRefreshToken {
                     // An unusable answer that still carried a rotated refresh token: keep it.
-                    let outcome = try await persistDurably(nil, rotated: recovered, lease: lease, service: service, usedSecretFence: secret?.fence)
+                    let outcome = try await persistDurably(nil, rotated: recovered, lease: lease, service: service,
+                                                           usedSecretFence: secret?.fence, client: settings.clientFingerprint)
                     if outcome.secret == .written { secret = try await store.secret(service) }
                 }
                 if case .needsReauthorization = failure, !retried, let used = secret,
@@ -197,13 +210,14 @@ public struct TokenRefresher: Sendable {
         }
     }
 
-    /// Writes the new record and rotated token (see ``persistDurably(_:rotated:lease:service:usedSecretFence:)``).
+    /// Writes the new record and rotated token (see ``persistDurably(_:rotated:lease:service:usedSecretFence:client:)``).
     private func persistSuccess(_ token: ProviderToken, lease: LockLease, service: String, now: Int64,
-                                usedSecretFence: Int64?) async throws -> TokenRecord {
+                                usedSecretFence: Int64?, client: String?) async throws -> TokenRecord {
         var record = TokenRecord(service: service, accessToken: token.accessToken, tokenType: token.tokenType,
                                  expiresAt: token.expiresAt, scope: token.scope, version: lease.fence.value,
                                  refreshedAt: now, refreshedBy: replica)
-        switch try await persistDurably(record, rotated: token.rotatedRefreshToken, lease: lease, service: service, usedSecretFence: usedSecretFence) {
+        switch try await persistDurably(record, rotated: token.rotatedRefreshToken, lease: lease, service: service,
+                                        usedSecretFence: usedSecretFence, client: client) {
         case .written(let version, _, _):
             record.version = version
             return record
@@ -219,12 +233,12 @@ public struct TokenRefresher: Sendable {
     /// spooled to disk first; every error but a fence rejection is retried, with backoff, for as
     /// long as it takes: the rotated token exists only here (and in the spool) until Redis has it.
     private func persistDurably(_ record: TokenRecord?, rotated: String?, lease: LockLease, service: String,
-                                usedSecretFence: Int64?) async throws -> TokenStore.PersistOutcome {
+                                usedSecretFence: Int64?, client: String?) async throws -> TokenStore.PersistOutcome {
         var spooled: RotatedTokenSpool.Claim?
         if let rotated, let spool {
             do {
                 spooled = try spool.write(.init(store: store.location, service: service, fence: lease.fence.value,
-                                                usedSecretFence: usedSecretFence, refreshToken: rotated))
+                                                usedSecretFence: usedSecretFence, refreshToken: rotated, client: client))
             } catch {
                 onPersistRetry(service, error)  // kept in memory and retried below all the same
             }
@@ -233,7 +247,7 @@ public struct TokenRefresher: Sendable {
         while true {
             let outcome: TokenStore.PersistOutcome
             do {
-                outcome = try await store.persist(record, service: service, secret: rotated, fence: lease.fence.value,
+                outcome = try await store.persist(record, service: service, secret: rotated, client: client, fence: lease.fence.value,
                                                   usedSecretFence: usedSecretFence, event: record == nil ? .recovered : .refreshed,
                                                   replica: replica, owner: lease.owner)
             } catch let error as RedisError where rotated != nil || error.isConnectionProblem {

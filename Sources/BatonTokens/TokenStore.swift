@@ -112,9 +112,10 @@ public struct TokenStore: Sendable {
     /// - Parameters:
     ///   - record: the record, or `nil` to write only `secret` (replaying a spooled token).
     ///   - secret: a rotated refresh token, or `nil`.
+    ///   - client: the fingerprint of the client it was issued to (stored in its envelope).
     ///   - usedSecretFence: the fence of the stored secret the provider call used: a rotation of
     ///     that secret replaces it whatever the writer's fence.
-    public func persist(_ record: TokenRecord?, service: String, secret: String?, fence: Int64, usedSecretFence: Int64?,
+    public func persist(_ record: TokenRecord?, service: String, secret: String?, client: String? = nil, fence: Int64, usedSecretFence: Int64?,
                         event: TokenEvent.Kind, replica: String, owner: String, errorCode: String? = nil) async throws -> PersistOutcome {
         let keys = try keys(service)
         let recordJSON: [UInt8]
@@ -124,8 +125,10 @@ public struct TokenStore: Sendable {
         } else {
             recordJSON = []
         }
-        let secretJSON = try secret.map { try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue).jsonBytes(), field: "fence") } ?? []
-        let reply = try await client.run(
+        let secretJSON = try secret.map {
+            try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue, client: client).jsonBytes(), field: "fence")
+        } ?? []
+        let reply = try await self.client.run(
             TokenScripts.persist,
             keys: [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock],
             arguments: [fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
@@ -143,12 +146,15 @@ public struct TokenStore: Sendable {
 
     /// Stores an operator-supplied refresh token with a fresh fence (it always wins), registers
     /// the service, and clears a `needs_reauth` state.
+    /// - Parameter client: the fingerprint of the client the token was issued to (from the
+    ///   configuration); replicas configured for another client refuse to use the token.
     /// - Returns: the fence of the write.
     @discardableResult
-    public func seed(service: String, refreshToken: String, replica: String) async throws -> Int64 {
+    public func seed(service: String, refreshToken: String, replica: String, client: String? = nil) async throws -> Int64 {
         let keys = try keys(service)
-        let envelope = try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: refreshToken, fence: Self.versionPlaceholderValue).jsonBytes(), field: "fence")
-        let reply = try await client.run(
+        let envelope = try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: refreshToken, fence: Self.versionPlaceholderValue, client: client).jsonBytes(),
+                                                       field: "fence")
+        let reply = try await self.client.run(
             TokenScripts.seed,
             keys: [keys.secret, keys.lock.fence, keys.token, keys.events],
             arguments: [envelope, service, replica, keys.changedChannel]

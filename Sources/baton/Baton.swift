@@ -67,6 +67,7 @@ enum Baton {
             case .needsReauthorization: return .needsReauthorization
             case .busy, .leaseLost: return .timedOut
             case .rotatedTokenSuperseded: return .failure
+            case .configMismatch: return .usage
             case .provider(_, let failure):
                 if case .configuration = failure { return .usage }
                 return .providerUnavailable

@@ -134,7 +134,9 @@ enum TokenCommands {
         let token = try readSecret(path, what: "refresh token")
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
-        let fence = try await context.store.seed(service: service, refreshToken: token, replica: CommandContext.processLabel)
+        // The token is bound to the configured client, when the configuration is at hand.
+        let client = context.configuration?.service(service)?.clientFingerprint
+        let fence = try await context.store.seed(service: service, refreshToken: token, replica: CommandContext.processLabel, client: client)
         Terminal.out("seeded '\(service)' (fence \(fence)); the next refresh uses the new refresh token")
         return .success
     }
@@ -162,7 +164,8 @@ enum TokenCommands {
             if let recovered = error.recoveredRefreshToken {
                 // The code is spent and the answer unusable, but it carried a refresh token: keep
                 // it, or the authorization is lost. The next refresh fetches an access token.
-                let fence = try await context.store.seed(service: name, refreshToken: recovered, replica: CommandContext.processLabel)
+                let fence = try await context.store.seed(service: name, refreshToken: recovered, replica: CommandContext.processLabel,
+                                                         client: service.clientFingerprint)
                 Terminal.err("baton seed: \(error)")
                 Terminal.out("seeded '\(name)' with the refresh token from that answer (fence \(fence)); no access token yet: the next refresh fetches one")
                 return .success
@@ -173,7 +176,8 @@ enum TokenCommands {
             Terminal.err("baton seed: the provider issued no refresh token for '\(name)' (did the authorization request ask for offline access?)")
             return .needsReauthorization
         }
-        let fence = try await context.store.seed(service: name, refreshToken: refreshToken, replica: CommandContext.processLabel)
+        let fence = try await context.store.seed(service: name, refreshToken: refreshToken, replica: CommandContext.processLabel,
+                                                 client: service.clientFingerprint)
         let record = TokenRecord(service: name, accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
                                  scope: response.scope, version: fence, refreshedAt: now, refreshedBy: CommandContext.processLabel)
         _ = try await context.store.persist(record, service: name, secret: nil, fence: fence, usedSecretFence: nil, event: .refreshed,
@@ -220,13 +224,20 @@ enum TokenCommands {
         let now = try await context.store.now()
         // Batched: a status of thousands of services is a few pipelined round trips, not two per service.
         let records = try await context.store.records(services)
-        let secrets = try await context.client.pipeline(try services.map { RedisCommand("EXISTS", try context.store.keys($0).secret) })
+        let secrets = try await context.client.pipeline(try services.map { RedisCommand("GET", try context.store.keys($0).secret) })
         var rows: [[String: Any]] = []
         for (service, secretReply) in zip(services, secrets) {
             let record = records[service]
-            let hasSecret = secretReply.integer == 1
+            let hasSecret = !secretReply.isNull
+            // With a configuration: a token issued to another client than the configured one is
+            // refused by the replicas, and shown as such here.
+            let stored = secretReply.bytes.flatMap { try? SecretEnvelope.decode($0, service: service) }
+            let configured = context.configuration?.service(service)?.clientFingerprint
+            let mismatch = configured != nil && stored?.client != nil && stored?.client != configured
             let state: String
-            if let record {
+            if mismatch {
+                state = "config_mismatch"
+            } else if let record {
                 state = record.status == .ok && record.isExpired(at: now) ? "expired" : record.status.rawValue
             } else {
                 state = hasSecret ? "seeded" : "needs_seed"

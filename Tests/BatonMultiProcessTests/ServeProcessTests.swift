@@ -325,6 +325,32 @@ final class ServeProcessTests: XCTestCase {
         XCTAssertEqual(try provider.invalidGrants(), 0)
     }
 
+    /// Issue item 13: a replica whose definition of a service differs from the one its refresh
+    /// token was seeded under refuses to refresh it, says so, and leaves the credential alone.
+    func testAReplicaWithAnotherClientLeavesTheCredentialAlone() async throws {
+        try start(lifetime: 2)
+        let drifted = configPath.replacingOccurrences(of: "baton.json", with: "drifted.json")
+        try String(contentsOfFile: configPath, encoding: .utf8)
+            .replacingOccurrences(of: "\"client_id\": \"\(FakeOAuthProvider.clientID)\"", with: "\"client_id\": \"another-client\"")
+            .write(toFile: drifted, atomically: true, encoding: .utf8)
+        replicas["drifted"] = try BatonExecutable.start(["serve", "--config", drifted, "--id", "drifted"])
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !log("drifted").contains("\"event\":\"config_mismatch\"") {
+            guard ContinuousClock.now < deadline else { return XCTFail("no config_mismatch logged:\n\(log("drifted"))") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(try provider.tokenRequests(), 0, "the drifted replica never called the provider")
+        let status = try BatonExecutable.run(["status", "--config", drifted])
+        XCTAssertTrue(status.output.contains("config_mismatch"), status.output)
+        let agreeing = try BatonExecutable.run(["status", "--config", configPath])
+        XCTAssertFalse(agreeing.output.contains("config_mismatch"), agreeing.output)
+        // A replica with the seeding configuration refreshes it; the credential was not burnt.
+        try startReplica("replica-1")
+        let record = try await waitForRecord()
+        XCTAssertEqual(record.refreshedBy, "replica-1")
+        XCTAssertEqual(try provider.invalidGrants(), 0)
+    }
+
     func testBadConfigurationIsRefusedWithEveryProblem() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-badserve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

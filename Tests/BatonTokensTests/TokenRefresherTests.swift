@@ -243,6 +243,32 @@ final class TokenRefresherTests: XCTestCase {
         XCTAssertEqual(try provider.invalidGrants(), 0, "the recovered token was the live one")
     }
 
+    /// Issue item 13: a refresh token seeded for one client is never used under another
+    /// configuration (a different token_url, client_id or grant would burn it with invalid_grant).
+    func testATokenIssuedToAnotherClientIsLeftAlone() async throws {
+        let token = try provider.seedRefreshToken()
+        let configuration = try configuration()
+        let service = configuration.services[0]
+        try await store.seed(service: "my-api", refreshToken: token, replica: "ops", client: "0123456789abcdef")
+        XCTAssertNotEqual(service.clientFingerprint, "0123456789abcdef")
+        do {
+            _ = try await refresher().refresh("my-api", settings: RefreshSettings(service, configuration: configuration),
+                                              provider: OAuthTokenProvider(service: service))
+            XCTFail("another client's token must not be used")
+        } catch RefreshError.configMismatch(let name) {
+            XCTAssertEqual(name, "my-api")
+        }
+        XCTAssertEqual(try provider.tokenRequests(), 0)
+        let secret = try await store.secret("my-api")
+        XCTAssertEqual(secret?.refreshToken, token)
+        // Seeded for this client: used, and the rotation keeps the fingerprint.
+        try await store.seed(service: "my-api", refreshToken: token, replica: "ops", client: service.clientFingerprint)
+        let record = try await refresh()
+        XCTAssertEqual(record.status, .ok)
+        let rotated = try await store.secret("my-api")
+        XCTAssertEqual(rotated?.client, service.clientFingerprint)
+    }
+
     func testTransientFailureKeepsTheTokenAndRecordsTheError() async throws {
         _ = try await seed()
         let good = try await refresh()
