@@ -463,7 +463,9 @@ class Chaos:
             elif kind == "provider hang past timeout":
                 mode, count = {"mode": "normal", "delay_before": REQUEST_TIMEOUT + 1.5}, 1
             else:
-                mode = {"mode": rng.choice(["non_json", "garbage_echo", "missing_access_token", "oversized"])}
+                # Garbage answered before any work: a provider that rotates and then answers
+                # garbage (missing_access_token) destroys the credential whatever the client does.
+                mode = {"mode": rng.choice(["non_json", "garbage_echo", "oversized"])}
             mode["count"] = count
             provider_admin(self.provider_url, "/admin/mode", mode)
             detail = ", ".join("%s=%s" % kv for kv in sorted(mode.items()))
@@ -610,6 +612,8 @@ class Chaos:
     def check(self):
         ledger = provider_admin(self.provider_url, "/admin/ledger")
         issued = provider_admin(self.provider_url, "/admin/issued")
+        with open(self.log_path("ledger.json"), "w") as f:
+            json.dump(ledger, f, indent=1)  # the provider's records (token fingerprints only), for post-mortems
         calls = [c for c in ledger["calls"] if c["grant"] == "refresh_token"]
         results = []  # (name, ok, detail)
 
@@ -721,7 +725,7 @@ class Chaos:
         token = next((t for t in ledger["tokens"] if t["fp"] == call["presented"]), None)
         text = "#%d %s by %s at %s: %s" % (call["n"], call["client"], call["caller"], hms(call["start"]), call["outcome"])
         if token is not None:
-            rotating = next((c for c in ledger["calls"] if c["presented"] == call["presented"] and c["outcome"] == "ok"), None)
+            rotating = next((c for c in ledger["calls"] if c["presented"] == call["presented"] and c["issued"]), None)
             text += "; token %s issued by %s at %s" % (token["fp"], token["issued_by"] or "?", hms(token["issued_at"]))
             if rotating:
                 text += ", already rotated by #%d (%s) at %s" % (rotating["n"], rotating["caller"], hms(rotating["start"]))

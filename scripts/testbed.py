@@ -59,7 +59,9 @@ def start_provider(lifetime, clients=(), stderr=None, popen=subprocess.Popen, **
     Returns (process, base URL)."""
     args = [sys.executable, PROVIDER, "--port", "0", "--lifetime", str(lifetime), "--quiet"]
     args += ["--client=" + client for client in clients]
-    process = popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True, **kwargs)
+    if stderr is not None:
+        kwargs["stderr"] = stderr
+    process = popen(args, stdout=subprocess.PIPE, text=True, **kwargs)
     line = process.stdout.readline().strip()
     if not line.startswith("PORT "):
         raise RuntimeError("the fake OAuth provider did not start: %r" % line)
