@@ -87,6 +87,7 @@ class Chaos:
         self.allowed = collections.defaultdict(set)  # service -> versions current when a forced refresh was asked
         self.pushed = collections.Counter()  # request kind -> pushed
         self.push_refused = 0
+        self.oversized = collections.defaultdict(set)  # service -> versions named by oversized requests
         self.calls = collections.Counter()  # caller action -> runs, and "... failed"
         self.published = collections.defaultdict(list)  # service -> versions on the change channel
         self.polled = collections.defaultdict(list)  # service -> versions read by polling (changes only)
@@ -273,6 +274,8 @@ class Chaos:
                     self.pushed[kind] += 1
                     if kind in ("current", "future"):
                         self.allowed[service].add(version)
+                    elif kind == "oversized" and "padding" in entry:
+                        self.oversized[service].add(version)
             except (OSError, ConnectionError, RedisReplyError, ValueError):
                 with self.mutex:
                     self.push_refused += 1
@@ -700,6 +703,15 @@ class Chaos:
             if early[service] > len(self.allowed[service]):
                 forced_problems.append("%s: %d refreshes before the token was due, but only %d distinct versions were current when a forced refresh was asked" % (
                     service, early[service], len(self.allowed[service])))
+        for service in SERVICES:
+            # A forced refresh names the smallest pending version: one only an oversized request
+            # named means that request was served, not dropped.
+            only_oversized = self.oversized[service] - self.allowed[service]
+            for entry_id, flat in self.r("XRANGE", "%s:{%s}:events" % (PREFIX, service), "-", "+"):
+                fields = dict(zip(flat[0::2], flat[1::2]))
+                if fields.get("event") == "forced" and fields.get("version", "").isdigit() and int(fields["version"]) in only_oversized:
+                    forced_problems.append("%s: forced refresh %s for version %s, named only by an oversized (> %d bytes) request" % (
+                        service, entry_id, fields["version"], HANDLED_LIMIT))
         if sum(self.pushed.values()) == 0 or self.calls["newer"] == 0:
             forced_problems.append("no forced requests were made")
         results.append(("forced refreshes: provider calls <= distinct current versions asked", not forced_problems,
