@@ -6,7 +6,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 BATON := .build/debug/baton
 
-.PHONY: all deps build release test test-asan demo bench bench-serve check-deploy clean
+.PHONY: all deps build release test test-asan demo chaos bench bench-serve check-deploy clean
 
 all: build
 
@@ -33,6 +33,11 @@ test-asan: deps
 ## Baton's main job on an embedded default: a private redis-server, started and stopped for you.
 demo: build
 	@scripts/demo.sh
+
+## Randomized fault injection against real processes (scripts/chaos.py): CHAOS_SECONDS (default
+## 120) of faults, then invariant checks; CHAOS_SEED=N replays a run. Exits non-zero on a failure.
+chaos: build
+	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_SEED=$(CHAOS_SEED) python3 scripts/chaos.py
 
 clean:
 	rm -rf .build .build-asan

@@ -20,23 +20,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BATON = os.environ.get("BATON", os.path.join(ROOT, ".build", "release", "baton"))
-PROVIDER = os.path.join(ROOT, "Tests", "Support", "fake_oauth_provider.py")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+import testbed  # noqa: E402
+
+BATON = os.environ.get("BATON", os.path.join(testbed.ROOT, ".build", "release", "baton"))
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid):
@@ -77,24 +70,13 @@ def main():
     work = tempfile.mkdtemp(prefix="baton-bench.")
     processes = []
     try:
-        port = free_port()
-        processes.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", work, "--save", "",
-                                           "--appendonly", "no", "--logfile", os.path.join(work, "redis.log")]))
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        provider = subprocess.Popen([sys.executable, PROVIDER, "--port", "0", "--lifetime", str(args.lifetime), "--quiet"],
-                                    stdout=subprocess.PIPE, text=True)
+        port = testbed.free_port()
+        processes.append(testbed.start_redis(port, work))
+        provider, provider_url = testbed.start_provider(args.lifetime)
         processes.append(provider)
-        provider_url = "http://127.0.0.1:%s" % provider.stdout.readline().split()[1]
 
         def admin(path, body=None):
-            data = None if body is None else json.dumps(body).encode()
-            with urllib.request.urlopen(urllib.request.Request(provider_url + path, data=data), timeout=60) as answer:
-                return json.loads(answer.read())
+            return testbed.provider_admin(provider_url, path, body, timeout=60)
 
         names = ["svc-%05d" % i for i in range(args.services)]
         tokens = admin("/admin/seed", {"client_id": "baton-client", "count": args.services})["refresh_tokens"]

@@ -12,26 +12,19 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BATON = os.environ.get("BATON", os.path.join(ROOT, ".build", "debug", "baton"))
-PROVIDER = os.path.join(ROOT, "Tests", "Support", "fake_oauth_provider.py")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testbed  # noqa: E402
+
+BATON = os.environ.get("BATON", os.path.join(testbed.ROOT, ".build", "debug", "baton"))
 SERVICES = ["crm", "billing", "mail"]
 SECONDS = float(os.environ.get("DEMO_SECONDS", "60"))
 WORKERS = 4
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Demo:
@@ -51,9 +44,7 @@ class Demo:
         return process
 
     def provider_admin(self, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.provider_url + path, data=data), timeout=5) as answer:
-            return json.loads(answer.read())
+        return testbed.provider_admin(self.provider_url, path, body, timeout=5)
 
     def baton(self, *args, check=True):
         result = subprocess.run([BATON, *args], capture_output=True, text=True, env=self.env, timeout=30)
@@ -62,24 +53,14 @@ class Demo:
         return result
 
     def start(self):
-        redis_port = free_port()
-        self.spawn("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", self.dir,
-                             "--save", "", "--appendonly", "no"])
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", redis_port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        redis_port = testbed.free_port()
+        self.spawn("redis", testbed.redis_server_args(redis_port, self.dir))
+        if not testbed.wait_for_redis(redis_port):
+            raise RuntimeError("redis-server did not start (see %s/redis.log)" % self.dir)
         self.env["BATON_REDIS_URL"] = "redis://127.0.0.1:%d/0" % redis_port
 
-        clients = ["--client=%s-client:%s-secret" % (s, s) for s in SERVICES]
-        provider = self.spawn("provider", [sys.executable, PROVIDER, "--port", "0", "--lifetime", "10", "--quiet"] + clients,
-                              stdout=subprocess.PIPE, text=True)
-        line = provider.stdout.readline().strip()
-        if not line.startswith("PORT "):
-            raise RuntimeError("the fake OAuth provider did not start: " + line)
-        self.provider_url = "http://127.0.0.1:%s" % line.split()[1]
+        clients = ["%s-client:%s-secret" % (s, s) for s in SERVICES]
+        _, self.provider_url = testbed.start_provider(10, clients, popen=lambda args, **kw: self.spawn("provider", args, **kw))
 
         services = {}
         for service in SERVICES:

@@ -30,7 +30,9 @@ Admin API (JSON in, JSON out):
                           access_token_number (a 2xx whose access_token is a number; the
                           refresh token still rotates and is sent), expires_in_overflow
                           (expires_in written as 1e400), html_with_tokens (a 2xx HTML page
-                          quoting the new tokens; the refresh token rotates).
+                          quoting the new tokens; the refresh token rotates),
+                          garbage_echo (200 with an HTML body quoting the refresh token
+                          and client secret it was sent: a leak test).
                           "delay" (seconds) answers slowly, in any mode, after the
                           work is done (a rotated token is already invalid).
                           "delay_before" (seconds) is slow before doing anything, and
@@ -43,6 +45,25 @@ Admin API (JSON in, JSON out):
     POST /admin/reset     forget modes and counters (tokens stay valid)
     GET  /echo            {"headers": [[name, value], ...]}: the request's headers, in order
                           (a resource server stand-in, to check what a client sent)
+    POST /admin/revoke    {"client_id": "..."} -> {"revoked": n}: every valid refresh token of
+                          that client dies; presenting one later counts as invalid_grant
+                          caused by revocation (kept apart from other invalid_grant).
+
+Records for fault-injection runs (scripts/chaos.py); tokens appear only as fingerprints
+(the first 16 hex digits of their SHA-256), except in /admin/issued:
+    GET  /admin/ledger    {"calls": [...], "tokens": [...], "inflight": [...],
+                           "invalid_grant": {"revoked": n, "reused": n, "unknown": n, "forced": n}}
+                          calls: every token request handled: n, grant, client, caller (the
+                          form field "chaos_caller", when sent), family (refresh tokens
+                          descend from one seed), start/end (epoch seconds: from when it
+                          began its work, after any delay_before, to its answer written),
+                          outcome, presented/issued token fingerprints, lifetime.
+                          tokens: every refresh token: fp, client, family, issued_by,
+                          issued_at, state (valid | used | revoked), used_at.
+                          inflight: requests being handled now (delay_before included).
+                          GET /admin/ledger?calls=0 leaves the calls out.
+    GET  /admin/issued    {"refresh_tokens": [...], "access_tokens": [...]}: every token
+                          issued, in full (to search logs for leaks).
 """
 
 import argparse
@@ -60,14 +81,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SECRET_PARAMS = {"client_secret", "refresh_token", "code", "code_verifier"}
 
 
+def fingerprint(token):
+    """A token's public name in the ledger: never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16] if token else None
+
+
 class Provider:
     def __init__(self, lifetime, clients):
         self.lock = threading.Lock()
         self.lifetime = lifetime
         self.clients = clients  # id -> secret ('' for public clients)
         self.refresh_tokens = {}  # token -> client_id, valid tokens only
+        self.token_info = {}  # every refresh token ever issued -> its ledger entry (without the token)
+        self.access_tokens = []  # every access token issued (for leak searches)
         self.codes = {}  # code -> (client_id, challenge, redirect_uri)
         self.issued = 0
+        self.families = 0
+        self.ledger = []  # finished token requests
+        self.inflight = {}  # n -> token request being handled
+        self.requests_started = 0
+        self.invalid_grant_kinds = {"revoked": 0, "reused": 0, "unknown": 0, "forced": 0}
         self.reset()
 
     def reset(self):
@@ -98,7 +131,10 @@ class Provider:
             self.issued += 1
             serial = self.issued
         if not jwt:
-            return "at-%d-%s" % (serial, secrets.token_hex(8))
+            token = "at-%d-%s" % (serial, secrets.token_hex(8))
+            with self.lock:
+                self.access_tokens.append(token)
+            return token
         exp = int(time.time() + (lifetime or self.lifetime))
 
         def b64(data):
@@ -106,11 +142,26 @@ class Provider:
 
         return "%s.%s.%s" % (b64({"alg": "none", "typ": "JWT"}), b64({"sub": client_id, "exp": exp, "n": serial}), "sig")
 
-    def new_refresh_token(self, client_id):
+    def new_refresh_token(self, client_id, family=None, issued_by="admin"):
         token = "rt-" + secrets.token_hex(16)
         with self.lock:
+            if family is None:
+                self.families += 1
+                family = self.families
             self.refresh_tokens[token] = client_id
+            self.token_info[token] = {"fp": fingerprint(token), "client": client_id, "family": family,
+                                      "issued_by": issued_by, "issued_at": time.time(), "state": "valid", "used_at": None}
         return token
+
+    def revoke(self, client_id):
+        """Every valid refresh token of client_id dies (a user revoked the grant)."""
+        with self.lock:
+            doomed = [token for token, owner in self.refresh_tokens.items() if owner == client_id]
+            for token in doomed:
+                del self.refresh_tokens[token]
+                self.token_info[token]["state"] = "revoked"
+                self.token_info[token]["used_at"] = time.time()
+            return len(doomed)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -138,6 +189,8 @@ class Handler(BaseHTTPRequestHandler):
                 "Cache-Control: no-store"]
         for name, value in (headers or {}).items():
             head.append("%s: %s" % (name, value))
+        if getattr(self, "call", None) is not None and self.path == "/token":
+            self.call["status"] = status
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         self.wfile.flush()
         self.log_request(status, len(body))
@@ -152,6 +205,18 @@ class Handler(BaseHTTPRequestHandler):
     # -- routes -----------------------------------------------------------------------------
     def do_GET(self):
         p = self.provider
+        if self.path.startswith("/admin/ledger"):
+            with p.lock:
+                body = {"tokens": list(p.token_info.values()), "inflight": list(p.inflight.values()),
+                        "invalid_grant": dict(p.invalid_grant_kinds), "requests_started": p.requests_started}
+                if "calls=0" not in self.path:
+                    body["calls"] = list(p.ledger)
+                body = json.loads(json.dumps(body))  # a snapshot taken under the lock
+            return self.send(200, body)
+        if self.path == "/admin/issued":
+            with p.lock:
+                body = {"refresh_tokens": list(p.token_info), "access_tokens": list(p.access_tokens)}
+            return self.send(200, body)
         if self.path == "/admin/stats":
             with p.lock:
                 self.send(200, {"calls": dict(p.calls), "by_client": {k: dict(v) for k, v in p.by_client.items()},
@@ -192,6 +257,8 @@ class Handler(BaseHTTPRequestHandler):
             with p.lock:
                 p.lifetime = float(data["seconds"])
             return self.send(200, {"ok": True})
+        if self.path == "/admin/revoke":
+            return self.send(200, {"revoked": p.revoke(data.get("client_id", "baton-client"))})
         if self.path == "/admin/reset":
             with p.lock:
                 p.reset()
@@ -199,6 +266,25 @@ class Handler(BaseHTTPRequestHandler):
         self.send(404, {"error": "not_found"})
 
     def token(self):
+        """Handles a token request and writes it into the ledger (see the module docstring)."""
+        p = self.provider
+        with p.lock:
+            p.requests_started += 1
+            number = p.requests_started
+            self.call = {"n": number, "grant": None, "client": None, "caller": None, "family": None,
+                         "received": time.time(), "start": None, "end": None, "status": None, "outcome": None,
+                         "presented": None, "issued": None, "lifetime": None}
+            p.inflight[number] = self.call
+        try:
+            self.handle_token()
+        finally:
+            with p.lock:
+                p.inflight.pop(number, None)
+                if self.call["start"] is not None:
+                    self.call["end"] = time.time()
+                    p.ledger.append(self.call)
+
+    def handle_token(self):
         p = self.provider
         raw = self.read_body()
         form = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
@@ -213,14 +299,23 @@ class Handler(BaseHTTPRequestHandler):
                 auth = "basic"
             except Exception:
                 return self.oauth_error(401, "invalid_client", "malformed Basic authorization")
+        with p.lock:
+            self.call.update(grant=grant, client=client_id, caller=form.get("chaos_caller"),
+                             presented=fingerprint(form.get("refresh_token")))
+            info = p.token_info.get(form.get("refresh_token", ""))
+            if info:
+                self.call["family"] = info["family"]
         mode, delay, retry_after, delay_before = p.take_mode()
         if delay_before:
             time.sleep(delay_before)
             if self.client_gone():
                 with p.lock:
                     p.abandoned += 1
+                    self.call["outcome"] = "abandoned"
                 self.close_connection = True
                 return
+        self.call["start"] = time.time()
+        self.call["outcome"] = mode if mode != "normal" else "ok"
         with p.lock:
             p.token_requests += 1
             p.calls[grant] = p.calls.get(grant, 0) + 1
@@ -236,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
         if mode in ("invalid_client", "unauthorized_client"):
             return self.oauth_error(401 if mode == "invalid_client" else 400, mode, "client rejected (forced)")
         if mode == "invalid_grant":
-            return self.refuse_grant(client_stats, "refresh token revoked (forced)")
+            return self.refuse_grant(client_stats, "refresh token revoked (forced)", "forced")
         if mode == "rate_limited":
             return self.oauth_error(429, "rate_limited", "slow down", headers={"Retry-After": retry_after or "2"})
         if mode == "unavailable":
@@ -248,6 +343,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, "<html><body>Welcome to the login page</body></html>", content_type="text/html")
         if mode == "oversized":
             return self.send(200, '{"access_token":"' + "x" * (2 * 1024 * 1024) + '"}')
+        if mode == "garbage_echo":
+            return self.send(200, "<html><body>Oops: refresh_token=%s client_secret=%s</body></html>"
+                             % (form.get("refresh_token", ""), client_secret or ""), content_type="text/html")
 
         # Client authentication.
         expected = p.clients.get(client_id)
@@ -260,28 +358,36 @@ class Handler(BaseHTTPRequestHandler):
             with p.lock:
                 owner = p.refresh_tokens.get(presented)
                 valid = owner == client_id
+                info = p.token_info.get(presented)
                 if valid and mode != "no_refresh_token":
                     del p.refresh_tokens[presented]  # rotation: the old token dies on use
+                    info["state"], info["used_at"] = "used", time.time()
             if not valid:
-                return self.refuse_grant(client_stats, "refresh token is invalid, expired or already used")
-            refresh_token = presented if mode == "no_refresh_token" else p.new_refresh_token(client_id)
+                kind = "unknown" if info is None or info["client"] != client_id else ("revoked" if info["state"] == "revoked" else "reused")
+                return self.refuse_grant(client_stats, "refresh token is invalid, expired or already used", kind)
+            if mode == "no_refresh_token":
+                refresh_token = presented
+            else:
+                refresh_token = p.new_refresh_token(client_id, family=info["family"], issued_by=self.call["caller"] or "")
+                self.call["issued"] = fingerprint(refresh_token)
         elif grant == "client_credentials":
             pass
         elif grant == "authorization_code":
             with p.lock:
                 entry = p.codes.pop(form.get("code", ""), None)
             if entry is None or entry[0] != client_id or entry[2] != form.get("redirect_uri"):
-                return self.refuse_grant(client_stats, "authorization code is invalid or already used")
+                return self.refuse_grant(client_stats, "authorization code is invalid or already used", "unknown")
             if entry[1]:
                 verifier = form.get("code_verifier", "")
                 challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
                 if challenge != entry[1]:
-                    return self.refuse_grant(client_stats, "PKCE verification failed")
-            refresh_token = p.new_refresh_token(client_id)
+                    return self.refuse_grant(client_stats, "PKCE verification failed", "unknown")
+            refresh_token = p.new_refresh_token(client_id, issued_by=self.call["caller"] or "")
         else:
             return self.oauth_error(400, "unsupported_grant_type", "grant_type %r is not supported" % grant)
 
         lifetime = p.lifetime
+        self.call["lifetime"] = lifetime
         body = {"access_token": p.new_access_token(client_id, jwt=(mode == "jwt_no_expires_in"), lifetime=lifetime),
                 "token_type": "bearer" if mode == "lowercase_token_type" else "Bearer",
                 "expires_in": int(lifetime) if lifetime == int(lifetime) else lifetime}
@@ -321,9 +427,11 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             return True
 
-    def refuse_grant(self, client_stats, description):
+    def refuse_grant(self, client_stats, description, kind):
         with self.provider.lock:
             self.provider.invalid_grant += 1
+            self.provider.invalid_grant_kinds[kind] += 1
+            self.call["outcome"] = "invalid_grant_" + kind
             client_stats["invalid_grant"] += 1
         self.oauth_error(400, "invalid_grant", description)
 
