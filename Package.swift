@@ -39,7 +39,7 @@ let package = Package(
         ),
 
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
-        .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine"]),
+        .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine", "BatonRedis"]),
         .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
         // Several real `baton` processes against a real redis-server.

@@ -36,12 +36,9 @@ final class ForcedRefreshTests: XCTestCase {
     }
 
     private func startCoordinator(housekeeping: Duration = .seconds(3)) throws {
-        let json = """
-            {"lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
-             "services": {"my-api": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
-               "client_secret_env": "S", "refresh_buffer": "10s", "request_timeout": "4s"}}}
-            """
-        let configuration = try BatonConfiguration.parse(Array(json.utf8), environment: ["S": FakeOAuthProvider.clientSecret])
+        let json = TestConfiguration(settings: ["lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s"])
+            .service("my-api", tokenURL: provider.tokenURL, ["refresh_buffer": "10s", "request_timeout": "4s"]).json
+        let configuration = try BatonConfiguration.parse(Array(json.utf8), environment: TestConfiguration.environment)
         let definitions = configuration.services.map { service in
             ServiceDefinition(name: service.name, settings: RefreshSettings(service, configuration: configuration),
                               provider: OAuthTokenProvider(service: service), forcedRefreshMinInterval: service.forcedRefreshMinInterval)

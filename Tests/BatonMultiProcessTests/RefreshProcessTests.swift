@@ -10,13 +10,9 @@ final class RefreshProcessTests: XCTestCase {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-        try FakeOAuthProvider.clientSecret.write(to: folder.appendingPathComponent("client-secret"), atomically: true, encoding: .utf8)
-        let config = folder.appendingPathComponent("baton.json")
-        try """
-            {"redis_url": "\(redis.url)", "services": {"my-api": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
-             "client_secret_file": "client-secret", "refresh_buffer": "5s"}}}
-            """.write(to: config, atomically: true, encoding: .utf8)
-        return config.path
+        return try TestConfiguration(redisURL: redis.url, settings: ["state_dir": "state"])
+            .service("my-api", tokenURL: provider.tokenURL, secretFile: true, ["refresh_buffer": "5s"])
+            .write(in: folder)
     }
 
     func testTwentyConcurrentRefreshProcessesMakeOneProviderCall() throws {

@@ -13,22 +13,22 @@ final class ServeProcessTests: XCTestCase {
     private var store: TokenStore!
     private var configPath = ""
     private var replicas: [String: (ChildProcess, URL)] = [:]
+    private var configuration = TestConfiguration()
+    private var folder: URL!
 
-    private func start(lifetime: Double, persistentRedis: Bool = false, extraServiceKeys: String = "") throws {
+    private func start(lifetime: Double, persistentRedis: Bool = false) throws {
         // A persistent server runs with the durability settings docker-compose.yml ships, read from it.
         redis = try RedisServerProcess.start(persistent: persistentRedis, arguments: persistentRedis ? try ShippedDeployment.redisDurabilityArguments() : [])
         provider = try FakeOAuthProvider.start(lifetime: lifetime)
         client = try RedisClient(url: redis.url, options: .init(connection: .init(reconnect: .init(giveUpAfter: .seconds(5))), poolSize: 16))
         store = TokenStore(client: client, prefix: "oauth")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-serve-\(UUID().uuidString)")
+        self.folder = folder
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try FakeOAuthProvider.clientSecret.write(to: folder.appendingPathComponent("secret"), atomically: true, encoding: .utf8)
-        configPath = folder.appendingPathComponent("baton.json").path
-        try """
-            {"redis_url": "\(redis.url)", "lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
-             "services": {"my-api": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
-               "client_secret_file": "secret", "refresh_buffer": "2s", "request_timeout": "4500ms" \(extraServiceKeys)}}}
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        configuration = TestConfiguration(redisURL: redis.url, settings: ["lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
+                                                                          "state_dir": "state"])
+            .service("my-api", tokenURL: provider.tokenURL, secretFile: true, ["refresh_buffer": "2s", "request_timeout": "4500ms"])
+        configPath = try configuration.write(in: folder)
         addTeardownBlock { [self] in
             for (process, log) in replicas.values {
                 process.terminate(grace: 3)
@@ -214,12 +214,9 @@ final class ServeProcessTests: XCTestCase {
         try startReplica("replica-1")
         _ = try await waitForRecord()
         // Add a client_credentials service (no seed needed) and reload.
-        var text = try String(contentsOfFile: configPath, encoding: .utf8)
-        text = text.replacingOccurrences(of: "\"services\": {", with: """
-            "services": {"machine": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
-               "client_secret_file": "secret", "grant": "client_credentials", "request_timeout": "4s"},
-            """)
-        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        configPath = try configuration
+            .service("machine", tokenURL: provider.tokenURL, secretFile: true, ["grant": "client_credentials", "request_timeout": "4s"])
+            .write(in: folder)
         replicas["replica-1"]?.0.signal(SIGHUP)
         let deadline = ContinuousClock.now + .seconds(10)
         var machine: TokenRecord?
@@ -329,10 +326,9 @@ final class ServeProcessTests: XCTestCase {
     /// token was seeded under refuses to refresh it, says so, and leaves the credential alone.
     func testAReplicaWithAnotherClientLeavesTheCredentialAlone() async throws {
         try start(lifetime: 2)
-        let drifted = configPath.replacingOccurrences(of: "baton.json", with: "drifted.json")
-        try String(contentsOfFile: configPath, encoding: .utf8)
-            .replacingOccurrences(of: "\"client_id\": \"\(FakeOAuthProvider.clientID)\"", with: "\"client_id\": \"another-client\"")
-            .write(toFile: drifted, atomically: true, encoding: .utf8)
+        let drifted = try configuration
+            .service("my-api", tokenURL: provider.tokenURL, secretFile: true, ["client_id": "another-client", "refresh_buffer": "2s"])
+            .write(in: folder, name: "drifted.json")
         replicas["drifted"] = try BatonExecutable.start(["serve", "--config", drifted, "--id", "drifted"])
         let deadline = ContinuousClock.now + .seconds(15)
         while !log("drifted").contains("\"event\":\"config_mismatch\"") {

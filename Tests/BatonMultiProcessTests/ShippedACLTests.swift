@@ -51,14 +51,11 @@ final class ShippedACLTests: XCTestCase {
         store = TokenStore(client: coordinatorClient, prefix: "oauth")
         provider = try FakeOAuthProvider.start(lifetime: 300)
 
-        try FakeOAuthProvider.clientSecret.write(to: folder.appendingPathComponent("client-secret"), atomically: true, encoding: .utf8)
-        configPath = folder.appendingPathComponent("baton.json").path
         // The coordinator's URL (with its password) goes in the file, as `--redis` is no place for a password.
-        try """
-            {"redis_url": "\(coordinatorURL)", "lock_ttl": "5s", "lock_wait": "10s", "forced_refresh_min_interval": "1s",
-             "services": {"\(Self.service)": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
-               "client_secret_file": "client-secret", "refresh_buffer": "5s", "request_timeout": "4s"}}}
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        configPath = try TestConfiguration(redisURL: coordinatorURL, settings: ["lock_ttl": "5s", "lock_wait": "10s",
+                                                                               "forced_refresh_min_interval": "1s", "state_dir": "state"])
+            .service(Self.service, tokenURL: provider.tokenURL, secretFile: true, ["refresh_buffer": "5s", "request_timeout": "4s"])
+            .write(in: folder)
     }
 
     override func tearDown() async throws {

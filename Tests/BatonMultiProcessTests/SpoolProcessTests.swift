@@ -13,12 +13,9 @@ final class SpoolProcessTests: XCTestCase {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-spool-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         addTeardownBlock { provider.stop(); redis.stop(); try? FileManager.default.removeItem(at: folder) }
-        try FakeOAuthProvider.clientSecret.write(to: folder.appendingPathComponent("client-secret"), atomically: true, encoding: .utf8)
-        let config = folder.appendingPathComponent("baton.json").path
-        try """
-            {"redis_url": "\(redis.url)", "state_dir": "state", "lock_ttl": "4s", "services": {"my-api": {"token_url": "\(provider.tokenURL)",
-             "client_id": "\(FakeOAuthProvider.clientID)", "client_secret_file": "client-secret", "request_timeout": "3s"}}}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try TestConfiguration(redisURL: redis.url, settings: ["state_dir": "state", "lock_ttl": "4s"])
+            .service("my-api", tokenURL: provider.tokenURL, secretFile: true, ["request_timeout": "3s"])
+            .write(in: folder)
         try provider.seedRefreshToken().write(to: folder.appendingPathComponent("rt"), atomically: true, encoding: .utf8)
         let seeded = try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", folder.appendingPathComponent("rt").path, "--config", config])
         XCTAssertEqual(seeded.status, 0, seeded.output)

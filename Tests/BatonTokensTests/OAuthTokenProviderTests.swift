@@ -18,11 +18,8 @@ final class OAuthTokenProviderTests: XCTestCase {
     }
 
     private func service() throws -> ServiceConfiguration {
-        let json = """
-            {"services": {"my-api": {"token_url": "\(provider.tokenURL)", "client_id": "baton-client", "client_secret_env": "S",
-             "request_timeout": "5s"}}}
-            """
-        return try BatonConfiguration.parse(Array(json.utf8), environment: ["S": FakeOAuthProvider.clientSecret]).services[0]
+        let json = TestConfiguration().service("my-api", tokenURL: provider.tokenURL, ["request_timeout": "5s"]).json
+        return try BatonConfiguration.parse(Array(json.utf8), environment: TestConfiguration.environment).services[0]
     }
 
     func testAMalformedSuccessHandsTheRotatedRefreshTokenToTheRefreshProtocol() async throws {

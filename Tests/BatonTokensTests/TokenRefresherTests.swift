@@ -38,11 +38,9 @@ final class TokenRefresherTests: XCTestCase {
     }
 
     private func configuration(grant: String = "refresh_token", lockTTL: String = "30s") throws -> BatonConfiguration {
-        let json = """
-            {"lock_ttl": "\(lockTTL)", "lock_wait": "5s", "services": {"my-api": {"token_url": "\(provider.tokenURL)",
-             "client_id": "baton-client", "client_secret_env": "S", "grant": "\(grant)", "refresh_buffer": "10s", "request_timeout": "5s"}}}
-            """
-        return try BatonConfiguration.parse(Array(json.utf8), environment: ["S": FakeOAuthProvider.clientSecret])
+        let json = TestConfiguration(settings: ["lock_ttl": lockTTL, "lock_wait": "5s"])
+            .service("my-api", tokenURL: provider.tokenURL, ["grant": grant, "refresh_buffer": "10s", "request_timeout": "5s"]).json
+        return try BatonConfiguration.parse(Array(json.utf8), environment: TestConfiguration.environment)
     }
 
     private func refresher(_ replica: String = "test") -> TokenRefresher {

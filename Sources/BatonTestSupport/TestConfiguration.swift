@@ -1,0 +1,59 @@
+import Foundation
+
+/// A Baton configuration file for tests, built from the few settings a test cares about, so that
+/// tests do not each carry their own JSON. Values are JSON values (`String`, `Int`, `Bool`,
+/// dictionaries); durations are strings such as `"5s"`, as a user would write them.
+///
+/// ```swift
+/// let json = TestConfiguration(redisURL: redis.url, settings: ["lock_ttl": "5s"])
+///     .service("my-api", tokenURL: provider.tokenURL, ["refresh_buffer": "2s"])
+///     .json
+/// ```
+public struct TestConfiguration {
+    /// Top-level settings (`redis_url` is added from `redisURL`).
+    public var settings: [String: Any]
+    /// Services by name.
+    public var services: [String: [String: Any]] = [:]
+
+    /// The environment variable the default client secret is read from (``environment``).
+    public static let secretVariable = "BATON_TEST_CLIENT_SECRET"
+
+    /// A configuration for `redisURL` (none: Baton's default) with these top-level settings.
+    public init(redisURL: String? = nil, settings: [String: Any] = [:]) {
+        self.settings = settings
+        if let redisURL { self.settings["redis_url"] = redisURL }
+    }
+
+    /// Adds a service of the fake provider's default client, with `extra` keys added or replacing
+    /// the defaults. Its secret comes from ``secretVariable`` (in-process tests, with
+    /// ``environment``), or with `secretFile` from the file `client-secret` beside the
+    /// configuration, which ``write(in:name:)`` writes (for `baton` processes).
+    public func service(_ name: String, tokenURL: String, secretFile: Bool = false, _ extra: [String: Any] = [:]) -> TestConfiguration {
+        var copy = self
+        var service: [String: Any] = ["token_url": tokenURL, "client_id": FakeOAuthProvider.clientID]
+        service[secretFile ? "client_secret_file" : "client_secret_env"] = secretFile ? "client-secret" : Self.secretVariable
+        for (key, value) in extra { service[key] = value }
+        copy.services[name] = service
+        return copy
+    }
+
+    /// The environment the configuration needs (the client secret).
+    public static var environment: [String: String] { [secretVariable: FakeOAuthProvider.clientSecret] }
+
+    /// The JSON text.
+    public var json: String {
+        var object = settings
+        object["services"] = services
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])  // only JSON values go in
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Writes the configuration to `baton.json` (or `name`) in `folder`, and the fake provider's
+    /// client secret to `client-secret` beside it; returns the configuration's path.
+    public func write(in folder: URL, name: String = "baton.json") throws -> String {
+        try FakeOAuthProvider.clientSecret.write(to: folder.appendingPathComponent("client-secret"), atomically: true, encoding: .utf8)
+        let path = folder.appendingPathComponent(name).path
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
