@@ -131,11 +131,12 @@ final class TokenRefresherTests: XCTestCase {
         XCTAssertNil(healed.lastError)
     }
 
-    /// Waits until someone holds the service lock (the slow provider call has started).
-    private func waitForLockHolder() async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await client.get("oauth:{my-api}:lock") == nil {
-            guard ContinuousClock.now < deadline else { return XCTFail("nobody took the lock") }
+    /// Waits until the provider has received call number `count` (its answer may still be slow
+    /// in coming): the caller has done every Redis step before the call.
+    private func waitForProviderCall(_ count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try provider.tokenRequests() < count {
+            guard ContinuousClock.now < deadline else { return XCTFail("the provider never got call \(count)") }
             try await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -150,7 +151,7 @@ final class TokenRefresherTests: XCTestCase {
         try provider.setMode("invalid_grant", count: 1, delay: 1.5)
         let caller = try caller()
         let refreshing = Task { try await caller.refresh(.forced(seenVersion: nil), replica: "holder") }
-        try await waitForLockHolder()
+        try await waitForProviderCall(before + 1)
         let seededFence = try await store.seed(service: "my-api", refreshToken: try provider.seedRefreshToken(), replica: "ops")
         let record = try await refreshing.value
         XCTAssertEqual(record.status, .ok)
@@ -176,7 +177,7 @@ final class TokenRefresherTests: XCTestCase {
         try provider.setMode("invalid_grant", count: 1, delay: 1.5)
         let caller = try caller()
         let refreshing = Task { try await caller.refresh(.forced(seenVersion: nil), replica: "holder") }
-        try await waitForLockHolder()
+        try await waitForProviderCall(before + 1)
         let seeded = try provider.seedRefreshToken()
         try await store.seed(service: "my-api", refreshToken: seeded, replica: "ops")
         try await client.send("DEL", "oauth:{my-api}:lock")
@@ -202,9 +203,10 @@ final class TokenRefresherTests: XCTestCase {
         let errors = LockedStrings()
         var caller = try caller()
         caller.onPersistRetry = { _, error in errors.append(String(describing: error)) }
-        try provider.setMode("normal", count: 1, delayBefore: 1)
+        let before = try provider.tokenRequests()
+        try provider.setMode("normal", count: 1, delay: 1)
         let refreshing = Task { [caller] in try await caller.refresh(.forced(seenVersion: nil), replica: "holder") }
-        try await waitForLockHolder()
+        try await waitForProviderCall(before + 1)
         try await client.send("CONFIG", "SET", "maxmemory-policy", "noeviction")
         try await client.send("CONFIG", "SET", "maxmemory", 1)
         let deadline = ContinuousClock.now + .seconds(10)
