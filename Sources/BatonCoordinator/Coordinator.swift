@@ -117,10 +117,14 @@ public actor Coordinator {
     /// re-scheduled under its new definition.
     public func reload(_ services: [ServiceDefinition]) async {
         let names = Set(services.map(\.name))
-        for name in states.keys where !names.contains(name) {
+        var orphaned: [PendingRequest] = []
+        for name in Array(states.keys) where !names.contains(name) {
+            orphaned += states[name]?.pending ?? []
             states[name] = nil
             queue.remove(name)
         }
+        // Requests for a service this replica no longer serves are acknowledged, not left behind.
+        for request in orphaned { await answer(request.request) }
         var added: [String] = []
         for definition in services {
             if states[definition.name] == nil {
@@ -333,6 +337,7 @@ public actor Coordinator {
             case .busy: return .retry("busy", after: .milliseconds(500))
             case .leaseLost: return .retry("lease_lost", after: .milliseconds(500))
             case .rotatedTokenSuperseded: return .retry("rotated_token_superseded", after: .milliseconds(100))
+            case .secretReplaced: return .retry("secret_replaced", after: .milliseconds(100))
             case .provider(_, let failure):
                 if case .unavailable(_, _, let retryAfter) = failure { return .retry(failure.code, after: retryAfter) }
                 if case .configuration = failure { return .retry(failure.code, after: options.retryCap) }
@@ -474,6 +479,11 @@ public actor Coordinator {
             let recovered = try await requests.recoverAbandoned(includingOwn: false)
             if recovered > 0 {
                 log.log(.info, "requests_recovered", ["count": .number(Int64(recovered)), "from": .text("dead_replica")])
+            }
+            // Tokens left by a `baton refresh` or replica on this host that stopped before Redis had them.
+            let replayed = try await refresher.replaySpool()
+            if replayed.stored + replayed.superseded > 0 {
+                log.log(.info, "spool_replayed", ["stored": .number(Int64(replayed.stored)), "superseded": .number(Int64(replayed.superseded))])
             }
             let unreceived = try await requests.recoverUnreceived()
             if unreceived > 0 {

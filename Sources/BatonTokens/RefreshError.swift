@@ -21,6 +21,9 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
     /// The stored refresh token was issued to another client than this configuration's
     /// (`token_url`, `client_id` or `grant` differ): it was left alone, unused.
     case configMismatch(service: String)
+    /// The refresh token was replaced (a seed) while the call that failed with it ran: the
+    /// failure says nothing about the new one, so nothing was recorded. Try again.
+    case secretReplaced(service: String)
 
     public var description: String {
         switch self {
@@ -34,6 +37,8 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
             return "another process is refreshing '\(service)' and did not finish within \(waited.shortDescription); the stored token is not valid: try again shortly"
         case .leaseLost(let service):
             return "the lease on '\(service)''s lock ran out or had too little time left for a provider call (a pause, or a slow Redis); the provider was not called: try again"
+        case .secretReplaced(let service):
+            return "the refresh token of '\(service)' was replaced while a refresh with the old one failed; the failure was not recorded: try again (the new token will be used)"
         case .configMismatch(let service):
             return "the refresh token stored for '\(service)' was issued to another client (token_url, client_id or grant differ from this configuration); it was left alone: make every replica's configuration of '\(service)' the same, or re-seed it for this one"
         case .rotatedTokenSuperseded(let service):

@@ -28,19 +28,19 @@ public struct RotatedTokenSpool: Sendable {
         public let service: String
         /// The fence of the lease under which the provider rotated it.
         public let fence: Int64
-        /// The fence of the stored secret that the provider call used (see `TokenStore.persist`).
-        public let usedSecretFence: Int64?
+        /// The identity of the stored secret the provider call used (``SecretEnvelope/identity``).
+        public let usedSecret: String?
         /// The rotated refresh token.
         public let refreshToken: String
         /// The fingerprint of the client it was issued to.
         public let client: String?
 
         /// Creates an entry.
-        public init(store: String, service: String, fence: Int64, usedSecretFence: Int64?, refreshToken: String, client: String? = nil) {
+        public init(store: String, service: String, fence: Int64, usedSecret: String?, refreshToken: String, client: String? = nil) {
             self.store = store
             self.service = service
             self.fence = fence
-            self.usedSecretFence = usedSecretFence
+            self.usedSecret = usedSecret
             self.refreshToken = refreshToken
             self.client = client
         }
@@ -102,7 +102,7 @@ public struct RotatedTokenSpool: Sendable {
     public func write(_ entry: Entry) throws -> Claim {
         try makeDirectory()
         var object: [String: Any] = ["store": entry.store, "service": entry.service, "fence": entry.fence, "refresh_token": entry.refreshToken]
-        if let used = entry.usedSecretFence { object["used_secret_fence"] = used }
+        if let used = entry.usedSecret { object["used_secret"] = used }
         if let client = entry.client { object["client"] = client }
         let bytes = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
         let path = directory + "/" + entry.fileName
@@ -120,7 +120,9 @@ public struct RotatedTokenSpool: Sendable {
         guard fsync(descriptor) == 0 else { let error = failure(temporary); close(descriptor); unlink(temporary); throw error }
         guard rename(temporary, path) == 0 else { let error = failure(path); close(descriptor); unlink(temporary); throw error }
         let claim = Claim(path: path, descriptor: descriptor)
-        try syncDirectory()
+        // The file is in place and locked; a folder fsync that fails now costs at most its name
+        // after a power cut, and the write to Redis follows at once. Never drop the claim here.
+        try? syncDirectory()
         return claim
     }
 
@@ -137,8 +139,11 @@ public struct RotatedTokenSpool: Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return ([], []) }
         var entries: [(Entry, Claim)] = []
         var unreadable: [SpoolError] = []
-        for name in names.sorted() where name.hasSuffix(".json") {
+        // `*.json.tmp-PID`: a write whose process died before the rename. Complete ones are
+        // replayed like the others; partial ones hold no usable token and are removed.
+        for name in names.sorted() where name.hasSuffix(".json") || name.contains(".json.tmp-") {
             let path = directory + "/" + name
+            let temporary = !name.hasSuffix(".json")
             let descriptor = open(path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { continue }  // removed meanwhile
             guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { close(descriptor); continue }  // in flight elsewhere
@@ -149,11 +154,15 @@ public struct RotatedTokenSpool: Sendable {
                   let store = object["store"] as? String, let service = object["service"] as? String,
                   let fence = (object["fence"] as? NSNumber)?.int64Value,
                   let token = object["refresh_token"] as? String, !token.isEmpty else {
-                unreadable.append(SpoolError(path: path, reason: "not a spooled token (left in place for inspection)"))
+                if temporary {
+                    unlink(path)
+                } else {
+                    unreadable.append(SpoolError(path: path, reason: "not a spooled token (left in place for inspection)"))
+                }
                 continue
             }
-            let used = (object["used_secret_fence"] as? NSNumber)?.int64Value
-            entries.append((Entry(store: store, service: service, fence: fence, usedSecretFence: used, refreshToken: token,
+            let used = object["used_secret"] as? String
+            entries.append((Entry(store: store, service: service, fence: fence, usedSecret: used, refreshToken: token,
                                   client: object["client"] as? String), claim))
         }
         return (entries.sorted { $0.0.fence < $1.0.fence }.map { (entry: $0.0, claim: $0.1) }, unreadable)

@@ -29,6 +29,16 @@ public struct SecretEnvelope: Sendable, Hashable {
         self.client = client
     }
 
+    /// What identifies this refresh token in a write that was based on it: the SHA-1 (hex) of
+    /// the token, as the scripts compute it (`redis.sha1hex`). Fences alone cannot say it: the
+    /// counter restarts when Redis loses its data.
+    public var identity: String { Self.identity(of: refreshToken) }
+
+    /// The ``identity`` of a refresh token.
+    public static func identity(of refreshToken: String) -> String {
+        Digest.sha1Hex(Array(refreshToken.utf8))
+    }
+
     /// The fingerprint of a client: the first 16 hex digits of SHA-256 over the fields that
     /// decide which client a refresh token belongs to. A token issued under one fingerprint is
     /// `invalid_grant` under another, which would put the service in `needs_reauth` for everyone.

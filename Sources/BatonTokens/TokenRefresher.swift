@@ -132,7 +132,7 @@ public struct TokenRefresher: Sendable {
         var stored = 0, superseded = 0
         for (entry, claim) in entries where entry.store == store.location {
             let outcome = try await store.persist(nil, service: entry.service, secret: entry.refreshToken, client: entry.client, fence: entry.fence,
-                                                  usedSecretFence: entry.usedSecretFence, event: .spoolReplayed, replica: replica, owner: "")
+                                                  usedSecret: entry.usedSecret, event: .spoolReplayed, replica: replica, owner: "")
             if outcome.secret == .written { stored += 1 } else { superseded += 1 }
             spool.remove(claim)
         }
@@ -176,28 +176,29 @@ public struct TokenRefresher: Sendable {
 
         var retried = false
         while true {
-            try await ensureLease(lease, service: service, settings: settings)
+            // The last Redis step before the call is the lease check: nothing may delay the call after it.
             let now = try await store.now()
+            try await ensureLease(lease, service: service, settings: settings)
             do {
                 let token = try await provider.fetchToken(service: service, refreshToken: secret?.refreshToken, now: now)
-                return try await persistSuccess(token, lease: lease, service: service, now: now, usedSecretFence: secret?.fence,
+                return try await persistSuccess(token, lease: lease, service: service, now: now, usedSecret: secret?.identity,
                                                 client: settings.clientFingerprint)
             } catch let failure as ProviderFailure {
                 if let recovered = failure.recoveredRefreshToken {
                     // An unusable answer that still carried a rotated refresh token: keep it.
                     let outcome = try await persistDurably(nil, rotated: recovered, lease: lease, service: service,
-                                                           usedSecretFence: secret?.fence, client: settings.clientFingerprint)
+                                                           usedSecret: secret?.identity, client: settings.clientFingerprint)
                     if outcome.secret == .written { secret = try await store.secret(service) }
                 }
                 if case .needsReauthorization = failure, !retried, let used = secret,
-                   let latest = try await store.secret(service), latest.fence > used.fence {
+                   let latest = try await store.secret(service), latest.identity != used.identity {
                     // Someone stored a newer refresh token while we called (an operator's seed):
                     // our invalid_grant says nothing about it. Retry once, under a checked lease.
                     secret = latest
                     retried = true
                     continue
                 }
-                try await recordFailure(failure, lease: lease, service: service, current: current)
+                try await recordFailure(failure, lease: lease, service: service, current: current, usedSecret: secret?.identity)
                 throw failure.asRefreshError(service: service)
             }
         }
@@ -210,14 +211,14 @@ public struct TokenRefresher: Sendable {
         }
     }
 
-    /// Writes the new record and rotated token (see ``persistDurably(_:rotated:lease:service:usedSecretFence:client:)``).
+    /// Writes the new record and rotated token (see ``persistDurably(_:rotated:lease:service:usedSecret:client:)``).
     private func persistSuccess(_ token: ProviderToken, lease: LockLease, service: String, now: Int64,
-                                usedSecretFence: Int64?, client: String?) async throws -> TokenRecord {
+                                usedSecret: String?, client: String?) async throws -> TokenRecord {
         var record = TokenRecord(service: service, accessToken: token.accessToken, tokenType: token.tokenType,
                                  expiresAt: token.expiresAt, scope: token.scope, version: lease.fence.value,
                                  refreshedAt: now, refreshedBy: replica)
         switch try await persistDurably(record, rotated: token.rotatedRefreshToken, lease: lease, service: service,
-                                        usedSecretFence: usedSecretFence, client: client) {
+                                        usedSecret: usedSecret, client: client) {
         case .written(let version, _, _):
             record.version = version
             return record
@@ -233,12 +234,12 @@ public struct TokenRefresher: Sendable {
     /// spooled to disk first; every error but a fence rejection is retried, with backoff, for as
     /// long as it takes: the rotated token exists only here (and in the spool) until Redis has it.
     private func persistDurably(_ record: TokenRecord?, rotated: String?, lease: LockLease, service: String,
-                                usedSecretFence: Int64?, client: String?) async throws -> TokenStore.PersistOutcome {
+                                usedSecret: String?, client: String?) async throws -> TokenStore.PersistOutcome {
         var spooled: RotatedTokenSpool.Claim?
         if let rotated, let spool {
             do {
                 spooled = try spool.write(.init(store: store.location, service: service, fence: lease.fence.value,
-                                                usedSecretFence: usedSecretFence, refreshToken: rotated, client: client))
+                                                usedSecret: usedSecret, refreshToken: rotated, client: client))
             } catch {
                 onPersistRetry(service, error)  // kept in memory and retried below all the same
             }
@@ -248,7 +249,7 @@ public struct TokenRefresher: Sendable {
             let outcome: TokenStore.PersistOutcome
             do {
                 outcome = try await store.persist(record, service: service, secret: rotated, client: client, fence: lease.fence.value,
-                                                  usedSecretFence: usedSecretFence, event: record == nil ? .recovered : .refreshed,
+                                                  usedSecret: usedSecret, event: record == nil ? .recovered : .refreshed,
                                                   replica: replica, owner: lease.owner)
             } catch let error as RedisError where rotated != nil || error.isConnectionProblem {
                 onPersistRetry(service, error)
@@ -262,8 +263,11 @@ public struct TokenRefresher: Sendable {
     }
 
     /// Marks the record `needs_reauth` or `refreshing_failed`, keeping its access token (served
-    /// until it expires), and appends the event.
-    private func recordFailure(_ failure: ProviderFailure, lease: LockLease, service: String, current: TokenRecord?) async throws {
+    /// until it expires), and appends the event. Refused (``RefreshError/secretReplaced(service:)``)
+    /// when the stored refresh token is no longer the one the failed call used: the failure says
+    /// nothing about the new one.
+    private func recordFailure(_ failure: ProviderFailure, lease: LockLease, service: String, current: TokenRecord?,
+                               usedSecret: String?) async throws {
         let now = try await store.now()
         var record = current ?? TokenRecord(service: service, accessToken: "", tokenType: "Bearer", expiresAt: 0,
                                             scope: nil, version: 0, refreshedAt: 0, refreshedBy: replica)
@@ -276,8 +280,9 @@ public struct TokenRefresher: Sendable {
             event = .failed
         }
         record.lastError = .init(code: failure.code, description: failure.detail, at: now)
-        _ = try await store.persist(record, service: service, secret: nil, fence: lease.fence.value, usedSecretFence: nil, event: event,
-                                    replica: replica, owner: lease.owner, errorCode: failure.code)
+        let outcome = try await store.persist(record, service: service, secret: nil, fence: lease.fence.value, usedSecret: usedSecret,
+                                              event: event, replica: replica, owner: lease.owner, errorCode: failure.code)
+        if outcome.secret == .rejected { throw RefreshError.secretReplaced(service: service) }
     }
 }
 

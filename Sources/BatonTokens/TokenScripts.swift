@@ -13,35 +13,45 @@ enum TokenScripts {
     /// ARGV: 1 fence of the writer's lease; 2 record JSON (its `"version"` field is the placeholder
     /// `"@@VERSION@@"`) or `""` to write the secret alone; 3 secret envelope JSON (its `"fence"`
     /// also the placeholder) or `""`; 4 event name; 5 replica; 6 change channel; 7 lock owner;
-    /// 8 error code or `""`; 9 service name; 10 the fence of the stored secret the provider call
-    /// used (`""`: none).
+    /// 8 error code or `""`; 9 service name; 10 the identity (SHA-1 hex of the token) of the
+    /// stored secret the provider call used, or `""`.
     ///
     /// Rules, in this order:
-    /// - **The secret** (a rotated refresh token) replaces the stored one only if the stored
-    ///   secret is *the one it was rotated from* (its fence is ARGV[10]: the provider has just
-    ///   invalidated it, so ours is the only valid token) or is older than the writer's fence.
-    ///   Otherwise a newer secret exists (an operator's seed, or another holder's rotation) and
-    ///   ours is rejected, and so is the whole write: `{0, storedVersion, 0, -1}`. A failure
-    ///   record never licenses an older secret.
+    /// - **The secret** (a rotated refresh token) replaces the stored one if the stored one is
+    ///   *the one it was rotated from* (its identity is ARGV[10]: the provider has just
+    ///   invalidated it, so ours is the only valid token), is older than the writer's fence, is
+    ///   ours already (a retried write whose reply was lost), or is missing. Otherwise a newer
+    ///   secret exists (an operator's seed, or another holder's rotation) and **the whole write
+    ///   is refused**: `{0, recordVersion, 0, -1}`. A failure record never licenses an older secret.
+    /// - **A failure record** (status other than `ok`) based on a secret that has been replaced
+    ///   since (ARGV[10] given, the stored secret another) is refused the same way: the failure
+    ///   says nothing about the new secret.
     /// - **The record** is rejected when a newer *successful* record exists (`{0, thatVersion,
-    ///   0, secretWritten}`): a stale holder never overwrites newer state. A newer *failure*
-    ///   record (written by a holder that used the token we just rotated) is overwritten.
+    ///   0, secret}`): a stale holder never overwrites newer state. A newer *failure* record
+    ///   (written by a holder that used the token we just rotated) is overwritten.
+    /// - **A secret written alone** (a spooled or recovered token) over a `needs_reauth` record
+    ///   brings the record back to `ok`, as a seed does: the credential is alive again.
     /// - The version of what is written is the writer's fence, or a fresh `INCR` of the fence
     ///   counter when the stored record or secret is already at or above it, so versions and
     ///   secret fences only ever grow.
     /// - Appends `event` to the stream (`MAXLEN ~ 1000`) and publishes the version on the change
-    ///   channel.
+    ///   channel when the record changed.
     ///
     /// Returns `{written, version, lockHeld, secret}`: `written` 1 when the record (or, with no
-    /// record, the secret) was written; `secret` 1 written, 0 none offered, -1 rejected.
+    /// record, the secret) was written; `secret` 1 written, 0 none offered, -1 refused.
     static let persist = RedisScript("""
         local fence = tonumber(ARGV[1])
-        local usedSecret = tonumber(ARGV[10])
+        local usedSecret = ARGV[10]
         local function decode(value)
           if not value then return nil end
           local ok, decoded = pcall(cjson.decode, value)
           if ok and type(decoded) == 'table' then return decoded end
           return nil
+        end
+        local function refuse(currentVersion, reason)
+          redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'event', 'stale_write_rejected',
+            'service', ARGV[9], 'version', tostring(fence), 'replica', ARGV[5], 'reason', reason)
+          return {0, currentVersion, 0, -1}
         end
         local current = decode(redis.call('GET', KEYS[1]))
         local currentVersion, currentOK = 0, false
@@ -49,23 +59,31 @@ enum TokenScripts {
           currentVersion = tonumber(current.version)
           currentOK = current.status == 'ok'
         end
+        local stored = decode(redis.call('GET', KEYS[2]))
+        local storedFence = -1
+        local storedIsUsed = false
+        if stored then
+          storedFence = tonumber(stored.fence) or 0
+          storedIsUsed = usedSecret ~= '' and type(stored.refresh_token) == 'string'
+            and redis.sha1hex(stored.refresh_token) == usedSecret
+        end
         local secretState = 0
-        local storedSecretFence = -1
         if ARGV[3] ~= '' then
-          local stored = decode(redis.call('GET', KEYS[2]))
-          storedSecretFence = (stored and tonumber(stored.fence)) or 0
-          local storedExists = redis.call('EXISTS', KEYS[2]) == 1
-          if storedExists and storedSecretFence >= fence and storedSecretFence ~= usedSecret then
-            redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'event', 'stale_write_rejected',
-              'service', ARGV[9], 'version', tostring(fence), 'newer_version', tostring(storedSecretFence),
-              'replica', ARGV[5], 'reason', 'newer_secret')
-            return {0, currentVersion, 0, -1}
+          local offered = decode(ARGV[3])
+          local same = stored and offered and stored.refresh_token == offered.refresh_token
+          if stored and not same and not storedIsUsed and storedFence >= fence then
+            return refuse(currentVersion, 'newer_secret')
           end
           secretState = 1
+        elseif ARGV[2] ~= '' and usedSecret ~= '' and stored and not storedIsUsed then
+          local offeredRecord = decode(ARGV[2])
+          if offeredRecord and offeredRecord.status ~= 'ok' then
+            return refuse(currentVersion, 'secret_replaced')
+          end
         end
         local recordRejected = ARGV[2] ~= '' and currentVersion > fence and currentOK
         local version = fence
-        if currentVersion >= fence or storedSecretFence >= fence then
+        if currentVersion >= fence or storedFence >= fence then
           version = redis.call('INCR', KEYS[4])
         end
         if secretState == 1 then
@@ -76,8 +94,16 @@ enum TokenScripts {
             'service', ARGV[9], 'version', tostring(fence), 'newer_version', tostring(currentVersion), 'replica', ARGV[5])
           return {0, currentVersion, 0, secretState}
         end
+        local recordChanged = false
         if ARGV[2] ~= '' then
           redis.call('SET', KEYS[1], (string.gsub(ARGV[2], '"@@VERSION@@"', tostring(version))))
+          recordChanged = true
+        elseif secretState == 1 and current and current.status == 'needs_reauth' then
+          current.status = 'ok'
+          current.last_error = cjson.null
+          current.version = version
+          redis.call('SET', KEYS[1], cjson.encode(current))
+          recordChanged = true
         end
         local held = '0'
         if redis.call('GET', KEYS[5]) == ARGV[7] then held = '1' end
@@ -87,7 +113,7 @@ enum TokenScripts {
           table.insert(fields, ARGV[8])
         end
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', unpack(fields))
-        if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[6], tostring(version)) end
+        if recordChanged then redis.call('PUBLISH', ARGV[6], tostring(version)) end
         return {1, version, tonumber(held), secretState}
         """)
 

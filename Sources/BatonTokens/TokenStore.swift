@@ -85,11 +85,12 @@ public struct TokenStore: Sendable {
         /// It replaced the stored one.
         case written
         /// A newer one is stored (an operator's seed, or another holder's rotation): ours was
-        /// not written, and neither was anything else.
+        /// not written, and neither was anything else. For a failure record (no secret offered):
+        /// the secret the failed call used was replaced, and the record was not written.
         case rejected
     }
 
-    /// What ``persist(_:secret:fence:usedSecretFence:event:replica:owner:errorCode:)`` did.
+    /// What ``persist(_:service:secret:client:fence:usedSecret:event:replica:owner:errorCode:)`` did.
     public enum PersistOutcome: Sendable, Equatable {
         /// The record (or, for a secret-only write, the secret) was written with this version.
         /// `lockHeld` tells whether the writer still held the lock (a `false` means its lease
@@ -113,9 +114,10 @@ public struct TokenStore: Sendable {
     ///   - record: the record, or `nil` to write only `secret` (replaying a spooled token).
     ///   - secret: a rotated refresh token, or `nil`.
     ///   - client: the fingerprint of the client it was issued to (stored in its envelope).
-    ///   - usedSecretFence: the fence of the stored secret the provider call used: a rotation of
-    ///     that secret replaces it whatever the writer's fence.
-    public func persist(_ record: TokenRecord?, service: String, secret: String?, client: String? = nil, fence: Int64, usedSecretFence: Int64?,
+    ///   - usedSecret: the identity (``SecretEnvelope/identity``) of the stored secret the provider
+    ///     call used: a rotation of that secret replaces it whatever the writer's fence, and a
+    ///     failure record is refused once that secret was replaced.
+    public func persist(_ record: TokenRecord?, service: String, secret: String?, client: String? = nil, fence: Int64, usedSecret: String?,
                         event: TokenEvent.Kind, replica: String, owner: String, errorCode: String? = nil) async throws -> PersistOutcome {
         let keys = try keys(service)
         let recordJSON: [UInt8]
@@ -132,7 +134,7 @@ public struct TokenStore: Sendable {
             TokenScripts.persist,
             keys: [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock],
             arguments: [fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
-                        errorCode ?? "", service, usedSecretFence.map(String.init) ?? ""]
+                        errorCode ?? "", service, usedSecret ?? ""]
         )
         guard let parts = reply.array, parts.count == 4, let flag = parts[0].integer, let version = parts[1].integer,
               let held = parts[2].integer, let secretFlag = parts[3].integer else {

@@ -66,7 +66,7 @@ enum Baton {
             case .needsSeed: return .tokenUnavailable
             case .needsReauthorization: return .needsReauthorization
             case .busy, .leaseLost: return .timedOut
-            case .rotatedTokenSuperseded: return .failure
+            case .rotatedTokenSuperseded, .secretReplaced: return .failure
             case .configMismatch: return .usage
             case .provider(_, let failure):
                 if case .configuration = failure { return .usage }

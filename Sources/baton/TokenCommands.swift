@@ -180,7 +180,7 @@ enum TokenCommands {
                                                  client: service.clientFingerprint)
         let record = TokenRecord(service: name, accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
                                  scope: response.scope, version: fence, refreshedAt: now, refreshedBy: CommandContext.processLabel)
-        _ = try await context.store.persist(record, service: name, secret: nil, fence: fence, usedSecretFence: nil, event: .refreshed,
+        _ = try await context.store.persist(record, service: name, secret: nil, fence: fence, usedSecret: nil, event: .refreshed,
                                             replica: CommandContext.processLabel, owner: "")
         Terminal.out("seeded '\(name)' from an authorization code (fence \(fence)); access token valid for \(formatAge(response.expiresAt - now))")
         return .success

@@ -318,7 +318,7 @@ final class TokenRefresherTests: XCTestCase {
         // Make the stored token expired: now the caller gets `busy`, still without a provider call.
         var expired = current
         expired.expiresAt = 1
-        _ = try await store.persist(expired, service: "my-api", secret: nil, fence: current.version, usedSecretFence: nil, event: .refreshed,
+        _ = try await store.persist(expired, service: "my-api", secret: nil, fence: current.version, usedSecret: nil, event: .refreshed,
                                     replica: "t", owner: "x")
         do {
             _ = try await refresher().refresh("my-api", settings: settings, provider: provider, request: .forced(seenVersion: nil))

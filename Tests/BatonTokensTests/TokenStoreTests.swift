@@ -18,10 +18,11 @@ final class TokenStoreTests: XCTestCase {
                     version: version, refreshedAt: 1_999_999_000_000, refreshedBy: "test", status: status)
     }
 
-    /// `persist` with the test's defaults: service my-api, no secret used.
-    private func persist(_ store: TokenStore, _ record: TokenRecord?, secret: String? = nil, fence: Int64, used: Int64? = nil,
+    /// `persist` with the test's defaults: service my-api; `used` is the refresh token the
+    /// provider call used (none by default).
+    private func persist(_ store: TokenStore, _ record: TokenRecord?, secret: String? = nil, fence: Int64, used: String? = nil,
                          event: TokenEvent.Kind = .refreshed, replica: String = "r", owner: String = "nobody") async throws -> TokenStore.PersistOutcome {
-        try await store.persist(record, service: "my-api", secret: secret, fence: fence, usedSecretFence: used, event: event,
+        try await store.persist(record, service: "my-api", secret: secret, fence: fence, usedSecret: used.map(SecretEnvelope.identity(of:)), event: event,
                                 replica: replica, owner: owner)
     }
 
@@ -101,9 +102,9 @@ final class TokenStoreTests: XCTestCase {
         let (_, store, redis) = try start()
         // Holder 7 wrote a successful record; holder 5 (paused past its lease) comes back.
         try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 7))
-        let newer = try await persist(store, record(token: "at-7"), secret: "rt-7", fence: 7, used: 4, replica: "r7", owner: "o7")
+        let newer = try await persist(store, record(token: "at-7"), secret: "rt-7", fence: 7, used: "rt-1", replica: "r7", owner: "o7")
         XCTAssertEqual(newer, .written(version: 7, lockHeld: false, secret: .written))
-        let stale = try await persist(store, record(token: "at-5"), secret: "rt-5", fence: 5, used: 4, replica: "r5", owner: "o5")
+        let stale = try await persist(store, record(token: "at-5"), secret: "rt-5", fence: 5, used: "rt-1", replica: "r5", owner: "o5")
         XCTAssertEqual(stale, .rejectedAsStale(newerVersion: 7, secret: .rejected))
         let kept = try await store.record("my-api")
         XCTAssertEqual(kept?.accessToken, "at-7")
@@ -122,7 +123,7 @@ final class TokenStoreTests: XCTestCase {
         // Holder 9 used the old refresh token after holder 8 had rotated it: invalid_grant.
         _ = try await persist(store, record(token: "old", status: .needsReauth), fence: 9, event: .needsReauth, replica: "r9", owner: "o9")
         // Holder 8 finally persists its rotation of the stored token: written, with a version above 9.
-        let outcome = try await persist(store, record(token: "at-8"), secret: "rt-8", fence: 8, used: seeded, replica: "r8", owner: "o8")
+        let outcome = try await persist(store, record(token: "at-8"), secret: "rt-8", fence: 8, used: "rt-0", replica: "r8", owner: "o8")
         guard case .written(let version, _, .written) = outcome else { return XCTFail("\(outcome)") }
         XCTAssertEqual(version, 10, "versions only grow: a fresh fence was drawn")
         let healed = try await store.record("my-api")
@@ -158,10 +159,10 @@ final class TokenStoreTests: XCTestCase {
         let s4 = try await store.seed(service: "my-api", refreshToken: "rt-1", replica: "ops")
         XCTAssertEqual(s4, 4)
         try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 7))
-        let b = try await persist(store, record(token: "at-3"), secret: "rt-3", fence: 6, used: s4)
+        let b = try await persist(store, record(token: "at-3"), secret: "rt-3", fence: 6, used: "rt-1")
         XCTAssertEqual(b, .written(version: 6, lockHeld: false, secret: .written))
         _ = try await persist(store, record(token: "at-3", status: .refreshingFailed), fence: 7, event: .failed)
-        let stale = try await persist(store, record(token: "at-2"), secret: "rt-2", fence: 5, used: s4)
+        let stale = try await persist(store, record(token: "at-2"), secret: "rt-2", fence: 5, used: "rt-1")
         XCTAssertEqual(stale, .rejectedAsStale(newerVersion: 7, secret: .rejected))
         let secret = try await store.secret("my-api")
         XCTAssertEqual(secret?.refreshToken, "rt-3")
@@ -182,7 +183,7 @@ final class TokenStoreTests: XCTestCase {
         let seeded = try await store.seed(service: "my-api", refreshToken: "rt-s", replica: "ops")
         XCTAssertEqual(seeded, 6)
         XCTAssertNotEqual(s4, seeded)
-        let outcome = try await persist(store, record(token: "at-s2"), secret: "rt-s2", fence: 5, used: seeded)
+        let outcome = try await persist(store, record(token: "at-s2"), secret: "rt-s2", fence: 5, used: "rt-s")
         guard case .written(let version, _, .written) = outcome else { return XCTFail("\(outcome)") }
         XCTAssertGreaterThan(version, seeded)
         let secret = try await store.secret("my-api")
@@ -199,17 +200,66 @@ final class TokenStoreTests: XCTestCase {
         let (_, store, _) = try start()
         let first = try await store.seed(service: "my-api", refreshToken: "rt-1", replica: "ops")
         _ = try await persist(store, record(token: "at-1"), fence: first)
-        let replayed = try await persist(store, nil, secret: "rt-2", fence: first, used: first, event: .spoolReplayed)
+        let replayed = try await persist(store, nil, secret: "rt-2", fence: first, used: "rt-1", event: .spoolReplayed)
         guard case .written(_, _, .written) = replayed else { return XCTFail("\(replayed)") }
         let stored = try await store.secret("my-api")
         XCTAssertEqual(stored?.refreshToken, "rt-2")
-        let record = try await store.record("my-api")
-        XCTAssertEqual(record?.accessToken, "at-1", "the record is untouched")
-        // Replaying the same file again (the process died before removing it): refused, nothing changes.
-        let again = try await persist(store, nil, secret: "rt-2", fence: first, used: first, event: .spoolReplayed)
-        XCTAssertEqual(again.secret, .rejected)
+        let untouched = try await store.record("my-api")
+        XCTAssertEqual(untouched?.accessToken, "at-1", "the record is untouched")
+        // Replaying the same file again (the process died before removing it): the same token, kept.
+        let again = try await persist(store, nil, secret: "rt-2", fence: first, used: "rt-1", event: .spoolReplayed)
+        guard case .written(_, _, .written) = again else { return XCTFail("\(again)") }
         let unchanged = try await store.secret("my-api")
-        XCTAssertEqual(unchanged, stored)
+        XCTAssertEqual(unchanged?.refreshToken, "rt-2")
+        // Once that token was rotated further, an old file is refused.
+        _ = try await persist(store, record(token: "at-3"), secret: "rt-3", fence: (unchanged?.fence ?? 0) + 1, used: "rt-2")
+        let stale = try await persist(store, nil, secret: "rt-2", fence: first, used: "rt-1", event: .spoolReplayed)
+        XCTAssertEqual(stale.secret, .rejected)
+        let kept = try await store.secret("my-api")
+        XCTAssertEqual(kept?.refreshToken, "rt-3")
+    }
+
+    /// Review finding: a spooled token stored after another holder marked the service
+    /// `needs_reauth` (it used the token ours was rotated from) brings the service back.
+    func testAStoredSpooledTokenHealsANeedsReauthRecord() async throws {
+        let (_, store, redis) = try start()
+        let seeded = try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
+        try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", seeded + 2))  // leases seeded+1 and seeded+2 were handed out
+        _ = try await persist(store, record(token: "at-1"), fence: seeded + 1)
+        _ = try await persist(store, record(token: "at-1", status: .needsReauth), fence: seeded + 2, used: "rt-0", event: .needsReauth)
+        let replayed = try await persist(store, nil, secret: "rt-1", fence: seeded + 1, used: "rt-0", event: .spoolReplayed)
+        guard case .written(let version, _, .written) = replayed else { return XCTFail("\(replayed)") }
+        let healed = try await store.record("my-api")
+        XCTAssertEqual(healed?.status, .ok)
+        XCTAssertNil(healed?.lastError)
+        XCTAssertEqual(healed?.version, version)
+        XCTAssertGreaterThan(version, seeded + 2)
+    }
+
+    /// Review finding: identity, not fence numbers, names the secret a write was based on. After
+    /// Redis lost its data the counter restarts; an old spooled token whose used fence happens to
+    /// match the new seed's must not replace it.
+    func testAnOldSpoolFileNeverReplacesAFreshSeedWithTheSameFence() async throws {
+        let (_, store, _) = try start()
+        let fresh = try await store.seed(service: "my-api", refreshToken: "rt-fresh", replica: "ops")
+        XCTAssertEqual(fresh, 1)
+        let replayed = try await persist(store, nil, secret: "rt-old", fence: 1, used: "rt-before-the-data-loss", event: .spoolReplayed)
+        XCTAssertEqual(replayed.secret, .rejected)
+        let kept = try await store.secret("my-api")
+        XCTAssertEqual(kept?.refreshToken, "rt-fresh")
+    }
+
+    /// Review finding: a failure recorded after the secret was replaced (a seed while the failing
+    /// call ran) is refused, so the fresh seed is not shadowed by `needs_reauth`.
+    func testAFailureBasedOnAReplacedSecretIsNotRecorded() async throws {
+        let (_, store, _) = try start()
+        let first = try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
+        _ = try await persist(store, record(token: "at-1"), fence: first + 1)
+        _ = try await store.seed(service: "my-api", refreshToken: "rt-seeded", replica: "ops")
+        let failure = try await persist(store, record(token: "at-1", status: .needsReauth), fence: first + 5, used: "rt-0", event: .needsReauth)
+        XCTAssertEqual(failure, .rejectedAsStale(newerVersion: first + 1, secret: .rejected))
+        let record = try await store.record("my-api")
+        XCTAssertEqual(record?.status, .ok)
     }
 
     /// Issue item 10: every script declares every key it touches, all in one slot. In a Redis
@@ -246,7 +296,7 @@ final class TokenStoreTests: XCTestCase {
             return XCTFail("the seed script left its slot: \(error)")
         }
         let outcome = try await store.persist(record(token: "at-2"), service: "my-api", secret: "rt-2", fence: fence + 1,
-                                              usedSecretFence: fence, event: .refreshed, replica: "r", owner: "o")
+                                              usedSecret: SecretEnvelope.identity(of: "rt-1"), event: .refreshed, replica: "r", owner: "o")
         guard case .written(_, _, .written) = outcome else { return XCTFail("\(outcome)") }
         let secret = try await store.secret("my-api")
         XCTAssertEqual(secret?.refreshToken, "rt-2")
