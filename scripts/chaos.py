@@ -138,7 +138,9 @@ class Chaos:
                                  "request_timeout": "%ds" % REQUEST_TIMEOUT, "connect_timeout": "1s",
                                  "extra_params": {"chaos_caller": caller}}
         config = {"redis_url": "redis://127.0.0.1:%d/0" % self.redis_port, "prefix": PREFIX, "lock_ttl": "%ds" % LOCK_TTL,
-                  "lock_wait": "5s", "forced_refresh_min_interval": "%ds" % FORCED_INTERVAL, "services": services}
+                  "lock_wait": "5s", "forced_refresh_min_interval": "%ds" % FORCED_INTERVAL, "services": services,
+                  # One host: every replica and CLI caller shares the rotated-token spool.
+                  "state_dir": self.log_path("state")}
         path = self.log_path(name + ".json")
         with open(path, "w") as f:
             json.dump(config, f, indent=2)
