@@ -1,4 +1,4 @@
-import CCurl
+internal import CCurl
 import Foundation
 
 /// One HTTP POST through libcurl's easy interface, with a capped response body.

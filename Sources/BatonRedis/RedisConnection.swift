@@ -1,4 +1,5 @@
-import CHiredis
+import BatonSupport
+internal import CHiredis
 import Foundation
 #if canImport(Glibc)
 import Glibc
