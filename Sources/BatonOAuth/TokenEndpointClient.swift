@@ -72,6 +72,8 @@ public struct TokenEndpointClient: Sendable {
                 return .failure(.protocolError(status: 200, description: "the response is larger than \(limit) bytes; the transfer was aborted"))
             case .transport(_, let message):
                 return .failure(.transport(description: "\(message) (\(service.tokenURL.host ?? "?"))"))
+            case .optionRejected(let option, _, let message):
+                return .failure(.transport(description: "libcurl rejected \(option): \(message) (\(service.tokenURL.host ?? "?"))"))
             }
         }
     }
