@@ -7,6 +7,7 @@ import Glibc
 import Darwin
 #endif
 
+// @unchecked: one owner at a time (hiredis contexts are not thread-safe); Sendable only to hand it over.
 /// One blocking connection to Redis over hiredis: the lowest layer of the client.
 ///
 /// **Ownership:** a `RedisConnection` owns its `redisContext*` and frees it in `deinit`. hiredis
