@@ -3,8 +3,11 @@
 // No third-party Swift packages: Foundation, the toolchain, and Debian's C libraries only.
 //
 // Dependency direction (see docs/ARCHITECTURE.md):
+//   CCrypto <- BatonSupport, which every Baton module may use (primitives: locked box, mailbox,
+//              stop flag, backoff, blocking calls on a thread, durations, digests, edit distance)
 //   CHiredis <- BatonRedis <- BatonLock <- BatonTokens <- BatonCoordinator <- baton
 //   BatonConfig, CCurl <- BatonOAuth <- BatonTokens
+//   BatonCommandLine <- baton
 import PackageDescription
 
 let package = Package(
@@ -17,6 +20,7 @@ let package = Package(
         .library(name: "BatonTokens", targets: ["BatonTokens"]),
         .library(name: "BatonConfig", targets: ["BatonConfig"]),
         .library(name: "BatonOAuth", targets: ["BatonOAuth"]),
+        .library(name: "BatonSupport", targets: ["BatonSupport"]),
     ],
     targets: [
         // C boundary: Debian's libhiredis-dev (0.14.1). Never part of a public signature.
@@ -26,20 +30,24 @@ let package = Package(
         // C boundary: libcurl with typed, non-variadic setopt/getinfo wrappers.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
-        .target(name: "BatonRedis", dependencies: ["CHiredis", "CCrypto"]),
-        .target(name: "BatonLock", dependencies: ["BatonRedis"]),
-        .target(name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth"]),
-        .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonConfig"]),
-        .target(name: "BatonConfig"),
-        .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "CCrypto"]),
-        .target(name: "BatonCommandLine", dependencies: ["BatonConfig"]),
+        // The bottom of the graph: Foundation-only primitives (and the one libcrypto digest).
+        .target(name: "BatonSupport", dependencies: ["CCrypto"]),
+        .target(name: "BatonRedis", dependencies: ["CHiredis", "BatonSupport"]),
+        .target(name: "BatonLock", dependencies: ["BatonRedis", "BatonSupport"]),
+        .target(name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth", "BatonSupport"]),
+        .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonSupport"]),
+        .target(name: "BatonConfig", dependencies: ["BatonSupport"]),
+        .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "BatonSupport"]),
+        .target(name: "BatonCommandLine", dependencies: ["BatonSupport"]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonRedis", "BatonLock", "BatonTokens", "BatonCoordinator", "BatonConfig", "BatonOAuth", "BatonCommandLine"]
+            dependencies: ["BatonRedis", "BatonLock", "BatonTokens", "BatonCoordinator", "BatonConfig", "BatonOAuth", "BatonCommandLine",
+                           "BatonSupport"]
         ),
 
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
         .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine", "BatonRedis"]),
+        .testTarget(name: "BatonSupportTests", dependencies: ["BatonSupport"]),
         .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
         // Several real `baton` processes against a real redis-server.
@@ -48,7 +56,7 @@ let package = Package(
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
-        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig"]),
+        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine"]),
     ],
     swiftLanguageModes: [.v6]
 )

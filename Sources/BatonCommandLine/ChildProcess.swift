@@ -1,3 +1,4 @@
+import BatonSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -22,11 +23,11 @@ public struct SpawnError: Error, CustomStringConvertible {
 /// Foundation's `Process` learns of a child's exit through the run loop, which async code does not
 /// spin, so its `isRunning` can lag by seconds. This type asks the kernel directly. The child
 /// starts with an empty signal mask and default handlers, whatever the spawning thread had.
-public final class ChildProcess: @unchecked Sendable {
+public final class ChildProcess: Sendable {
     /// The child's process id.
     public let pid: pid_t
-    private let lock = NSLock()
-    private var exitStatus: Int32?
+    /// The raw `waitpid` status once the child has been reaped.
+    private let exitStatus = LockedBox<Int32?>(nil)
 
     /// Where the child's standard streams go.
     public enum Streams: Sendable {
@@ -88,23 +89,21 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Whether the child has not exited yet (reaping it if it has).
     public var isRunning: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if exitStatus != nil { return false }
-        var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid {
-            exitStatus = status
-            return false
+        exitStatus.withLockedValue { exitStatus in
+            if exitStatus != nil { return false }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                exitStatus = status
+                return false
+            }
+            return true
         }
-        return true
     }
 
     /// The exit code when the child exited normally, or 128 + signal when a signal killed it.
     public var terminationStatus: Int32? {
         _ = isRunning
-        lock.lock()
-        defer { lock.unlock() }
-        guard let status = exitStatus else { return nil }
+        guard let status = exitStatus.withLockedValue({ $0 }) else { return nil }
         let signal = status & 0x7f
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
@@ -120,10 +119,8 @@ public final class ChildProcess: @unchecked Sendable {
         var status: Int32 = 0
         var reaped: pid_t
         repeat { reaped = waitpid(pid, &status, 0) } while reaped < 0 && errno == EINTR
-        lock.lock()
         // If another thread reaped it first (ECHILD), its status is already recorded.
-        if reaped == pid && exitStatus == nil { exitStatus = status }
-        lock.unlock()
+        exitStatus.withLockedValue { if reaped == pid && $0 == nil { $0 = status } }
         return terminationStatus ?? 1
     }
 

@@ -1,4 +1,4 @@
-import BatonConfig
+import BatonSupport
 
 /// A command line's words sorted into positionals, options with values, flags, and what follows
 /// `--`, checked against what a subcommand accepts.

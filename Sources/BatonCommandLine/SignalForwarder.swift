@@ -32,6 +32,7 @@ public final class SignalForwarder: Sendable {
     }
 }
 
+// @unchecked: `lock` guards `sources` and `ignored`; dispatch sources are not Sendable.
 /// Runs handlers for signals through dispatch sources. The signals themselves are ignored, so
 /// their default action never kills the process in the middle of work (a refresh, a held lock).
 public final class SignalHandlers: @unchecked Sendable {

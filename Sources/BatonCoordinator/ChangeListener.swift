@@ -1,9 +1,10 @@
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// Listens on every service's change channel (`PSUBSCRIBE prefix:*:changed`) on its own thread
 /// and connection, so that a replica learns at once when another one refreshed.
-final class ChangeListener: @unchecked Sendable {
+final class ChangeListener: Sendable {
     enum Event: Sendable {
         /// A service's record was written with this version.
         case changed(service: String, version: Int64?)
@@ -14,7 +15,7 @@ final class ChangeListener: @unchecked Sendable {
     private let endpoint: RedisEndpoint
     private let options: RedisConnectionOptions
     private let prefix: String
-    private let stopped = StopFlag()
+    private let loop = LockedBox<ReconnectingLoop<RedisSubscription>?>(nil)
 
     init(endpoint: RedisEndpoint, options: RedisConnectionOptions, prefix: String) {
         self.endpoint = endpoint
@@ -23,40 +24,28 @@ final class ChangeListener: @unchecked Sendable {
     }
 
     func start(deliver: @escaping @Sendable (Event) -> Void, onError: @escaping @Sendable (any Error) -> Void) {
-        let pattern = prefix + ":*:changed"
-        let thread = Thread { [self] in
-            var subscription: RedisSubscription?
-            while !stopped.isSet {
-                do {
-                    if subscription == nil {
-                        let fresh = try RedisSubscription(endpoint: endpoint, options: options)
-                        try fresh.psubscribe([pattern])
-                        subscription = fresh
-                        deliver(.resubscribed)
+        let prefix = self.prefix
+        let loop = ReconnectingLoop(
+            name: "baton-change-listener", endpoint: endpoint, options: options, patterns: [prefix + ":*:changed"],
+            pollInterval: .milliseconds(500),
+            onEvent: { event in
+                switch event {
+                case .message(let message):
+                    if let service = Self.service(in: message.channel, prefix: prefix) {
+                        deliver(.changed(service: service, version: Int64(message.text)))
                     }
-                    switch try subscription?.next(timeout: .milliseconds(500)) {
-                    case .message(let message)?:
-                        if let service = Self.service(in: message.channel, prefix: prefix) {
-                            deliver(.changed(service: service, version: Int64(message.text)))
-                        }
-                    case .resubscribed?:
-                        deliver(.resubscribed)
-                    case nil:
-                        break
-                    }
-                } catch {
-                    subscription = nil
-                    onError(error)
-                    Thread.sleep(forTimeInterval: 0.5)
+                case .resubscribed:
+                    deliver(.resubscribed)
                 }
-            }
-        }
-        thread.name = "baton-change-listener"
-        thread.start()
+            },
+            onError: onError
+        )
+        self.loop.withLockedValue { $0 = loop }
+        loop.start()
     }
 
     func stop() {
-        stopped.set()
+        loop.withLockedValue { $0 }?.stop()
     }
 
     /// `prefix:{svc}:changed` → `svc`.

@@ -1,5 +1,6 @@
 import BatonLock
 import BatonRedis
+import BatonSupport
 import BatonTokens
 import Foundation
 
@@ -75,7 +76,7 @@ public actor Coordinator {
     private let refresher: TokenRefresher
     private let log: StructuredLog
     private let clock = ServerClock()
-    private let wakeup = Wakeup()
+    private let wakeup = Mailbox<Void>()
     private let stopFlag = StopFlag()
     private let requests: RefreshRequestQueue
     private let listener: ChangeListener
@@ -189,7 +190,7 @@ public actor Coordinator {
     // MARK: - Start-up and scheduling
 
     private func startUp() async {
-        var pause = Duration.milliseconds(200)
+        var backoff = Backoff(base: .milliseconds(200), cap: .seconds(5))
         while !stopFlag.isSet {
             do {
                 try await clock.synchronize(with: store)
@@ -203,9 +204,9 @@ public actor Coordinator {
                 await loadAndSchedule(Array(states.keys))
                 return
             } catch {
+                let pause = backoff.next()
                 log.log(.warn, "redis_unavailable", ["error_class": .text(String(describing: error)), "retry_ms": .number(pause.milliseconds)])
                 try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(5))
             }
         }
     }
@@ -390,8 +391,7 @@ public actor Coordinator {
             let failures = (states[service]?.failures ?? 0) + 1
             states[service]?.failures = failures
             requeue(pending, for: service)
-            let bound = min(options.retryCap.seconds, options.retryBase.seconds * pow(2, Double(min(failures - 1, 20))))
-            var delay = Duration.milliseconds(Int64(Double.random(in: 0...bound) * 1000))
+            var delay = Backoff(base: options.retryBase, cap: options.retryCap).delay(beforeAttempt: failures - 1)
             if let after { delay = max(delay, after) }
             log.log(.warn, "refresh_failed", service: service, ["error_class": .text(errorClass), "attempt": .number(Int64(failures)),
                                                                 "retry_in_ms": .number(delay.milliseconds), "duration_ms": .number(duration.milliseconds)])

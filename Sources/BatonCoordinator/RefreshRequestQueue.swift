@@ -1,4 +1,5 @@
 import BatonRedis
+import BatonSupport
 import BatonTokens
 import Foundation
 
@@ -78,7 +79,7 @@ public struct RefreshRequest: Sendable, Hashable {
 ///
 /// The braces make every one of these keys hash to the slot of `prefix:refresh-requests` itself,
 /// as `BLMOVE` requires in Redis Cluster.
-final class RefreshRequestQueue: @unchecked Sendable {
+final class RefreshRequestQueue: Sendable {
     let requests: String
     let processing: String
     private let heartbeat: String
@@ -88,15 +89,15 @@ final class RefreshRequestQueue: @unchecked Sendable {
     private let client: RedisClient
     private let endpoint: RedisEndpoint
     private let connectionOptions: RedisConnectionOptions
-    private let stopped = StopFlag()
-    private let lock = NSLock()
-    // Guarded by `lock`:
-    /// Entries received from `BLMOVE` and not yet acknowledged or dropped, with their counts.
-    private var received: [[UInt8]: Int] = [:]
-    /// Entries of the processing list this replica had not received at the last round.
-    private var unreceivedLastRound: [[UInt8]: Int] = [:]
-    private var consumer: Thread?
-    private var consumerExited = false
+    private let counts = LockedBox(Counts())
+    private let consumer = LockedBox<ReconnectingLoop<RedisConnection>?>(nil)
+
+    private struct Counts: Sendable {
+        /// Entries received from `BLMOVE` and not yet acknowledged or dropped, with their counts.
+        var received: [[UInt8]: Int] = [:]
+        /// Entries of the processing list this replica had not received at the last round.
+        var unreceivedLastRound: [[UInt8]: Int] = [:]
+    }
 
     /// Puts back up to ARGV[2] copies of the entry ARGV[1] from a processing list (KEYS[1]) onto
     /// the consuming end of the request list (KEYS[2]). Returns how many were moved.
@@ -147,7 +148,7 @@ final class RefreshRequestQueue: @unchecked Sendable {
             }
             if member != replica { try await client.send("SREM", processors, member) }
         }
-        if includingOwn { lock.withLock { received = [:]; unreceivedLastRound = [:] } }
+        if includingOwn { counts.withLockedValue { $0 = Counts() } }
         return recovered
     }
 
@@ -160,16 +161,16 @@ final class RefreshRequestQueue: @unchecked Sendable {
         let listed = (try await client.send("LRANGE", processing, 0, -1).array ?? []).compactMap(\.bytes)
         var counts: [[UInt8]: Int] = [:]
         for entry in listed { counts[entry, default: 0] += 1 }
-        let confirmed: [[UInt8]: Int] = lock.withLock {
+        let confirmed: [[UInt8]: Int] = self.counts.withLockedValue { state in
             var stuck: [[UInt8]: Int] = [:]
-            for (entry, count) in counts where count > received[entry, default: 0] {
-                stuck[entry] = count - received[entry, default: 0]
+            for (entry, count) in counts where count > state.received[entry, default: 0] {
+                stuck[entry] = count - state.received[entry, default: 0]
             }
             var confirmed: [[UInt8]: Int] = [:]
-            for (entry, count) in stuck where unreceivedLastRound[entry] != nil {
-                confirmed[entry] = min(count, unreceivedLastRound[entry]!)
+            for (entry, count) in stuck where state.unreceivedLastRound[entry] != nil {
+                confirmed[entry] = min(count, state.unreceivedLastRound[entry]!)
             }
-            unreceivedLastRound = stuck.filter { confirmed[$0.key] == nil }
+            state.unreceivedLastRound = stuck.filter { confirmed[$0.key] == nil }
             return confirmed
         }
         var recovered = 0
@@ -189,40 +190,33 @@ final class RefreshRequestQueue: @unchecked Sendable {
     /// back and it is handled (and removed) again.
     func remove(_ entry: [UInt8]) async throws {
         defer {
-            lock.withLock {
-                if let count = received[entry] { received[entry] = count > 1 ? count - 1 : nil }
+            counts.withLockedValue { state in
+                if let count = state.received[entry] { state.received[entry] = count > 1 ? count - 1 : nil }
             }
         }
         try await client.send("LREM", processing, 1, entry)
     }
 
     /// Starts the consuming thread: a dedicated connection blocked in `BLMOVE` (1 s at a time, to
-    /// notice ``stop()``), handing each entry to `deliver`.
+    /// notice ``stop(timeout:)``), handing each entry to `deliver`.
     func start(deliver: @escaping @Sendable ([UInt8]) -> Void, onError: @escaping @Sendable (any Error) -> Void) {
-        let thread = Thread { [self] in
-            var connection: RedisConnection?
-            while !stopped.isSet {
-                do {
-                    if connection == nil {
-                        connection = try RedisConnection(endpoint: endpoint, options: connectionOptions)
-                    }
-                    let reply = try connection!.send(RedisCommand("BLMOVE", requests, processing, "RIGHT", "LEFT", 1),
-                                                     timeout: .some(.seconds(5)))
-                    if let entry = reply.bytes {
-                        lock.withLock { received[entry, default: 0] += 1 }
-                        deliver(entry)
-                    }
-                } catch {
-                    connection = nil
-                    onError(error)
-                    if !stopped.isSet { Thread.sleep(forTimeInterval: 0.5) }
+        let (requests, processing, counts) = (self.requests, self.processing, self.counts)
+        let (endpoint, options) = (self.endpoint, self.connectionOptions)
+        let loop = ReconnectingLoop(
+            name: "baton-refresh-requests",
+            connect: { try RedisConnection(endpoint: endpoint, options: options) },
+            step: { connection in
+                let reply = try connection.send(RedisCommand("BLMOVE", requests, processing, "RIGHT", "LEFT", 1),
+                                                timeout: .some(.seconds(5)))
+                if let entry = reply.bytes {
+                    counts.withLockedValue { $0.received[entry, default: 0] += 1 }
+                    deliver(entry)
                 }
-            }
-            lock.withLock { consumerExited = true }
-        }
-        thread.name = "baton-refresh-requests"
-        lock.withLock { consumer = thread; consumerExited = false }
-        thread.start()
+            },
+            onError: onError
+        )
+        consumer.withLockedValue { $0 = loop }
+        loop.start()
     }
 
     /// Stops the consuming thread and waits (up to `timeout`) until it has left its last
@@ -230,12 +224,7 @@ final class RefreshRequestQueue: @unchecked Sendable {
     /// - Returns: whether the thread stopped in time.
     @discardableResult
     func stop(timeout: Duration = .seconds(7)) async -> Bool {
-        stopped.set()
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if lock.withLock({ consumer == nil || consumerExited }) { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return false
+        guard let consumer = consumer.withLockedValue({ $0 }) else { return true }
+        return await consumer.stop(waitingUpTo: timeout)
     }
 }

@@ -1,6 +1,7 @@
 import BatonTokens
 import Foundation
 
+// @unchecked: `lock` guards `offset` and `syncedAt`.
 /// An estimate of the Redis server's clock from the host's, so the scheduler can decide when to
 /// wake without a round trip. The refresh protocol itself always asks Redis (`TIME`); this only
 /// decides when to look. Re-synchronised every minute.

@@ -1,4 +1,5 @@
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// A held lock: its owner token and fencing token, and a watchdog that extends the lease about
@@ -113,79 +114,51 @@ public final class LockLease: Sendable {
     }
 }
 
-/// The mutable part of a lease, behind a lock.
-private final class LeaseState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _validUntil: ContinuousClock.Instant
-    private var _lossError: LockError?
-    private var released = false
-    private var lossWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-    private var nextWaiterID: UInt64 = 0
+/// The mutable part of a lease. Its loss is a closed ``Mailbox``: every waiter returns at once.
+private final class LeaseState: Sendable {
+    private struct Values: Sendable {
+        var validUntil: ContinuousClock.Instant
+        var lossError: LockError?
+        var released = false
+    }
+
+    private let values: LockedBox<Values>
+    private let loss = Mailbox<Void>()  // never posted to; closed when the lease is lost
 
     init(validUntil: ContinuousClock.Instant) {
-        _validUntil = validUntil
+        values = LockedBox(Values(validUntil: validUntil))
     }
 
-    var validUntil: ContinuousClock.Instant {
-        lock.lock(); defer { lock.unlock() }
-        return _validUntil
-    }
+    var validUntil: ContinuousClock.Instant { values.withLockedValue { $0.validUntil } }
 
-    var lossError: LockError? {
-        lock.lock(); defer { lock.unlock() }
-        return _lossError
-    }
+    var lossError: LockError? { values.withLockedValue { $0.lossError } }
 
     func confirm(validUntil: ContinuousClock.Instant) {
-        lock.lock(); defer { lock.unlock() }
-        _validUntil = max(_validUntil, validUntil)
+        values.withLockedValue { $0.validUntil = max($0.validUntil, validUntil) }
     }
 
     /// Whether the watchdog should keep renewing: neither released nor lost.
-    var isActive: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return !released && _lossError == nil
-    }
+    var isActive: Bool { values.withLockedValue { !$0.released && $0.lossError == nil } }
 
     /// - Returns: `false` if it was already released.
     func markReleased() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        if released { return false }
-        released = true
-        return true
+        values.withLockedValue { values in
+            defer { values.released = true }
+            return !values.released
+        }
     }
 
     func markLost(_ error: LockError) {
-        lock.lock()
-        guard _lossError == nil else { lock.unlock(); return }
-        _lossError = error
-        let waiters = lossWaiters
-        lossWaiters = [:]
-        lock.unlock()
-        waiters.values.forEach { $0.resume() }
+        let first = values.withLockedValue { values in
+            guard values.lossError == nil else { return false }
+            values.lossError = error
+            return true
+        }
+        if first { loss.close() }
     }
 
+    /// Returns when the lease is lost or the calling task is cancelled.
     func waitUntilLost() async {
-        let id = lock.withLock {
-            nextWaiterID += 1
-            return nextWaiterID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                lock.lock()
-                if _lossError != nil || Task.isCancelled {
-                    lock.unlock()
-                    continuation.resume()
-                    return
-                }
-                lossWaiters[id] = continuation
-                lock.unlock()
-            }
-        } onCancel: {
-            lock.lock()
-            let continuation = lossWaiters.removeValue(forKey: id)
-            lock.unlock()
-            continuation?.resume()
-        }
+        _ = await loss.next(timeout: nil)
     }
 }

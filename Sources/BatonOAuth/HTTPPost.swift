@@ -1,4 +1,5 @@
-import CCurl
+import BatonSupport
+internal import CCurl
 import Foundation
 
 /// One HTTP POST through libcurl's easy interface, with a capped response body.
@@ -19,6 +20,9 @@ final class HTTPPost {
         case transport(code: Int32, message: String)
         /// The body passed the cap; the transfer was aborted.
         case bodyTooLarge(limit: Int)
+        /// libcurl refused an option (out of memory, or a libcurl too old for it); nothing was sent.
+        /// Names the option, never its value.
+        case optionRejected(option: String, code: Int32, message: String)
     }
 
     private static let globalInit: Int32 = CCurl_global_init()
@@ -46,24 +50,25 @@ final class HTTPPost {
         defer { CCurl_slist_free_all(list) }
 
         let context = Unmanaged.passUnretained(collector).toOpaque()
-        let code: Int32 = body.withUnsafeBufferPointer { bodyBuffer in
-            _ = CCurl_easy_setopt_string(curl, CCurlOption_URL, url)
-            _ = CCurl_easy_setopt_string(curl, CCurlOption_PROTOCOLS_STR, "https,http")
-            _ = CCurl_easy_setopt_long(curl, CCurlOption_POSTFIELDSIZE, bodyBuffer.count)
-            _ = CCurl_easy_setopt_pointer(curl, CCurlOption_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyBuffer.baseAddress ?? UnsafePointer(bitPattern: 1)!))
-            _ = CCurl_easy_setopt_list(curl, CCurlOption_HTTPHEADER, list)
-            _ = CCurl_easy_setopt_long(curl, CCurlOption_CONNECTTIMEOUT_MS, Int(connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000))
-            _ = CCurl_easy_setopt_long(curl, CCurlOption_TIMEOUT_MS, Int(totalTimeout.components.seconds * 1000 + totalTimeout.components.attoseconds / 1_000_000_000_000_000))
+        let code: Int32 = try body.withUnsafeBufferPointer { bodyBuffer throws(Failure) in
+            try CCurl_easy_setopt_string(curl, CCurlOption_URL, url).check("CURLOPT_URL")
+            try CCurl_easy_setopt_string(curl, CCurlOption_PROTOCOLS_STR, "https,http").check("CURLOPT_PROTOCOLS_STR")
+            try CCurl_easy_setopt_long(curl, CCurlOption_POSTFIELDSIZE, bodyBuffer.count).check("CURLOPT_POSTFIELDSIZE")
+            let fields = UnsafeMutableRawPointer(mutating: bodyBuffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+            try CCurl_easy_setopt_pointer(curl, CCurlOption_POSTFIELDS, fields).check("CURLOPT_POSTFIELDS")
+            try CCurl_easy_setopt_list(curl, CCurlOption_HTTPHEADER, list).check("CURLOPT_HTTPHEADER")
+            try CCurl_easy_setopt_long(curl, CCurlOption_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds)).check("CURLOPT_CONNECTTIMEOUT_MS")
+            try CCurl_easy_setopt_long(curl, CCurlOption_TIMEOUT_MS, Int(totalTimeout.milliseconds)).check("CURLOPT_TIMEOUT_MS")
             // Timeouts by alarm signals are unsafe in a multi-threaded process.
-            _ = CCurl_easy_setopt_long(curl, CCurlOption_NOSIGNAL, 1)
-            _ = CCurl_easy_setopt_long(curl, CCurlOption_SSL_VERIFYPEER, 1)
-            _ = CCurl_easy_setopt_long(curl, CCurlOption_SSL_VERIFYHOST, 2)
-            _ = CCurl_easy_setopt_long(curl, CCurlOption_FOLLOWLOCATION, 0)
-            _ = CCurl_easy_setopt_string(curl, CCurlOption_USERAGENT, "baton/1")
-            _ = CCurl_easy_setopt_callback(curl, CCurlOption_WRITEFUNCTION, collectBody)
-            _ = CCurl_easy_setopt_pointer(curl, CCurlOption_WRITEDATA, context)
-            _ = CCurl_easy_setopt_callback(curl, CCurlOption_HEADERFUNCTION, collectHeader)
-            _ = CCurl_easy_setopt_pointer(curl, CCurlOption_HEADERDATA, context)
+            try CCurl_easy_setopt_long(curl, CCurlOption_NOSIGNAL, 1).check("CURLOPT_NOSIGNAL")
+            try CCurl_easy_setopt_long(curl, CCurlOption_SSL_VERIFYPEER, 1).check("CURLOPT_SSL_VERIFYPEER")
+            try CCurl_easy_setopt_long(curl, CCurlOption_SSL_VERIFYHOST, 2).check("CURLOPT_SSL_VERIFYHOST")
+            try CCurl_easy_setopt_long(curl, CCurlOption_FOLLOWLOCATION, 0).check("CURLOPT_FOLLOWLOCATION")
+            try CCurl_easy_setopt_string(curl, CCurlOption_USERAGENT, "baton/1").check("CURLOPT_USERAGENT")
+            try CCurl_easy_setopt_callback(curl, CCurlOption_WRITEFUNCTION, collectBody).check("CURLOPT_WRITEFUNCTION")
+            try CCurl_easy_setopt_pointer(curl, CCurlOption_WRITEDATA, context).check("CURLOPT_WRITEDATA")
+            try CCurl_easy_setopt_callback(curl, CCurlOption_HEADERFUNCTION, collectHeader).check("CURLOPT_HEADERFUNCTION")
+            try CCurl_easy_setopt_pointer(curl, CCurlOption_HEADERDATA, context).check("CURLOPT_HEADERDATA")
             return CCurl_easy_perform(curl)
         }
         if code == CCurlCode_WRITE_ERROR && collector.overflowed {
@@ -73,8 +78,17 @@ final class HTTPPost {
             throw .transport(code: code, message: String(cString: CCurl_easy_strerror(code)))
         }
         var status = 0
-        _ = CCurl_easy_getinfo_long(curl, CCurlInfo_RESPONSE_CODE, &status)
+        try CCurl_easy_getinfo_long(curl, CCurlInfo_RESPONSE_CODE, &status).check("CURLINFO_RESPONSE_CODE")
         return Response(status: status, headers: collector.headers, body: collector.body)
+    }
+}
+
+extension Int32 {
+    /// Turns a libcurl result code (`CURLcode`) from `curl_easy_setopt`/`getinfo` into a typed
+    /// error naming the option, as corelibs-foundation's `EasyHandle` does with `.asError()`.
+    fileprivate func check(_ option: String) throws(HTTPPost.Failure) {
+        guard self != CCurlCode_OK else { return }
+        throw .optionRejected(option: option, code: self, message: String(cString: CCurl_easy_strerror(self)))
     }
 }
 

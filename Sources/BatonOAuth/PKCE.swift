@@ -1,4 +1,4 @@
-import CCrypto
+import BatonSupport
 import Foundation
 
 /// PKCE (RFC 7636) for the one-time authorization-code exchange used when seeding.
@@ -12,12 +12,7 @@ public enum PKCE {
 
     /// The `S256` `code_challenge` of a verifier: base64url(SHA-256(verifier)).
     public static func challenge(for verifier: String) -> String {
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        let input = Array(verifier.utf8)
-        let status = input.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &digest, &length, EVP_sha256(), nil) }
-        precondition(status == 1 && length == 32, "libcrypto SHA-256 failed")
-        return base64URL(Array(digest.prefix(32)))
+        base64URL(Digest.sha256(Array(verifier.utf8)))
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 
+// @unchecked: `condition` guards the queue and the idle workers; a LockedBox cannot wait on a condition.
 /// The threads behind ``RedisClient``: up to `size` worker threads, each owning one
 /// ``RedisConnection`` that only it ever touches.
 ///

@@ -133,9 +133,3 @@ public final class RedisClient: Sendable {
         return try outcome.value!.get()
     }
 }
-
-/// Moves a value across a thread boundary where the code guarantees exclusive, ordered access.
-final class UncheckedBox<Value>: @unchecked Sendable {
-    var value: Value
-    init(_ value: Value) { self.value = value }
-}

@@ -1,4 +1,5 @@
-import CHiredis
+import BatonSupport
+internal import CHiredis
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -6,6 +7,7 @@ import Glibc
 import Darwin
 #endif
 
+// @unchecked: one owner at a time (hiredis contexts are not thread-safe); Sendable only to hand it over.
 /// One blocking connection to Redis over hiredis: the lowest layer of the client.
 ///
 /// **Ownership:** a `RedisConnection` owns its `redisContext*` and frees it in `deinit`. hiredis
@@ -198,19 +200,14 @@ public final class RedisConnection: @unchecked Sendable {
         case .unix(let path):
             created = redisConnectUnixWithTimeout(path, connectTimeout)
         }
+        let connectErrno = errno  // hiredis reports a failed connect(2) or poll(2) as REDIS_ERR_IO + errno
         guard let context = created else {
             throw RedisError.connectionFailed(address: endpoint.address, reason: "hiredis could not allocate a context")
         }
         if context.pointee.err != 0 {
-            let reason = Self.errorText(of: context)
+            let error = connectFailure(kind: context.pointee.err, errno: connectErrno, text: Self.errorText(of: context))
             redisFree(context)
-            if reason.localizedLowercase.contains("refused") {
-                throw RedisError.connectionRefused(address: endpoint.address)
-            }
-            if reason.localizedLowercase.contains("timed out") || reason.contains("in progress") {
-                throw RedisError.timeout(address: endpoint.address, operation: "connect", after: options.connectTimeout)
-            }
-            throw RedisError.connectionFailed(address: endpoint.address, reason: reason)
+            throw error
         }
         if options.keepAlive, case .tcp = endpoint.transport {
             _ = redisEnableKeepAlive(context)
@@ -251,18 +248,41 @@ public final class RedisConnection: @unchecked Sendable {
 
     // MARK: - Errors
 
+    /// Classifies a failed connect by hiredis's error kind and the `errno` it left, never by the
+    /// wording of `errstr` (which is only quoted).
+    private func connectFailure(kind: Int32, errno code: Int32, text: String) -> RedisError {
+        guard kind == REDIS_ERR_IO else {
+            // REDIS_ERR_OTHER: name resolution failed, or no address could be used.
+            return .connectionFailed(address: endpoint.address, reason: text)
+        }
+        switch code {
+        case ECONNREFUSED:
+            return .connectionRefused(address: endpoint.address)
+        case ETIMEDOUT, EINPROGRESS, EAGAIN:
+            // hiredis sets ETIMEDOUT when its poll(2) for the connect expires.
+            return .timeout(address: endpoint.address, operation: "connect", after: options.connectTimeout)
+        default:
+            // EHOSTUNREACH, ENETUNREACH, ENOENT (no socket file), EACCES, ECONNRESET, ...
+            return .connectionFailed(address: endpoint.address, reason: text.isEmpty ? String(cString: strerror(code)) : text)
+        }
+    }
+
     /// Turns hiredis's error state into a ``RedisError`` and discards the (now unusable) context.
-    private func failure(of context: UnsafeMutablePointer<redisContext>, command: String, operation: String) -> RedisError {
-        let error = describeFailure(of: context, command: command, operation: operation)
+    /// - Parameter code: `errno` as the failed hiredis call left it; the default argument reads it
+    ///   at the call site, right after that call, before anything else can change it.
+    private func failure(of context: UnsafeMutablePointer<redisContext>, command: String, operation: String,
+                         errno code: Int32 = errno) -> RedisError {
+        let error = describeFailure(of: context, command: command, operation: operation, errno: code)
         if self.context == context { close() }
         return error
     }
 
-    private func describeFailure(of context: UnsafeMutablePointer<redisContext>, command: String, operation: String) -> RedisError {
-        let savedErrno = errno
+    private func describeFailure(of context: UnsafeMutablePointer<redisContext>, command: String, operation: String,
+                                 errno code: Int32 = errno) -> RedisError {
         let text = Self.errorText(of: context)
         switch context.pointee.err {
-        case REDIS_ERR_IO where savedErrno == EAGAIN || savedErrno == EWOULDBLOCK || text.contains("temporarily unavailable"):
+        case REDIS_ERR_IO where code == EAGAIN || code == EWOULDBLOCK:
+            // SO_RCVTIMEO/SO_SNDTIMEO expired: the command timeout.
             return .timeout(address: endpoint.address, operation: operation,
                             after: appliedTimeout ?? options.commandTimeout ?? .zero)
         case REDIS_ERR_EOF:

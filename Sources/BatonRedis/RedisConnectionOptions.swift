@@ -1,3 +1,4 @@
+import BatonSupport
 /// How a single connection connects, times out and reconnects.
 public struct RedisConnectionOptions: Sendable, Hashable {
     /// How long to wait for the TCP or Unix connect to complete. Default: 2 seconds.

@@ -1,3 +1,4 @@
+import BatonSupport
 /// An error reply from the Redis server, with its text kept verbatim.
 public struct RedisServerError: Error, Sendable, Hashable {
     /// Redis's own error text, for example `NOPERM this user has no permissions to run the 'set' command`.
@@ -108,30 +109,5 @@ extension RedisError: CustomStringConvertible {
         case .invalidURL, .unexpectedReply, .closed:
             return false
         }
-    }
-}
-
-extension Duration {
-    /// `250ms`, `1.5s`: compact, for messages.
-    public var shortDescription: String {
-        let (seconds, attoseconds) = components
-        let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-        if milliseconds < 1000 { return "\(Int(milliseconds.rounded()))ms" }
-        let secondsValue = milliseconds / 1000
-        return secondsValue == secondsValue.rounded()
-            ? "\(Int(secondsValue))s"
-            : "\((secondsValue * 10).rounded() / 10)s"
-    }
-
-    /// The duration in (fractional) seconds.
-    public var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-
-    /// The duration in whole milliseconds, rounded down.
-    public var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

@@ -1,3 +1,5 @@
+import BatonSupport
+
 /// A Lua script run with `EVALSHA`, falling back to `EVAL` when the server's script cache does not
 /// have it (`NOSCRIPT`: after a restart, a failover or `SCRIPT FLUSH`). `EVAL` also caches it, so
 /// the next call is an `EVALSHA` again.

@@ -18,6 +18,7 @@ public struct PubSubMessage: Sendable, Hashable {
     public var text: String { String(decoding: payload, as: UTF8.self) }
 }
 
+// @unchecked: one owner at a time (hiredis contexts are not thread-safe); Sendable only to hand it over.
 /// A dedicated pub/sub connection: subscribe to channels or patterns, then wait for messages with
 /// a deadline.
 ///

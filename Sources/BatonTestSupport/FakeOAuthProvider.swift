@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 
+// @unchecked: owns a `Process`, which is not Sendable; tests call it from one task at a time.
 /// The fake OAuth provider (`Tests/Support/fake_oauth_provider.py`) as a child process: a free
 /// loopback port, stopped in `deinit`. Admin calls go through its JSON admin API.
 public final class FakeOAuthProvider: @unchecked Sendable {
@@ -143,6 +144,7 @@ public final class FakeOAuthProvider: @unchecked Sendable {
     }
 }
 
+// @unchecked: written by one URLSession callback before a semaphore signal, read after the wait.
 private final class ResultBox: @unchecked Sendable {
     var data: Data?
     var error: (any Error)?

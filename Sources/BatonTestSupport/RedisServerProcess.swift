@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 #endif
 
+// @unchecked: owns a `Process`, which is not Sendable; tests call it from one task at a time.
 /// A throwaway `redis-server` for tests: its own free loopback port, its own temporary directory,
 /// no persistence unless asked, stopped in `deinit` (so a failing test still cleans up).
 ///

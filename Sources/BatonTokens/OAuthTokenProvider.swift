@@ -1,5 +1,6 @@
 import BatonConfig
 import BatonOAuth
+import BatonSupport
 import Foundation
 
 /// A ``TokenProvider`` backed by `BatonOAuth`'s libcurl client and one service's configuration.
@@ -27,11 +28,7 @@ public struct OAuthTokenProvider: TokenProvider {
         }
         let service = self.service
         let client = self.client
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<TokenResponse, TokenEndpointError>, Never>) in
-            let thread = Thread { continuation.resume(returning: client.requestToken(grant, for: service, now: now)) }
-            thread.name = "baton-token-request"
-            thread.start()
-        }
+        let result = await runOnDedicatedThread(named: "baton-token-request") { client.requestToken(grant, for: service, now: now) }
         switch result {
         case .success(let response):
             return ProviderToken(accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,

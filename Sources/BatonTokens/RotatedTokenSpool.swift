@@ -65,6 +65,7 @@ public struct RotatedTokenSpool: Sendable {
         }
     }
 
+    // @unchecked: `lock` guards the file descriptor, which `deinit` must also release.
     /// A spool file this process holds (locked) until ``RotatedTokenSpool/remove(_:)``.
     public final class Claim: @unchecked Sendable {
         /// The file.

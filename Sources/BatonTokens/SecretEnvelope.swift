@@ -1,4 +1,5 @@
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// The refresh token as stored in `prefix:{svc}:secret`: a small versioned JSON envelope, so that

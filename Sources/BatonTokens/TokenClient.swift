@@ -88,34 +88,3 @@ public struct TokenClient: Sendable {
         }
     }
 }
-
-/// A subscription to one change channel on its own thread, signalling a ``Wakeup`` per message.
-final class ChangeWatch: @unchecked Sendable {
-    let wakeup = Wakeup()
-    private let stopped = StopFlag()
-
-    static func start(endpoint: RedisEndpoint, options: RedisConnectionOptions, channel: String) async throws -> ChangeWatch {
-        let watch = ChangeWatch()
-        try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
-            let thread = Thread {
-                let subscription: RedisSubscription
-                do {
-                    subscription = try RedisSubscription(endpoint: endpoint, options: options)
-                    try subscription.subscribe([channel])
-                } catch {
-                    ready.resume(throwing: error)
-                    return
-                }
-                ready.resume()
-                while !watch.stopped.isSet {
-                    if (try? subscription.next(timeout: .milliseconds(200))) != nil { watch.wakeup.signal() }
-                }
-            }
-            thread.name = "baton-change-watch"
-            thread.start()
-        }
-        return watch
-    }
-
-    func stop() { stopped.set() }
-}

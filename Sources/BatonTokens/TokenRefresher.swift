@@ -1,5 +1,6 @@
 import BatonLock
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// How one service is refreshed.

@@ -3,6 +3,7 @@ import BatonConfig
 import BatonLock
 import BatonTokens
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// The subcommand table and the error-to-exit-code policy.

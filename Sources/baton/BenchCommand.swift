@@ -122,6 +122,7 @@ enum BenchCommand {
     }
 }
 
+// @unchecked: `lock` guards every mutable property.
 /// Shared between the contending tasks: when the last release call started, and the gaps.
 final class HandoverBoard: @unchecked Sendable {
     private let lock = NSLock()

@@ -2,6 +2,7 @@ import BatonCommandLine
 import BatonConfig
 import BatonLock
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// `baton lock run|status|release|selftest`.
@@ -100,9 +101,7 @@ enum LockCommand {
 
     /// Blocks a plain thread (never a cooperative one) in `waitpid`.
     static func waitForExit(_ child: ChildProcess) async -> Int32 {
-        await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: child.waitUntilExit()) }.start()
-        }
+        await runOnDedicatedThread(named: "baton-wait-child") { child.waitUntilExit() }
     }
 
     // MARK: - status, release

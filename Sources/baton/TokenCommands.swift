@@ -2,6 +2,7 @@ import BatonCommandLine
 import BatonConfig
 import BatonOAuth
 import BatonRedis
+import BatonSupport
 import BatonTokens
 import Foundation
 
@@ -151,11 +152,9 @@ enum TokenCommands {
         defer { context.shutDown() }
         let service = try context.service(name)
         let now = try await context.store.now()
-        let result = await withCheckedContinuation { continuation in
-            Thread {
-                continuation.resume(returning: TokenEndpointClient().requestToken(
-                    .authorizationCode(code: Secret(code), redirectURI: redirectURI, codeVerifier: verifier.map(Secret.init)), for: service, now: now))
-            }.start()
+        let result = await runOnDedicatedThread(named: "baton-token-request") {
+            TokenEndpointClient().requestToken(
+                .authorizationCode(code: Secret(code), redirectURI: redirectURI, codeVerifier: verifier.map(Secret.init)), for: service, now: now)
         }
         let response: TokenResponse
         switch result {

@@ -1,5 +1,6 @@
 import BatonCommandLine
 import BatonRedis
+import BatonSupport
 import BatonTokens
 import Foundation
 
@@ -20,12 +21,20 @@ enum WatchCommand {
         defer { context.shutDown() }
         let services = arguments.positionals
         for service in services { _ = try context.store.keys(service) }
-        let subscription = try RedisSubscription(endpoint: context.client.endpoint, options: context.client.options.connection)
-        if services.isEmpty {
-            try subscription.psubscribe([context.prefix + ":*:changed"])
-        } else {
-            try subscription.subscribe(try services.map { try context.store.keys($0).changedChannel })
-        }
+        // One listener thread for the whole feed; messages reach this task through a mailbox.
+        let messages = Mailbox<PubSubMessage>(collapsing: { _, _ in false })
+        let watching = LockedBox(false)  // a failure before the first subscription is thrown, not reported
+        let listener = ReconnectingLoop(
+            name: "baton-watch", endpoint: context.client.endpoint, options: context.client.options.connection,
+            channels: try services.map { try context.store.keys($0).changedChannel },
+            patterns: services.isEmpty ? [context.prefix + ":*:changed"] : [],
+            onEvent: { event in if case .message(let message) = event { messages.post(message) } },
+            onError: { error in if watching.withLockedValue({ $0 }) { Terminal.err("baton watch: \(error); reconnecting") } }
+        )
+        listener.start()
+        defer { listener.stop() }
+        try await listener.waitUntilConnected()
+        watching.withLockedValue { $0 = true }
         Terminal.out("watching \(services.isEmpty ? "every service" : services.joined(separator: ", ")) under prefix '\(context.prefix)' (Ctrl-C to stop)")
         let stop = StopFlag()
         let handlers = SignalHandlers()
@@ -33,11 +42,8 @@ enum WatchCommand {
         defer { handlers.cancel() }
         let head = context.prefix + ":{"
         while !stop.isSet {
-            // The subscription blocks in poll(2): keep it off the cooperative pool.
-            let event = try await withCheckedThrowingContinuation { continuation in
-                Thread { continuation.resume(with: Result { try subscription.next(timeout: .milliseconds(500)) }) }.start()
-            }
-            guard case .message(let message) = event, message.channel.hasPrefix(head), message.channel.hasSuffix("}:changed") else { continue }
+            guard case .event(let message) = await messages.next(timeout: .milliseconds(500)),
+                  message.channel.hasPrefix(head), message.channel.hasSuffix("}:changed") else { continue }
             let service = String(message.channel.dropFirst(head.count).dropLast("}:changed".count))
             guard let record = try await context.store.record(service) else {
                 Terminal.out("\(timestamp())  \(service)  v\(message.text)  seeded (no access token yet)")

@@ -1,5 +1,4 @@
 import BatonCommandLine
-import BatonConfig
 import XCTest
 
 final class ParsedArgumentsTests: XCTestCase {
@@ -48,13 +47,6 @@ final class ParsedArgumentsTests: XCTestCase {
     func testNegativeNumbersArePositionals() throws {
         let spec = ParsedArguments.Specification(positionals: 0...2)
         XCTAssertEqual(try ParsedArguments(["-5", "3"], specification: spec).positionals, ["-5", "3"])
-    }
-
-    func testEditDistance() {
-        XCTAssertEqual(editDistance("ttl", "tll"), 1)
-        XCTAssertEqual(editDistance("kitten", "sitting"), 3)
-        XCTAssertEqual(editDistance("", "abc"), 3)
-        XCTAssertEqual(editDistance("wait", "wait"), 0)
     }
 
     func testExitCodesAreDistinct() {

@@ -140,6 +140,34 @@ final class RedisConnectionTests: RedisTestCase {
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
     }
 
+    func testConnectFailuresAreClassifiedByErrno() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("baton-\(name.filter(\.isLetter))-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // No socket file: ENOENT, a connect failure that is not a refusal.
+        let missing = directory.appendingPathComponent("missing.sock").path
+        XCTAssertThrowsError(try RedisConnection(url: "unix://\(missing)", options: .init(reconnect: .never))) { error in
+            guard case .connectionFailed(_, let reason) = error as? RedisError else { return XCTFail("\(error)") }
+            XCTAssertFalse(reason.isEmpty)
+        }
+        // A socket file nobody listens on: ECONNREFUSED.
+        let stale = directory.appendingPathComponent("stale.sock").path
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in stale.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertEqual(bound, 0)
+        close(descriptor)  // bound, never listening: connecting is refused
+        XCTAssertThrowsError(try RedisConnection(url: "unix://\(stale)", options: .init(reconnect: .never))) { error in
+            guard case .connectionRefused = error as? RedisError else { return XCTFail("\(error)") }
+        }
+    }
+
     func testCommandTimeoutAgainstAStalledServer() throws {
         let server = try startRedis()
         let stalling = try RedisConnection(url: server.url)

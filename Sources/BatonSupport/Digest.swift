@@ -1,6 +1,7 @@
-import CCrypto
+internal import CCrypto
 
-/// Message digests from OpenSSL's libcrypto.
+/// Message digests from OpenSSL's libcrypto: the one place Baton calls `EVP_Digest` (script SHA-1s,
+/// PKCE's SHA-256).
 public enum Digest {
     /// The SHA-1 of `bytes` as 40 lower-case hex digits (the form Redis uses for script hashes).
     public static func sha1Hex(_ bytes: [UInt8]) -> String {

@@ -2,8 +2,8 @@ import Foundation
 
 /// Exponential backoff with "full jitter": the pause before attempt *n* (0-based) is a uniform
 /// draw between zero and `min(cap, base × 2ⁿ)`, so that many clients that failed together do not
-/// retry together. The one backoff in Baton: reconnects, refresh retries and persist retries all
-/// use it.
+/// retry together. The one backoff in Baton: reconnects, the listener loops, start-up, refresh
+/// retries and persist retries all use it.
 public struct Backoff: Sendable, Hashable {
     /// The bound of the first pause.
     public var base: Duration
