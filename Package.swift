@@ -4,7 +4,7 @@
 //
 // Dependency direction (see docs/ARCHITECTURE.md):
 //   CHiredis <- BatonRedis <- BatonLock <- BatonTokens <- BatonCoordinator <- baton
-//   BatonConfig, CCurl <- BatonOAuth <- BatonTokens
+//   BatonLock <- BatonConfig (the key schema's name rule); BatonConfig, CCurl <- BatonOAuth <- BatonTokens
 import PackageDescription
 
 let package = Package(
@@ -30,7 +30,8 @@ let package = Package(
         .target(name: "BatonLock", dependencies: ["BatonRedis"]),
         .target(name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth"]),
         .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonConfig"]),
-        .target(name: "BatonConfig"),
+        // Reuses the key schema's name and prefix rules (BatonLock) instead of a copy.
+        .target(name: "BatonConfig", dependencies: ["BatonLock"]),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "CCrypto"]),
         .target(name: "BatonCommandLine", dependencies: ["BatonConfig"]),
         .executableTarget(
@@ -48,7 +49,8 @@ let package = Package(
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
-        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig"]),
+        // `baton` itself, for the check of every subcommand's help against its options.
+        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig", "baton"]),
     ],
     swiftLanguageModes: [.v6]
 )
