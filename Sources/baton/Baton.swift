@@ -33,7 +33,8 @@ enum Baton {
         \(subcommands.map { "  \($0.name.padding(toLength: 10, withPad: " ", startingAt: 0))\($0.summary)" }.joined(separator: "\n"))
 
         Run `baton <command> --help` for a command's options.
-        Redis is found through --redis URL, then \(BatonDefaults.Environment.redisURL), then \(BatonDefaults.redisURL).
+        Redis is found through --redis URL, then \(BatonDefaults.Environment.redisURL), then the config file's redis_url,
+        then \(BatonDefaults.redisURL).
         --redis refuses a URL with a password: use \(BatonDefaults.Environment.redisURL) or the config file's redis_url.
         """
 
