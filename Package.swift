@@ -56,7 +56,8 @@ let package = Package(
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
-        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine"]),
+        // `baton` itself, for the check of every subcommand's help against its options.
+        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig", "BatonSupport", "baton"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,5 @@
+import BatonSupport
+
 /// How the coordinator runs.
 public struct CoordinatorOptions: Sendable {
     /// This replica's id, written in records, events and logs (default in `baton serve`: `host:pid`).
@@ -23,7 +25,7 @@ public struct CoordinatorOptions: Sendable {
     public var housekeepingInterval: Duration
 
     /// Creates options; every parameter has the default documented on its property.
-    public init(replica: String, prefix: String = "oauth", maxConcurrentRefreshes: Int = 32, scheduleJitter: Duration = .seconds(1),
+    public init(replica: String, prefix: String = BatonDefaults.tokenPrefix, maxConcurrentRefreshes: Int = 32, scheduleJitter: Duration = .seconds(1),
                 retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300), shutdownGrace: Duration = .seconds(20),
                 blockedRecheck: Duration = .seconds(300), housekeepingInterval: Duration = .seconds(3)) {
         self.replica = replica

@@ -1,3 +1,5 @@
+import BatonSupport
+
 /// The Redis keys of one lock. All share the hash tag `{name}`, so they live in one Redis Cluster
 /// slot and one Lua script may touch them all.
 ///
@@ -19,10 +21,7 @@ public struct LockKeys: Sendable, Hashable {
     /// - Throws: ``LockError/invalidName(_:reason:)``.
     public init(prefix: String, name: String, kind: String = "lock name") throws {
         try Self.validate(name: name, kind: kind)
-        guard !prefix.isEmpty, prefix.count <= 64,
-              prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
-            throw LockError.invalidName(prefix, reason: "a prefix is 1-64 letters, digits, '-', '_', '.' or ':'")
-        }
+        if let reason = KeyNameRules.prefixProblem(prefix) { throw LockError.invalidName(prefix, reason: reason) }
         self.prefix = prefix
         self.name = name
     }
@@ -41,14 +40,9 @@ public struct LockKeys: Sendable, Hashable {
     /// The keys the acquire, release and withdraw scripts take, in their order.
     var scriptKeys: [String] { [lock, fence, queue, waiters] }
 
-    /// Lock and service names: 1-128 letters, digits, `-`, `_`, `.`, so that a name can never
-    /// break out of its hash tag or smuggle in a glob character.
+    /// Lock and service names (``BatonSupport/KeyNameRules/nameProblem(_:kind:)``).
     /// - Parameter kind: how the name is called in the error message ("lock name", "service name").
     public static func validate(name: String, kind: String = "lock name") throws {
-        guard !name.isEmpty else { throw LockError.invalidName(name, reason: "a \(kind) cannot be empty") }
-        guard name.count <= 128 else { throw LockError.invalidName(name, reason: "a \(kind) has at most 128 characters") }
-        if let bad = name.first(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0))) }) {
-            throw LockError.invalidName(name, reason: "'\(bad)' is not allowed: use letters, digits, '-', '_' and '.'")
-        }
+        if let reason = KeyNameRules.nameProblem(name, kind: kind) { throw LockError.invalidName(name, reason: reason) }
     }
 }

@@ -1,3 +1,4 @@
+import BatonSupport
 import BatonRedis
 
 /// The locks under one key prefix on one Redis: hands out ``DistributedLock`` values and owns the
@@ -19,7 +20,7 @@ public final class LockService: Sendable {
 
     /// Creates the service.
     /// - Throws: ``LockError/invalidName(_:reason:)`` for a bad prefix.
-    public init(client: RedisClient, prefix: String = "baton") throws {
+    public init(client: RedisClient, prefix: String = BatonDefaults.lockPrefix) throws {
         _ = try LockKeys(prefix: prefix, name: "probe")
         self.client = client
         self.prefix = prefix

@@ -1,3 +1,4 @@
+import BatonSupport
 import BatonRedis
 import Foundation
 
@@ -27,7 +28,7 @@ public struct QuorumLock: Sendable {
 
     /// Creates a quorum lock. Give each client a short command timeout: one slow master must not
     /// eat the validity.
-    public init(clients: [RedisClient], prefix: String = "baton", name: String, ttl: Duration = .seconds(30),
+    public init(clients: [RedisClient], prefix: String = BatonDefaults.lockPrefix, name: String, ttl: Duration = .seconds(30),
                 clockDriftFactor: Double = 0.01, maxRetryDelay: Duration = .milliseconds(200)) throws {
         precondition(!clients.isEmpty, "quorum mode needs at least one master")
         self.clients = clients

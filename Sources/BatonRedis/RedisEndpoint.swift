@@ -1,3 +1,5 @@
+import BatonSupport
+
 /// Where a Redis server is and how to log in to it, parsed from a Redis URL.
 ///
 /// Accepted forms:
@@ -134,7 +136,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             host = hostPort
         }
         guard !host.isEmpty else { throw invalid("the host is missing") }
-        var port = 6379
+        var port = BatonDefaults.redisPort
         if let portText {
             guard let number = Int(portText), (1...65535).contains(number) else {
                 throw invalid("the port must be 1-65535\(quoted(portText, prefix: ", not "))")

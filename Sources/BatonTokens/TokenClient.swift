@@ -1,3 +1,4 @@
+import BatonSupport
 import BatonRedis
 import Foundation
 
@@ -39,7 +40,7 @@ public struct TokenClient: Sendable {
     public let store: TokenStore
 
     /// Creates a client reading records under `prefix`.
-    public init(client: RedisClient, prefix: String = "oauth") {
+    public init(client: RedisClient, prefix: String = BatonDefaults.tokenPrefix) {
         self.store = TokenStore(client: client, prefix: prefix)
     }
 

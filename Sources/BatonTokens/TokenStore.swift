@@ -1,3 +1,4 @@
+import BatonSupport
 import BatonRedis
 import Foundation
 
@@ -16,7 +17,7 @@ public struct TokenStore: Sendable {
     public var location: String { "\(client.endpoint.address)/\(client.endpoint.database)/\(prefix)" }
 
     /// Creates a store over `client` with keys under `prefix`.
-    public init(client: RedisClient, prefix: String = "oauth") {
+    public init(client: RedisClient, prefix: String = BatonDefaults.tokenPrefix) {
         self.client = client
         self.prefix = prefix
     }

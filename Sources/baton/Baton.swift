@@ -34,9 +34,18 @@ enum Baton {
         \(subcommands.map { "  \($0.name.padding(toLength: 10, withPad: " ", startingAt: 0))\($0.summary)" }.joined(separator: "\n"))
 
         Run `baton <command> --help` for a command's options.
-        Redis is found through --redis URL, then BATON_REDIS_URL, then redis://127.0.0.1:6379/0.
-        --redis refuses a URL with a password: use BATON_REDIS_URL or the config file's redis_url.
+        Redis is found through --redis URL, then \(BatonDefaults.Environment.redisURL), then the config file's redis_url,
+        then \(BatonDefaults.redisURL).
+        --redis refuses a URL with a password: use \(BatonDefaults.Environment.redisURL) or the config file's redis_url.
         """
+
+    /// Every command's option specification, each with the help it prints (checked by a test).
+    static let specifications: [CommandSpecification] = [
+        ServeCommand.specification, TokenCommands.getSpecification, TokenCommands.seedSpecification, RefreshCommand.specification,
+        RefreshCommand.configSpecification, TokenCommands.statusSpecification, WatchCommand.specification,
+        LockCommand.runSpecification, LockCommand.statusSpecification, LockCommand.releaseSpecification,
+        LockCommand.selftestSpecification, BenchCommand.specification, PingCommand.specification,
+    ]
 
     static func run(_ arguments: [String]) async -> ExitCode {
         guard let name = arguments.first, !["-h", "--help", "help"].contains(name) else {
@@ -87,32 +96,5 @@ enum Baton {
             Terminal.err("baton \(name): \(error)")
             return .failure
         }
-    }
-
-    /// The Redis URL: `--redis`, then `BATON_REDIS_URL`, then the default.
-    /// - Throws: ``UsageError`` when `--redis` carries a password (see ``redisOption(_:)``).
-    static func redisURL(_ arguments: ParsedArguments) throws -> String {
-        try redisOption(arguments)
-            ?? ProcessInfo.processInfo.environment["BATON_REDIS_URL"]
-            ?? "redis://127.0.0.1:6379/0"
-    }
-
-    /// `--redis URL`, for every subcommand that takes it (the only place that reads it).
-    ///
-    /// A URL with a password, or anything else ``RedisEndpoint/redacted(_:)`` would hide (a
-    /// user-info part, `?password=`, any query parameter but a numeric `db`), is refused: the
-    /// arguments of a process are visible to every local user (`ps`, `/proc/PID/cmdline`). The
-    /// message never repeats the URL.
-    /// - Throws: ``UsageError`` (exit code 2) pointing to `BATON_REDIS_URL` or `redis_url`.
-    static func redisOption(_ arguments: ParsedArguments) throws -> String? {
-        guard let url = arguments.value("redis") else { return nil }
-        if RedisEndpoint.containsCredentials(url) {
-            throw UsageError("""
-                --redis must not carry a password (it has a user-info part or a query parameter other than db): \
-                command-line arguments are visible to every user of this machine (ps, /proc/PID/cmdline). \
-                Put the URL in the environment variable BATON_REDIS_URL, or in the config file's redis_url.
-                """)
-        }
-        return url
     }
 }

@@ -1,36 +1,42 @@
 import BatonCommandLine
+import BatonConfig
 import BatonLock
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// `baton bench lock`: latency figures for the lock, with the Redis round trip measured by the
 /// same client in the same run as the baseline.
 enum BenchCommand {
-    static let help = """
-        usage: baton bench lock [--redis URL] [--samples 2000] [--waiters 16] [--handovers 2000]
-
+    static let specification = CommandSpecification(
+        name: "bench lock",
+        usage: ["baton bench lock \(ConnectionOptions.bench.group.synopsis) [--samples 2000] [--waiters 16] [--handovers 2000]"],
+        options: [.value("samples", "2000"), .value("waiters", "16"), .value("handovers", "2000")],
+        groups: [ConnectionOptions.bench.group], discussion: """
         Prints, in one run:
           - the Redis round-trip baseline: PING and SET latency through Baton's client;
           - uncontended acquire+release cycle latency (p50/p99) and its ratio to two SET round trips;
           - with --waiters tasks contending for one lock: hand-over latency (from the holder's
             release call to the next holder's acquire returning), p50/p99, and the longest any
             waiter waited for the lock.
-        Run it against a private server on loopback (`make bench` starts one).
-        """
+        Run it against a private server on loopback (`make bench` starts one). Keys go under the
+        prefix "\(BatonDefaults.benchPrefix)" unless --prefix names another.
+        """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
         guard words.first == "lock" else {
-            if words.first.map({ ["-h", "--help"].contains($0) }) == true { Terminal.out(help); return .success }
+            if words.first.map({ ["-h", "--help"].contains($0) }) == true { Terminal.out(specification.help); return .success }
             throw UsageError("baton bench needs a target: `baton bench lock`")
         }
-        let arguments = try ParsedArguments(Array(words.dropFirst()), specification: .init(valueOptions: ["redis", "samples", "waiters", "handovers", "prefix"]))
-        if arguments.has("help") { Terminal.out(help); return .success }
-        let samples = try LockCommand.count(arguments, "samples", default: 2000)
-        let waiters = try LockCommand.count(arguments, "waiters", default: 16)
-        let handovers = try LockCommand.count(arguments, "handovers", default: 2000)
+        let arguments = try specification.parse(Array(words.dropFirst()))
+        if arguments.has("help") { Terminal.out(specification.help); return .success }
+        let samples = try arguments.count("samples", default: 2000)
+        let waiters = try arguments.count("waiters", default: 16)
+        let handovers = try arguments.count("handovers", default: 2000)
 
-        let client = try RedisClient(url: Baton.redisURL(arguments), options: .init(poolSize: 8))
-        let service = try LockService(client: client, prefix: arguments.value("prefix") ?? "baton-bench")
+        let connection = try ConnectionOptions.bench.resolve(arguments)
+        let client = try RedisClient(url: connection.redisURL, options: .init(poolSize: 8))
+        let service = try LockService(client: client, prefix: connection.prefix ?? BatonDefaults.benchPrefix)
         defer { service.shutDown(); client.shutDown() }
         let run = UUID().uuidString.prefix(8)
 
@@ -62,7 +68,7 @@ enum BenchCommand {
         let ratio = cycle.p50.seconds / (2 * set.p50.seconds)
         let ratio99 = cycle.p99.seconds / (2 * set.p99.seconds)
         Terminal.out("uncontended acquire+release cycle             p50 \(ms(cycle.p50))  p99 \(ms(cycle.p99))")
-        Terminal.out("  ratio to two SET round trips                p50 \(String(format: "%.2f", ratio))x  p99 \(String(format: "%.2f", ratio99))x (target <= 1.3x)")
+        Terminal.out("  ratio to two SET round trips                p50 \(DisplayFormat.ratio(ratio))x  p99 \(DisplayFormat.ratio(ratio99))x (target <= 1.3x)")
 
         let contended = try service.lock("contended-\(run)", options: .init(ttl: .seconds(10)))
         let result = try await contention(lock: contended, waiters: waiters, handovers: handovers)
@@ -118,7 +124,7 @@ enum BenchCommand {
     }
 
     static func ms(_ duration: Duration) -> String {
-        String(format: "%7.3f ms", duration.seconds * 1000)
+        DisplayFormat.milliseconds(duration, width: 7)
     }
 }
 

@@ -7,13 +7,15 @@ import Foundation
 
 /// `baton lock run|status|release|selftest`.
 enum LockCommand {
-    static let help = """
-        usage: baton lock run NAME [--ttl 30s] [--wait 10s] [--replicas N] -- CMD [ARGS...]
-               baton lock status NAME [--json]
-               baton lock release NAME --force
-               baton lock selftest NAME --iterations N --journal KEY [--hold 1ms] [--wait 60s]
+    static let runUsage = "baton lock run NAME [--ttl 30s] [--wait 10s] [--replicas N] -- CMD [ARGS...]"
+    static let statusUsage = "baton lock status NAME [--json]"
+    static let releaseUsage = "baton lock release NAME --force"
+    static let selftestUsage = "baton lock selftest NAME --iterations N --journal KEY [--hold 1ms] [--wait 60s] [--ttl 10s]"
+    static let commonUsage = "common options: \(ConnectionOptions.locks.group.synopsis)"
 
-        common options: [--redis URL] [--prefix PREFIX]
+    /// One help for every action (`baton lock ACTION --help` prints it too).
+    static let help = CommandSpecification.helpText(usage: [runUsage, statusUsage, releaseUsage, selftestUsage], discussion: """
+        \(commonUsage)
 
         run       runs CMD while holding the lock (like flock(1)): waits up to --wait for it,
                   renews it every ttl/3 while CMD runs, forwards SIGTERM/SIGHUP/SIGUSR1/SIGUSR2
@@ -29,9 +31,23 @@ enum LockCommand {
                   "exit PID FENCE" to the Redis list KEY inside each critical section; run several
                   at once to check mutual exclusion across processes.
 
-        Keys: PREFIX:{NAME}:lock and PREFIX:{NAME}:fence. PREFIX defaults to BATON_PREFIX, then "baton".
+        Keys: PREFIX:{NAME}:lock and PREFIX:{NAME}:fence. PREFIX defaults to \(BatonDefaults.Environment.prefix), then "\(BatonDefaults.lockPrefix)".
         --replicas N: confirm the acquire on N replicas with WAIT (Sentinel setups).
-        """
+        """)
+
+    static let runSpecification = CommandSpecification(
+        name: "lock run", usage: [runUsage, commonUsage], options: [.value("ttl", "30s"), .value("wait", "10s"), .value("replicas", "N")],
+        groups: [ConnectionOptions.locks.group], positionals: 1...1, takesTrailingCommand: true, help: help)
+    static let statusSpecification = CommandSpecification(
+        name: "lock status", usage: [statusUsage, commonUsage], options: [.flag("json")], groups: [ConnectionOptions.locks.group],
+        positionals: 1...1, help: help)
+    static let releaseSpecification = CommandSpecification(
+        name: "lock release", usage: [releaseUsage, commonUsage], options: [.flag("force")], groups: [ConnectionOptions.locks.group],
+        positionals: 1...1, help: help)
+    static let selftestSpecification = CommandSpecification(
+        name: "lock selftest", usage: [selftestUsage, commonUsage],
+        options: [.value("iterations", "N"), .value("journal", "KEY"), .value("hold", "1ms"), .value("wait", "60s"), .value("ttl", "10s")],
+        groups: [ConnectionOptions.locks.group], positionals: 1...1, help: help)
 
     static func run(_ words: [String]) async throws -> ExitCode {
         guard let action = words.first, !["-h", "--help"].contains(action) else {
@@ -51,12 +67,11 @@ enum LockCommand {
     // MARK: - run
 
     static func runCommand(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(
-            valueOptions: ["redis", "prefix", "ttl", "wait", "replicas"], positionals: 1...1, takesTrailingCommand: true))
+        let arguments = try runSpecification.parse(words)
         if arguments.has("help") { Terminal.out(help); return .success }
-        let ttl = try duration(arguments, "ttl", default: .seconds(30))
-        let wait = try duration(arguments, "wait", default: .seconds(10))
-        let replicas = try count(arguments, "replicas", default: 0, allowZero: true)
+        let ttl = try arguments.duration("ttl", default: .seconds(30))
+        let wait = try arguments.duration("wait", default: .seconds(10))
+        let replicas = try arguments.count("replicas", default: 0, allowZero: true)
         let command = arguments.trailing ?? []
 
         let (service, client) = try makeService(arguments)
@@ -73,8 +88,8 @@ enum LockCommand {
         let child: ChildProcess
         do {
             child = try ChildProcess(executable: command[0], arguments: Array(command.dropFirst()), streams: .inherit, environment: [
-                "BATON_LOCK_NAME": lock.name,
-                "BATON_LOCK_FENCE": String(lease.fence.value),
+                BatonDefaults.Environment.lockName: lock.name,
+                BatonDefaults.Environment.lockFence: String(lease.fence.value),
             ])
         } catch {
             _ = try? await lease.release()
@@ -107,7 +122,7 @@ enum LockCommand {
     // MARK: - status, release
 
     static func status(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["redis", "prefix"], flags: ["json"], positionals: 1...1))
+        let arguments = try statusSpecification.parse(words)
         if arguments.has("help") { Terminal.out(help); return .success }
         let (service, client) = try makeService(arguments)
         defer { service.shutDown(); client.shutDown() }
@@ -133,7 +148,7 @@ enum LockCommand {
     }
 
     static func release(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["redis", "prefix"], flags: ["force"], positionals: 1...1))
+        let arguments = try releaseSpecification.parse(words)
         if arguments.has("help") { Terminal.out(help); return .success }
         guard arguments.has("force") else {
             throw UsageError("releasing a lock you do not hold needs --force (the holder keeps working until its next renewal)")
@@ -158,14 +173,13 @@ enum LockCommand {
     // MARK: - selftest
 
     static func selftest(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(
-            valueOptions: ["redis", "prefix", "iterations", "journal", "hold", "wait", "ttl"], positionals: 1...1))
+        let arguments = try selftestSpecification.parse(words)
         if arguments.has("help") { Terminal.out(help); return .success }
-        let iterations = try count(arguments, "iterations", default: 100)
+        let iterations = try arguments.count("iterations", default: 100)
         guard let journal = arguments.value("journal") else { throw UsageError("--journal KEY is required (a Redis list to append to)") }
-        let hold = try arguments.value("hold").map { _ in try duration(arguments, "hold", default: .zero) }
-        let wait = try duration(arguments, "wait", default: .seconds(60))
-        let ttl = try duration(arguments, "ttl", default: .seconds(10))
+        let hold = try arguments.value("hold").map { _ in try arguments.duration("hold", default: .zero) }
+        let wait = try arguments.duration("wait", default: .seconds(60))
+        let ttl = try arguments.duration("ttl", default: .seconds(10))
         let (service, client) = try makeService(arguments)
         defer { service.shutDown(); client.shutDown() }
         let lock = try service.lock(arguments.positionals[0], options: .init(ttl: ttl))
@@ -186,24 +200,8 @@ enum LockCommand {
     // MARK: - helpers
 
     static func makeService(_ arguments: ParsedArguments) throws -> (LockService, RedisClient) {
-        let client = try RedisClient(url: Baton.redisURL(arguments), options: .init(poolSize: 4))
-        let prefix = arguments.value("prefix") ?? ProcessInfo.processInfo.environment["BATON_PREFIX"] ?? "baton"
-        return (try LockService(client: client, prefix: prefix), client)
-    }
-
-    static func duration(_ arguments: ParsedArguments, _ name: String, default value: Duration) throws -> Duration {
-        guard let text = arguments.value(name) else { return value }
-        guard let duration = parseDuration(text) else {
-            throw UsageError("--\(name) '\(text)' is not a duration: write a whole number and a unit, as in 250ms, 30s, 5m, 1h")
-        }
-        return duration
-    }
-
-    static func count(_ arguments: ParsedArguments, _ name: String, default value: Int, allowZero: Bool = false) throws -> Int {
-        guard let text = arguments.value(name) else { return value }
-        guard let number = Int(text), number > 0 || (allowZero && number == 0) else {
-            throw UsageError("--\(name) must be a \(allowZero ? "non-negative" : "positive") whole number, not '\(text)'")
-        }
-        return number
+        let connection = try ConnectionOptions.locks.resolve(arguments)
+        let client = try RedisClient(url: connection.redisURL, options: .init(poolSize: 4))
+        return (try LockService(client: client, prefix: connection.prefix ?? BatonDefaults.lockPrefix), client)
     }
 }

@@ -4,22 +4,19 @@ import Foundation
 
 /// `baton ping [--redis URL] [--count N]`: a smoke test of the Redis client.
 enum PingCommand {
-    static let help = """
-        usage: baton ping [--redis URL] [--count N]
-
+    static let specification = CommandSpecification(
+        name: "ping", usage: ["baton ping \(ConnectionOptions.redisOnly.group.synopsis) [--count N]"],
+        options: [.value("count", "N")], groups: [ConnectionOptions.redisOnly.group], discussion: """
         Connects to Redis, sends N PINGs (default 100) and prints the server version and the
         round-trip latency (median and 99th percentile) measured by Baton's own client.
-        """
+        """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["redis", "count"]))
-        if arguments.has("help") { Terminal.out(help); return .success }
-        let count = try arguments.value("count").map {
-            guard let count = Int($0), count > 0 else { throw UsageError("--count must be a positive whole number, not '\($0)'") }
-            return count
-        } ?? 100
+        let arguments = try specification.parse(words)
+        if arguments.has("help") { Terminal.out(specification.help); return .success }
+        let count = try arguments.count("count", default: 100)
 
-        let endpoint = try RedisEndpoint(url: Baton.redisURL(arguments))
+        let endpoint = try RedisEndpoint(url: ConnectionOptions.redisOnly.resolve(arguments).redisURL)
         let client = RedisClient(endpoint: endpoint, options: .init(poolSize: 1))
         defer { client.shutDown() }
         let info = try await client.send("INFO", "server").string ?? ""
@@ -36,11 +33,7 @@ enum PingCommand {
         }.sorted()
         let p50 = samples[samples.count / 2]
         let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
-        Terminal.out("PONG from Redis \(version) at \(endpoint.address): \(count) pings, p50 \(format(p50)), p99 \(format(p99))")
+        Terminal.out("PONG from Redis \(version) at \(endpoint.address): \(count) pings, p50 \(DisplayFormat.milliseconds(p50)), p99 \(DisplayFormat.milliseconds(p99))")
         return .success
-    }
-
-    static func format(_ duration: Duration) -> String {
-        String(format: "%.3f ms", duration.seconds * 1000)
     }
 }

@@ -5,29 +5,27 @@ import Foundation
 
 /// `baton refresh` and `baton config check`.
 enum RefreshCommand {
-    static let help = """
-        usage: baton refresh SVC [--force] [--config FILE] [--redis URL] [--prefix PREFIX]
-
+    static let specification = CommandSpecification(
+        name: "refresh", usage: ["baton refresh SVC [--force] \(ConnectionOptions.coordinator.group.synopsis)"],
+        options: [.flag("force")], groups: [ConnectionOptions.coordinator.group], positionals: 1...1, discussion: """
         Runs the refresh protocol for SVC in this process and prints the resulting record as JSON.
         Without --force it returns the stored record when it is still fresh. Any number of these
         may run at once on any hosts: the service lock makes sure only one calls the provider, and
         the others return its result.
         Exit codes: 3 needs re-authorisation, 4 provider unavailable, 5 Redis unavailable,
         6 no refresh token stored, 75 another refresh held the lock too long.
-        """
+        """)
 
-    static let configHelp = """
-        usage: baton config check FILE
-
+    static let configSpecification = CommandSpecification(
+        name: "config check", usage: ["baton config check FILE"], positionals: 1...1, discussion: """
         Validates a configuration file (JSON) and lists every problem with its path; exits 2 if
         there is any. Secrets named by client_secret_env / client_secret_file must be readable.
-        """
+        """)
 
     static func refresh(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(
-            valueOptions: ["redis", "prefix", "config"], flags: ["force"], positionals: 1...1))
-        if arguments.has("help") { Terminal.out(help); return .success }
-        let context = try CommandContext(arguments, requireConfiguration: true)
+        let arguments = try specification.parse(words)
+        if arguments.has("help") { Terminal.out(specification.help); return .success }
+        let context = try CommandContext(arguments, options: .coordinator)
         defer { context.shutDown() }
         let service = try context.service(arguments.positionals[0])
         let locks = try context.makeLocks()
@@ -49,11 +47,11 @@ enum RefreshCommand {
 
     static func config(_ words: [String]) async throws -> ExitCode {
         guard words.first == "check" else {
-            if words.first.map({ ["-h", "--help"].contains($0) }) == true { Terminal.out(configHelp); return .success }
+            if words.first.map({ ["-h", "--help"].contains($0) }) == true { Terminal.out(configSpecification.help); return .success }
             throw UsageError("use `baton config check FILE`")
         }
-        let arguments = try ParsedArguments(Array(words.dropFirst()), specification: .init(positionals: 1...1))
-        if arguments.has("help") { Terminal.out(configHelp); return .success }
+        let arguments = try configSpecification.parse(Array(words.dropFirst()))
+        if arguments.has("help") { Terminal.out(configSpecification.help); return .success }
         let configuration = try BatonConfiguration.load(path: arguments.positionals[0])
         let names = configuration.services.map(\.name)
         let shown = names.prefix(10).joined(separator: ", ") + (names.count > 10 ? ", and \(names.count - 10) more" : "")

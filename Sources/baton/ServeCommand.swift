@@ -7,9 +7,11 @@ import Foundation
 
 /// `baton serve`: the coordinator daemon.
 enum ServeCommand {
-    static let help = """
-        usage: baton serve --config FILE [--id NAME] [--log-level debug|info|warn|error]
-
+    static let specification = CommandSpecification(
+        name: "serve",
+        usage: ["baton serve \(ConnectionOptions.coordinator.group.synopsis) [--id NAME] [--log-level debug|info|warn|error]"],
+        options: [.value("id", "NAME"), .value("log-level", "debug|info|warn|error")],
+        groups: [ConnectionOptions.coordinator.group], discussion: """
         Keeps every configured credential fresh, as one of any number of replicas sharing Redis:
         refreshes each service before it expires (exactly one replica per refresh, by the service
         lock), answers workers' forced-refresh requests (LPUSH PREFIX:refresh-requests
@@ -17,26 +19,24 @@ enum ServeCommand {
         --id names this replica in records, events and logs (default host:pid).
         SIGTERM/SIGINT: stop taking work, let refreshes in flight finish, exit 0.
         SIGHUP: re-read the configuration (services added or removed); a bad file is logged and ignored.
-        """
+        """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["config", "id", "log-level", "redis", "prefix"]))
-        if arguments.has("help") { Terminal.out(help); return .success }
-        let redisOverride = try Baton.redisOption(arguments)
+        let arguments = try specification.parse(words)
+        if arguments.has("help") { Terminal.out(specification.help); return .success }
         let environment = ProcessInfo.processInfo.environment
-        guard let path = arguments.value("config") ?? environment["BATON_CONFIG"] else {
-            throw UsageError("baton serve needs the configuration file: --config FILE or BATON_CONFIG")
+        let connection = try ConnectionOptions.coordinator.resolve(arguments, environment: environment)
+        guard let configuration = connection.configuration, let path = connection.configurationPath else {
+            throw ConnectionOptions.missingConfiguration
         }
         let level = try arguments.value("log-level").map { text -> StructuredLog.Level in
             guard let level = StructuredLog.Level(rawValue: text) else { throw UsageError("--log-level must be debug, info, warn or error, not '\(text)'") }
             return level
         } ?? .info
-        let configuration = try BatonConfiguration.load(path: path, environment: environment)
         let replica = arguments.value("id") ?? CommandContext.processLabel
         let log = StructuredLog(replica: replica, minimum: level)
-        let prefix = arguments.value("prefix") ?? configuration.prefix
-        let url = redisOverride ?? configuration.redisURL
-        let client = try RedisClient(url: url, options: .init(
+        let prefix = connection.prefix ?? configuration.prefix
+        let client = try RedisClient(url: connection.redisURL, options: .init(
             connection: .init(reconnect: .init(giveUpAfter: .seconds(1))),
             poolSize: min(64, configuration.maxConcurrentRefreshes + 6)))
         defer { client.shutDown() }

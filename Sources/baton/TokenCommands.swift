@@ -8,9 +8,11 @@ import Foundation
 
 /// `baton get`, `baton seed`, `baton status`: the token layer's ops commands.
 enum TokenCommands {
-    static let getHelp = """
-        usage: baton get SVC [--newer-than N] [--wait 10s] [--json | --header] [--redis URL] [--prefix PREFIX] [--config FILE]
-
+    static let getSpecification = CommandSpecification(
+        name: "get",
+        usage: ["baton get SVC [--newer-than N] [--wait 10s] [--json | --header] \(ConnectionOptions.tokens.group.synopsis)"],
+        options: [.value("newer-than", "N"), .value("wait", "10s"), .flag("json"), .flag("header")],
+        groups: [ConnectionOptions.tokens.group], positionals: 1...1, discussion: """
         Prints SVC's access token from Redis (never calls the provider), the whole record (--json),
         or one HTTP header line (--header: "Authorization: Bearer ..."), made for a pipe that keeps
         the token out of the process list: baton get SVC --header | curl -H @- URL
@@ -20,12 +22,17 @@ enum TokenCommands {
         returns at once if the stored one is already newer.
         Exits 6 when no valid token appeared, 3 when the credential needs re-authorisation, 75 when
         no newer token appeared within --wait.
-        """
+        """)
 
-    static let seedHelp = """
-        usage: baton seed SVC --refresh-token-file PATH [--redis URL] [--prefix PREFIX] [--config FILE]
-               baton seed SVC --authorization-code-file PATH --redirect-uri URI [--code-verifier-file PATH] --config FILE
-
+    static let seedSpecification = CommandSpecification(
+        name: "seed",
+        usage: [
+            "baton seed SVC --refresh-token-file PATH \(ConnectionOptions.tokens.group.synopsis)",
+            "baton seed SVC --authorization-code-file PATH --redirect-uri URI [--code-verifier-file PATH] --config FILE",
+        ],
+        options: [.value("refresh-token-file", "PATH"), .value("authorization-code-file", "PATH"), .value("redirect-uri", "URI"),
+                  .value("code-verifier-file", "PATH")],
+        groups: [ConnectionOptions.tokens.group], positionals: 1...1, discussion: """
         Stores SVC's refresh token (read from PATH, or from standard input with `-`; never give a
         secret as an argument) and registers the service. It takes effect at once: the next
         refresh uses it, and a service in needs_reauth goes back to ok.
@@ -33,28 +40,27 @@ enum TokenCommands {
         With --authorization-code-file, exchanges a one-time authorization code (with its PKCE
         code_verifier, if the authorization request used one) at the service's token endpoint and
         stores the resulting refresh token and access token.
-        """
+        """)
 
-    static let statusHelp = """
-        usage: baton status [SVC...] [--json] [--redis URL] [--prefix PREFIX] [--config FILE]
-
+    static let statusSpecification = CommandSpecification(
+        name: "status", usage: ["baton status [SVC...] [--json] \(ConnectionOptions.tokens.group.synopsis)"],
+        options: [.flag("json")], groups: [ConnectionOptions.tokens.group], positionals: 0...1000, discussion: """
         One line per known service: status, version, time to expiry, who refreshed it, and the
         last error. Never prints a token.
-        """
+        """)
 
     // MARK: - get
 
     static func get(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(
-            valueOptions: ["redis", "prefix", "config", "newer-than", "wait"], flags: ["json", "header"], positionals: 1...1))
-        if arguments.has("help") { Terminal.out(getHelp); return .success }
+        let arguments = try getSpecification.parse(words)
+        if arguments.has("help") { Terminal.out(getSpecification.help); return .success }
         guard !(arguments.has("json") && arguments.has("header")) else { throw UsageError("choose one of --json and --header") }
         let newerThan = try arguments.value("newer-than").map { text -> Int64 in
             guard let version = Int64(text), version >= 0 else { throw UsageError("--newer-than must be a record version (a whole number), not '\(text)'") }
             return version
         }
         let wait: Duration
-        if arguments.value("wait") == "0" { wait = .zero } else { wait = try LockCommand.duration(arguments, "wait", default: .seconds(10)) }
+        if arguments.value("wait") == "0" { wait = .zero } else { wait = try arguments.duration("wait", default: .seconds(10)) }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         let service = arguments.positionals[0]
@@ -116,12 +122,10 @@ enum TokenCommands {
     // MARK: - seed
 
     static func seed(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(
-            valueOptions: ["redis", "prefix", "config", "refresh-token-file", "authorization-code-file", "redirect-uri", "code-verifier-file"],
-            positionals: 1...1))
-        if arguments.has("help") { Terminal.out(seedHelp); return .success }
+        let arguments = try seedSpecification.parse(words)
+        if arguments.has("help") { Terminal.out(seedSpecification.help); return .success }
         // Refused before a secret is read: a token read from stdin and then refused is gone.
-        _ = try Baton.redisOption(arguments)
+        _ = try ConnectionOptions.redisOverride(arguments)
         let service = arguments.positionals[0]
         if let codeFile = arguments.value("authorization-code-file") {
             guard arguments.value("refresh-token-file") == nil else {
@@ -181,7 +185,7 @@ enum TokenCommands {
                                  scope: response.scope, version: fence, refreshedAt: now, refreshedBy: CommandContext.processLabel)
         _ = try await context.store.persist(record, service: name, secret: nil, fence: fence, usedSecret: nil, event: .refreshed,
                                             replica: CommandContext.processLabel, owner: "")
-        Terminal.out("seeded '\(name)' from an authorization code (fence \(fence)); access token valid for \(formatAge(response.expiresAt - now))")
+        Terminal.out("seeded '\(name)' from an authorization code (fence \(fence)); access token valid for \(DisplayFormat.age(milliseconds: response.expiresAt - now))")
         return .success
     }
 
@@ -209,9 +213,8 @@ enum TokenCommands {
     // MARK: - status
 
     static func status(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(
-            valueOptions: ["redis", "prefix", "config"], flags: ["json"], positionals: 0...1000))
-        if arguments.has("help") { Terminal.out(statusHelp); return .success }
+        let arguments = try statusSpecification.parse(words)
+        if arguments.has("help") { Terminal.out(statusSpecification.help); return .success }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         var services = arguments.positionals
@@ -256,27 +259,15 @@ enum TokenCommands {
             Terminal.out(String(decoding: data, as: UTF8.self))
             return .success
         }
+        let pad = DisplayFormat.column
         Terminal.out(pad("SERVICE", 24) + pad("STATUS", 18) + pad("VERSION", 9) + pad("EXPIRES IN", 12) + pad("REFRESHED BY", 24) + "LAST ERROR")
         for row in rows {
-            let expires = (row["expires_in_ms"] as? Int64).map { $0 >= 0 ? formatAge($0) : "-" + formatAge(-$0) } ?? "-"
+            let expires = (row["expires_in_ms"] as? Int64).map { DisplayFormat.signedAge(milliseconds: $0) } ?? "-"
             let error = (row["last_error"] as? [String: Any])?["code"] as? String ?? ""
             Terminal.out(pad(row["service"] as? String ?? "", 24) + pad(row["status"] as? String ?? "", 18)
                          + pad((row["version"] as? Int64).map(String.init) ?? "-", 9) + pad(expires, 12)
                          + pad(row["refreshed_by"] as? String ?? "-", 24) + error)
         }
         return .success
-    }
-
-    static func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
-    }
-
-    /// `950ms`, `42s`, `3m10s`, `2h5m`.
-    static func formatAge(_ milliseconds: Int64) -> String {
-        if milliseconds < 1000 { return "\(milliseconds)ms" }
-        let seconds = milliseconds / 1000
-        if seconds < 60 { return "\(seconds)s" }
-        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
-        return "\(seconds / 3600)h\((seconds % 3600) / 60)m"
     }
 }

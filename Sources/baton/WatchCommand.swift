@@ -6,17 +6,17 @@ import Foundation
 
 /// `baton watch`: a live feed of token changes for operators.
 enum WatchCommand {
-    static let help = """
-        usage: baton watch [SVC...] [--redis URL] [--prefix PREFIX] [--config FILE]
-
+    static let specification = CommandSpecification(
+        name: "watch", usage: ["baton watch [SVC...] \(ConnectionOptions.tokens.group.synopsis)"],
+        groups: [ConnectionOptions.tokens.group], positionals: 0...1000, discussion: """
         Prints one line per record change (every refresh, failure, seed) as it happens: time,
         service, version, status, time to expiry, who refreshed it, last error. Never a token.
         Watches every service when none is named. Runs until Ctrl-C.
-        """
+        """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try ParsedArguments(words, specification: .init(valueOptions: ["redis", "prefix", "config"], positionals: 0...1000))
-        if arguments.has("help") { Terminal.out(help); return .success }
+        let arguments = try specification.parse(words)
+        if arguments.has("help") { Terminal.out(specification.help); return .success }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         let services = arguments.positionals
@@ -46,19 +46,13 @@ enum WatchCommand {
                   message.channel.hasPrefix(head), message.channel.hasSuffix("}:changed") else { continue }
             let service = String(message.channel.dropFirst(head.count).dropLast("}:changed".count))
             guard let record = try await context.store.record(service) else {
-                Terminal.out("\(timestamp())  \(service)  v\(message.text)  seeded (no access token yet)")
+                Terminal.out("\(DisplayFormat.clockTime())  \(service)  v\(message.text)  seeded (no access token yet)")
                 continue
             }
             let now = try await context.store.now()
             let error = record.lastError.map { "  last error \($0.code): \($0.description)" } ?? ""
-            Terminal.out("\(timestamp())  \(service)  v\(record.version)  \(record.status.rawValue)  expires in \(TokenCommands.formatAge(max(0, record.expiresAt - now)))  by \(record.refreshedBy)\(error)")
+            Terminal.out("\(DisplayFormat.clockTime())  \(service)  v\(record.version)  \(record.status.rawValue)  expires in \(DisplayFormat.age(milliseconds: max(0, record.expiresAt - now)))  by \(record.refreshedBy)\(error)")
         }
         return .success
-    }
-
-    private static func timestamp() -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "HH:mm:ss.SSS"
-        return formatter.string(from: Date())
     }
 }
