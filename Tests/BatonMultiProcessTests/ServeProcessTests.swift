@@ -240,11 +240,10 @@ final class ServeProcessTests: XCTestCase {
         try start(lifetime: 300)
         try startReplica("replica-1")
         _ = try await waitForRecord()
-        var text = try String(contentsOfFile: configPath, encoding: .utf8)
-        text = text.replacingOccurrences(of: "\"redis_url\": \"\(redis.url)\"",
-                                         with: "\"redis_url\": \"rediss://baton:hunter2-userinfo@cache:6380/0?password=hunter2-query\"")
-        XCTAssertTrue(text.contains("hunter2-query"))
-        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        var broken = configuration
+        broken.settings["redis_url"] = "rediss://baton:hunter2-userinfo@cache:6380/0?password=hunter2-query"
+        configPath = try broken.write(in: folder)
+        XCTAssertTrue(try String(contentsOfFile: configPath, encoding: .utf8).contains("hunter2-query"))
         replicas["replica-1"]?.0.signal(SIGHUP)
         let deadline = ContinuousClock.now + .seconds(10)
         while !log("replica-1").contains("config_reload_failed") && ContinuousClock.now < deadline {
