@@ -36,9 +36,11 @@ public enum DisplayFormat {
     /// The local wall-clock time with milliseconds, `HH:mm:ss.SSS` (`14:03:27.045`), for live
     /// feeds; no formatter object, so it is cheap on every line.
     public static func clockTime(_ date: Date = Date()) -> String {
-        let since1970 = date.timeIntervalSince1970
-        var whole = time_t(since1970.rounded(.down))
-        let millisecond = Int(((since1970 - since1970.rounded(.down)) * 1000).rounded(.down))
+        // Whole milliseconds first (rounded, as DateFormatter does), then split: a fraction such as
+        // .8219999 is 822 ms, never 821.
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var whole = time_t(milliseconds.dividedRoundingDown(by: 1000))
+        let millisecond = Int(milliseconds - Int64(whole) * 1000)
         var parts = tm()
         localtime_r(&whole, &parts)
         return String(format: "%02d:%02d:%02d.%03d", parts.tm_hour, parts.tm_min, parts.tm_sec, millisecond)
@@ -48,5 +50,13 @@ public enum DisplayFormat {
     /// a column of a plain-text table.
     public static func column(_ text: String, width: Int) -> String {
         text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}
+
+private extension Int64 {
+    /// Floor division (the remainder is never negative), for times before 1970 too.
+    func dividedRoundingDown(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor < 0) ? quotient - 1 : quotient
     }
 }

@@ -10,6 +10,7 @@ import BatonLock
 /// | `prefix:{svc}:secret` | string, JSON | the refresh token in a versioned envelope (``SecretEnvelope``); coordinator only |
 /// | `prefix:{svc}:lock`, `prefix:{svc}:fence` | lock | the service's refresh lock and fencing counter |
 /// | `prefix:{svc}:events` | stream, capped ~1000 | audit events, never a secret |
+/// | `prefix:{svc}:forced` | string with a TTL | the forced-refresh gate: set while a forced refresh happened less than `forced_refresh_min_interval` ago |
 /// | `prefix:services` | set | the known service names |
 /// | `prefix:refresh-requests` | list | forced-refresh requests from workers |
 /// | channel `prefix:{svc}:changed` | pub/sub | the new record's version, after every write |
@@ -36,6 +37,8 @@ public struct TokenKeys: Sendable, Hashable {
     public var secret: String { "\(prefix):{\(service)}:secret" }
     /// `prefix:{svc}:events`
     public var events: String { "\(prefix):{\(service)}:events" }
+    /// `prefix:{svc}:forced`: the forced-refresh gate (`SET NX PX forced_refresh_min_interval`).
+    public var forcedGate: String { "\(prefix):{\(service)}:forced" }
     /// `prefix:{svc}:changed` (a pub/sub channel)
     public var changedChannel: String { "\(prefix):{\(service)}:changed" }
     /// `prefix:services`

@@ -21,7 +21,9 @@ final class DisplayFormatTests: XCTestCase {
     func testClockTimeMatchesTheFormatItReplaced() {
         let formatter = DateFormatter()
         formatter.dateFormat = "HH:mm:ss.SSS"
-        for date in [Date(timeIntervalSince1970: 1_764_000_000.045), Date(timeIntervalSince1970: 1_764_012_345.999), Date()] {
+        // Fixed instants, fractions that binary floating point cannot hold exactly among them.
+        let instants: [TimeInterval] = [1_764_000_000.045, 1_764_012_345.999, 1_764_090_427.8219999, 1_764_090_427.8215, 1_764_090_427.0005]
+        for date in instants.map(Date.init(timeIntervalSince1970:)) {
             XCTAssertEqual(DisplayFormat.clockTime(date), formatter.string(from: date))
         }
     }

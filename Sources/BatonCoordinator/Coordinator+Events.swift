@@ -1,0 +1,92 @@
+import BatonTokens
+
+/// What the listener threads deliver (forced-refresh requests, change notifications) and the
+/// periodic housekeeping.
+extension Coordinator {
+    /// Acknowledges a request (removes it from this replica's processing list).
+    func answer(_ request: RefreshRequest) async {
+        do {
+            try await requests.acknowledge(request)
+            statistics.requestsAnswered += 1
+        } catch {
+            log.log(.warn, "request_ack_failed", service: request.service, ["error_class": .text(String(describing: error))])
+        }
+    }
+
+    /// A list entry taken by the request consumer.
+    func received(_ entry: [UInt8]) async {
+        statistics.requestsReceived += 1
+        let request: RefreshRequest
+        do {
+            request = try RefreshRequest(entry: entry)
+        } catch {
+            // Poison is dropped here, on first sight, never handed to another replica.
+            log.log(.warn, "request_dropped", ["reason": .text(error.description)])
+            do { try await requests.remove(entry) } catch {
+                log.log(.warn, "request_ack_failed", ["error_class": .text(String(describing: error))])
+            }
+            return
+        }
+        guard states[request.service] != nil else {
+            // A name that is not even a valid service name is not echoed (it could be anything).
+            let named = (try? store.keys(request.service)) != nil
+            log.log(.warn, "request_unknown_service", service: named ? request.service : nil,
+                    named ? [:] : ["reason": .text("not a valid service name (\(request.service.utf8.count) bytes)")])
+            await answer(request)
+            return
+        }
+        var pending = PendingRequest(request: request, target: request.version)
+        do {
+            let current = try await store.record(request.service)
+            pending = pending.resolved(observed: current?.version ?? 0)
+            if let current, pending.isSatisfied(by: current) {
+                await answer(request)  // already newer: nothing to do
+                return
+            }
+        } catch {
+            // Unknown for now: the refresh attempt reads the record and resolves the target.
+        }
+        states[request.service]?.pending.append(pending)
+        if states[request.service]?.inFlight == false {
+            queue.schedule(request.service, at: clock.now)
+            wakeup.signal()
+        }
+    }
+
+    /// A change notification, or a (re)subscription after which notifications may have been missed.
+    func changed(_ event: ChangeListener.Event) async {
+        switch event {
+        case .changed(let service, _):
+            guard let state = states[service], !state.inFlight else { return }
+            do {
+                await settle(service, record: try await store.record(service))
+            } catch {
+                queue.schedule(service, at: clock.now + 1000)
+            }
+            wakeup.signal()
+        case .resubscribed:
+            await loadAndSchedule(states.keys.filter { states[$0]?.inFlight == false })
+        }
+    }
+
+    /// Every ``CoordinatorOptions/housekeepingInterval``: heartbeat, recovery of requests stuck in
+    /// processing lists, spool replay, clock re-measurement.
+    func housekeeping() async {
+        do {
+            try await requests.beat()
+            let recovered = try await requests.recoverAbandoned(includingOwn: false)
+            if recovered > 0 {
+                log.log(.info, "requests_recovered", ["count": .number(Int64(recovered)), "from": .text("dead_replica")])
+            }
+            // Tokens left by a `baton refresh` or replica on this host that stopped before Redis had them.
+            try await replaySpool()
+            let unreceived = try await requests.recoverUnreceived()
+            if unreceived > 0 {
+                log.log(.info, "requests_recovered", ["count": .number(Int64(unreceived)), "from": .text("own_list")])
+            }
+            if clock.isStale { clock = try await ServerClock.measure(with: store) }
+        } catch {
+            log.log(.warn, "housekeeping_failed", ["error_class": .text(String(describing: error))])
+        }
+    }
+}
