@@ -6,7 +6,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 BATON := .build/debug/baton
 
-.PHONY: all deps build release test test-asan demo chaos bench bench-serve check-deploy clean
+.PHONY: all deps build release test test-asan demo chaos bench bench-serve check-deploy format lint clean
 
 all: build
 
@@ -38,6 +38,17 @@ demo: build
 ## 120) of faults, then invariant checks; CHAOS_SEED=N replays a run. Exits non-zero on a failure.
 chaos: build
 	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_SEED=$(CHAOS_SEED) python3 scripts/chaos.py
+
+## Formats every Swift file in place with the toolchain's swift-format (.swift-format: 4 spaces,
+## 120 columns).
+format:
+	$(SWIFT) format -i -r --parallel Sources Tests Package.swift
+
+## Static checks: swift-format's lint (warnings fail), and the module diagram in
+## docs/ARCHITECTURE.md against Package.swift.
+lint:
+	$(SWIFT) format lint --strict -r --parallel Sources Tests Package.swift
+	python3 scripts/check-architecture.py
 
 clean:
 	rm -rf .build .build-asan

@@ -34,15 +34,19 @@ let package = Package(
         .target(name: "BatonSupport", dependencies: ["CCrypto"]),
         .target(name: "BatonRedis", dependencies: ["CHiredis", "BatonSupport"]),
         .target(name: "BatonLock", dependencies: ["BatonRedis", "BatonSupport"]),
-        .target(name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth", "BatonSupport"]),
+        .target(
+            name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth", "BatonSupport"]),
         .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonSupport"]),
         .target(name: "BatonConfig", dependencies: ["BatonSupport"]),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "BatonSupport"]),
         .target(name: "BatonCommandLine", dependencies: ["BatonSupport"]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonRedis", "BatonLock", "BatonTokens", "BatonCoordinator", "BatonConfig", "BatonOAuth", "BatonCommandLine",
-                           "BatonSupport"]
+            dependencies: [
+                "BatonRedis", "BatonLock", "BatonTokens", "BatonCoordinator", "BatonConfig", "BatonOAuth",
+                "BatonCommandLine",
+                "BatonSupport",
+            ]
         ),
 
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
@@ -51,13 +55,16 @@ let package = Package(
         .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
         // Several real `baton` processes against a real redis-server.
-        .testTarget(name: "BatonMultiProcessTests", dependencies: ["BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonTestSupport"]),
+        .testTarget(
+            name: "BatonMultiProcessTests",
+            dependencies: ["BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonTestSupport"]),
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         // `baton` itself, for the check of every subcommand's help against its options.
-        .testTarget(name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig", "BatonSupport", "baton"]),
+        .testTarget(
+            name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig", "BatonSupport", "baton"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -58,16 +58,21 @@ public struct CommandSpecification: Sendable {
     public let help: String
 
     /// A specification whose help is its usage lines (`usage: ...`) followed by `discussion`.
-    public init(name: String, usage: [String], options: [OptionSpecification] = [], groups: [OptionGroup] = [],
-                positionals: ClosedRange<Int> = 0...0, takesTrailingCommand: Bool = false, discussion: String) {
-        self.init(name: name, usage: usage, options: options, groups: groups, positionals: positionals,
-                  takesTrailingCommand: takesTrailingCommand, help: Self.helpText(usage: usage, discussion: discussion))
+    public init(
+        name: String, usage: [String], options: [OptionSpecification] = [], groups: [OptionGroup] = [],
+        positionals: ClosedRange<Int> = 0...0, takesTrailingCommand: Bool = false, discussion: String
+    ) {
+        self.init(
+            name: name, usage: usage, options: options, groups: groups, positionals: positionals,
+            takesTrailingCommand: takesTrailingCommand, help: Self.helpText(usage: usage, discussion: discussion))
     }
 
     /// A specification that prints `help`, a text several commands share (`baton lock ...`);
     /// `usage` must still be part of it.
-    public init(name: String, usage: [String], options: [OptionSpecification] = [], groups: [OptionGroup] = [],
-                positionals: ClosedRange<Int> = 0...0, takesTrailingCommand: Bool = false, help: String) {
+    public init(
+        name: String, usage: [String], options: [OptionSpecification] = [], groups: [OptionGroup] = [],
+        positionals: ClosedRange<Int> = 0...0, takesTrailingCommand: Bool = false, help: String
+    ) {
         self.name = name
         self.usage = usage
         self.options = options

@@ -6,7 +6,8 @@ extension ParsedArguments {
     public func duration(_ name: String, default value: Duration) throws -> Duration {
         guard let text = self.value(name) else { return value }
         guard let duration = parseDuration(text) else {
-            throw UsageError("--\(name) '\(text)' is not a duration: write a whole number and a unit, as in 250ms, 30s, 5m, 1h")
+            throw UsageError(
+                "--\(name) '\(text)' is not a duration: write a whole number and a unit, as in 250ms, 30s, 5m, 1h")
         }
         return duration
     }
@@ -17,7 +18,8 @@ extension ParsedArguments {
     public func count(_ name: String, default value: Int, allowZero: Bool = false) throws -> Int {
         guard let text = self.value(name) else { return value }
         guard let number = Int(text), number > 0 || (allowZero && number == 0) else {
-            throw UsageError("--\(name) must be a \(allowZero ? "non-negative" : "positive") whole number, not '\(text)'")
+            throw UsageError(
+                "--\(name) must be a \(allowZero ? "non-negative" : "positive") whole number, not '\(text)'")
         }
         return number
     }

@@ -27,7 +27,10 @@ public struct ParsedArguments: Sendable, Equatable {
         public var takesTrailingCommand: Bool
 
         /// Creates a specification. `--help`/`-h` is always accepted as a flag named `help`.
-        public init(valueOptions: Set<String> = [], flags: Set<String> = [], positionals: ClosedRange<Int> = 0...0, takesTrailingCommand: Bool = false) {
+        public init(
+            valueOptions: Set<String> = [], flags: Set<String> = [], positionals: ClosedRange<Int> = 0...0,
+            takesTrailingCommand: Bool = false
+        ) {
             self.valueOptions = valueOptions
             self.flags = flags.union(["help"])
             self.positionals = positionals
@@ -86,7 +89,9 @@ public struct ParsedArguments: Sendable, Equatable {
         if flags.contains("help") { return }
         let range = specification.positionals
         if positionals.count < range.lowerBound {
-            throw UsageError(range.lowerBound == 1 ? "missing argument" : "expected at least \(range.lowerBound) arguments, got \(positionals.count)")
+            throw UsageError(
+                range.lowerBound == 1
+                    ? "missing argument" : "expected at least \(range.lowerBound) arguments, got \(positionals.count)")
         }
         if positionals.count > range.upperBound {
             throw UsageError("unexpected argument '\(positionals[range.upperBound])'")
@@ -106,7 +111,8 @@ public struct ParsedArguments: Sendable, Equatable {
         let bare = word.drop { $0 == "-" }
         let known = specification.valueOptions.union(specification.flags)
         guard let nearest = known.min(by: { editDistance(bare, $0) < editDistance(bare, $1) }),
-              editDistance(bare, nearest) <= max(2, nearest.count / 3) else { return "" }
+            editDistance(bare, nearest) <= max(2, nearest.count / 3)
+        else { return "" }
         return "; did you mean '--\(nearest)'?"
     }
 }

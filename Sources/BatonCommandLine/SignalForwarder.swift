@@ -1,7 +1,8 @@
 import Dispatch
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Forwards the signals a supervisor receives to its child (`baton lock run`), so that
@@ -63,7 +64,10 @@ public final class SignalHandlers: @unchecked Sendable {
     /// Removes every handler and restores the default actions.
     public func cancel() {
         let (taken, numbers) = lock.withLock { () -> ([(Int32, any DispatchSourceSignal)], [Int32]) in
-            defer { sources = []; ignored = [] }
+            defer {
+                sources = []
+                ignored = []
+            }
             return (sources, ignored)
         }
         for (number, source) in taken {

@@ -25,10 +25,14 @@ public struct BatonConfiguration: Sendable {
 
     /// The default `state_dir`: `/var/lib/baton` when it exists and is writable (or can be
     /// created), else `$XDG_STATE_HOME/baton`, else `$HOME/.local/state/baton`.
-    public static func defaultStateDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func defaultStateDirectory(environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String
+    {
         let system = "/var/lib/baton"
         let manager = FileManager.default
-        if manager.isWritableFile(atPath: system) || (!manager.fileExists(atPath: system) && manager.isWritableFile(atPath: "/var/lib")) {
+        if manager.isWritableFile(atPath: system)
+            || (!manager.fileExists(atPath: system) && manager.isWritableFile(atPath: "/var/lib"))
+        {
             return system
         }
         if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/baton" }
@@ -109,7 +113,8 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public let problems: [Problem]
 
     public var description: String {
-        let head = "\(file.map { "configuration \($0)" } ?? "configuration") has \(problems.count) problem\(problems.count == 1 ? "" : "s"):"
+        let head =
+            "\(file.map { "configuration \($0)" } ?? "configuration") has \(problems.count) problem\(problems.count == 1 ? "" : "s"):"
         return ([head] + problems.map { "  - \($0)" }).joined(separator: "\n")
     }
 }

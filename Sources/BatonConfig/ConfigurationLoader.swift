@@ -10,10 +10,20 @@ extension BatonConfiguration {
     /// Reads and validates a configuration file. Relative `client_secret_file` paths are taken
     /// from the file's folder.
     /// - Throws: ``ConfigurationError`` listing every problem.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> BatonConfiguration {
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> BatonConfiguration
+    {
         guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
-            throw ConfigurationError(file: path, problems: [.init(path: "", message: "the file \(reason): pass --config FILE or set \(BatonDefaults.Environment.configuration)")])
+            let reason =
+                FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
+            throw ConfigurationError(
+                file: path,
+                problems: [
+                    .init(
+                        path: "",
+                        message:
+                            "the file \(reason): pass --config FILE or set \(BatonDefaults.Environment.configuration)")
+                ])
         }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try parse(Array(data), environment: environment, baseDirectory: folder, file: path)
@@ -21,8 +31,10 @@ extension BatonConfiguration {
 
     /// Validates a configuration document.
     /// - Throws: ``ConfigurationError`` listing every problem.
-    public static func parse(_ bytes: [UInt8], environment: [String: String] = [:], baseDirectory: String = ".",
-                             file: String? = nil) throws -> BatonConfiguration {
+    public static func parse(
+        _ bytes: [UInt8], environment: [String: String] = [:], baseDirectory: String = ".",
+        file: String? = nil
+    ) throws -> BatonConfiguration {
         let document: JSONValue
         do {
             document = try JSONReader.parse(bytes)

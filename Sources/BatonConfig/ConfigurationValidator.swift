@@ -7,11 +7,16 @@ struct ConfigurationValidator {
     let baseDirectory: String
     var problems: [ConfigurationError.Problem] = []
 
-    static let topLevelKeys = ["redis_url", "prefix", "services", "lock_ttl", "lock_wait", "max_concurrent_refreshes", "forced_refresh_min_interval",
-                               "state_dir"]
-    static let serviceKeys = ["token_url", "grant", "client_id", "client_secret_env", "client_secret_file", "auth_method", "scope",
-                              "audience", "resource", "extra_params", "refresh_buffer", "default_lifetime", "allow_insecure_http",
-                              "connect_timeout", "request_timeout", "forced_refresh_min_interval"]
+    static let topLevelKeys = [
+        "redis_url", "prefix", "services", "lock_ttl", "lock_wait", "max_concurrent_refreshes",
+        "forced_refresh_min_interval",
+        "state_dir",
+    ]
+    static let serviceKeys = [
+        "token_url", "grant", "client_id", "client_secret_env", "client_secret_file", "auth_method", "scope",
+        "audience", "resource", "extra_params", "refresh_buffer", "default_lifetime", "allow_insecure_http",
+        "connect_timeout", "request_timeout", "forced_refresh_min_interval",
+    ]
 
     init(environment: [String: String], baseDirectory: String) {
         self.environment = environment
@@ -27,31 +32,47 @@ struct ConfigurationValidator {
             problem("", "the top level must be a JSON object, not \(document.typeName)")
             return nil
         }
-        checkKeys(members, known: Self.topLevelKeys, path: "", extra: ["client_secret": "client_secret belongs inside a service, and must not be inline there either"])
+        checkKeys(
+            members, known: Self.topLevelKeys, path: "",
+            extra: ["client_secret": "client_secret belongs inside a service, and must not be inline there either"])
         let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
 
         var redisURL = string(fields["redis_url"], "redis_url") ?? BatonDefaults.redisURL
-        if let override = BatonDefaults.Environment.value(BatonDefaults.Environment.redisURL, in: environment) { redisURL = override }
+        if let override = BatonDefaults.Environment.value(BatonDefaults.Environment.redisURL, in: environment) {
+            redisURL = override
+        }
         if !(redisURL.hasPrefix("redis://") || redisURL.hasPrefix("unix://")) {
             // Not quoted: the value may hold a password (user-info or ?password=), and the
             // problem goes into `baton serve`'s config_reload_failed log line.
-            problem("redis_url", "not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]")
+            problem(
+                "redis_url",
+                "not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]")
         }
         var prefix = string(fields["prefix"], "prefix") ?? BatonDefaults.tokenPrefix
-        if let override = BatonDefaults.Environment.value(BatonDefaults.Environment.prefix, in: environment) { prefix = override }
+        if let override = BatonDefaults.Environment.value(BatonDefaults.Environment.prefix, in: environment) {
+            prefix = override
+        }
         if KeyNameRules.prefixProblem(prefix) != nil {
-            problem("prefix", "'\(prefix)' is not a valid key prefix: use 1-64 letters, digits, '-', '_', '.' or ':' (no braces)")
+            problem(
+                "prefix",
+                "'\(prefix)' is not a valid key prefix: use 1-64 letters, digits, '-', '_', '.' or ':' (no braces)")
         }
         let lockTTL = duration(fields["lock_ttl"], "lock_ttl") ?? .seconds(30)
         if lockTTL < .seconds(1) { problem("lock_ttl", "must be at least 1s so the lease can be renewed") }
         let lockWait = duration(fields["lock_wait"], "lock_wait") ?? .seconds(10)
-        let maxConcurrent = integer(fields["max_concurrent_refreshes"], "max_concurrent_refreshes", range: 1...10_000) ?? 32
-        let forcedInterval = duration(fields["forced_refresh_min_interval"], "forced_refresh_min_interval") ?? .seconds(5)
+        let maxConcurrent =
+            integer(fields["max_concurrent_refreshes"], "max_concurrent_refreshes", range: 1...10_000) ?? 32
+        let forcedInterval =
+            duration(fields["forced_refresh_min_interval"], "forced_refresh_min_interval") ?? .seconds(5)
 
         var services: [ServiceConfiguration] = []
         switch fields["services"] {
         case .object(let entries)?:
-            if entries.isEmpty { problem("services", "no services: add at least one, e.g. \"my-api\": {\"token_url\": ..., \"client_id\": ...}") }
+            if entries.isEmpty {
+                problem(
+                    "services",
+                    "no services: add at least one, e.g. \"my-api\": {\"token_url\": ..., \"client_id\": ...}")
+            }
             for entry in entries {
                 if let service = service(entry.key, entry.value, lockTTL: lockTTL, forcedDefault: forcedInterval) {
                     services.append(service)
@@ -64,24 +85,32 @@ struct ConfigurationValidator {
         }
         var stateDirectory = string(fields["state_dir"], "state_dir")
         if let directory = stateDirectory {
-            if directory.isEmpty { problem("state_dir", "is empty: leave it out for the default, or name a folder on persistent storage") }
+            if directory.isEmpty {
+                problem("state_dir", "is empty: leave it out for the default, or name a folder on persistent storage")
+            }
             stateDirectory = directory.hasPrefix("/") ? directory : baseDirectory + "/" + directory
         }
-        return BatonConfiguration(redisURL: redisURL, prefix: prefix, lockTTL: lockTTL, lockWait: lockWait,
-                                  maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services,
-                                  stateDirectory: stateDirectory)
+        return BatonConfiguration(
+            redisURL: redisURL, prefix: prefix, lockTTL: lockTTL, lockWait: lockWait,
+            maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services,
+            stateDirectory: stateDirectory)
     }
 
-    mutating func service(_ name: String, _ value: JSONValue, lockTTL: Duration, forcedDefault: Duration) -> ServiceConfiguration? {
+    mutating func service(_ name: String, _ value: JSONValue, lockTTL: Duration, forcedDefault: Duration)
+        -> ServiceConfiguration?
+    {
         let path = "services.\(name)"
         if let reason = Self.serviceNameProblem(name) { problem(path, reason) }
         guard case .object(let members) = value else {
             problem(path, "must be an object, not \(value.typeName)")
             return nil
         }
-        checkKeys(members, known: Self.serviceKeys, path: path, extra: [
-            "client_secret": "an inline client_secret is refused (it would sit in a file that gets copied around): use client_secret_env (an environment variable) or client_secret_file",
-        ])
+        checkKeys(
+            members, known: Self.serviceKeys, path: path,
+            extra: [
+                "client_secret":
+                    "an inline client_secret is refused (it would sit in a file that gets copied around): use client_secret_env (an environment variable) or client_secret_file"
+            ])
         let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
 
         let grant: ServiceConfiguration.Grant
@@ -103,8 +132,11 @@ struct ConfigurationValidator {
         let allowInsecure = boolean(fields["allow_insecure_http"], "\(path).allow_insecure_http") ?? false
         let tokenURL = url(fields["token_url"], "\(path).token_url", allowInsecure: allowInsecure)
         let clientID = string(fields["client_id"], "\(path).client_id")
-        if fields["client_id"] == nil { problem("\(path).client_id", "missing: the OAuth client id issued by the provider") }
-        else if clientID?.isEmpty == true { problem("\(path).client_id", "must not be empty") }
+        if fields["client_id"] == nil {
+            problem("\(path).client_id", "missing: the OAuth client id issued by the provider")
+        } else if clientID?.isEmpty == true {
+            problem("\(path).client_id", "must not be empty")
+        }
         let secret = clientSecret(fields, path: path, needed: grant == .clientCredentials)
 
         var extra: [(name: String, value: String)] = []
@@ -115,10 +147,13 @@ struct ConfigurationValidator {
         case .object(let parameters)?:
             for parameter in parameters {
                 guard case .string(let value) = parameter.value else {
-                    problem("\(path).extra_params.\(parameter.key)", "must be a string, not \(parameter.value.typeName)")
+                    problem(
+                        "\(path).extra_params.\(parameter.key)", "must be a string, not \(parameter.value.typeName)")
                     continue
                 }
-                if ["grant_type", "refresh_token", "client_id", "client_secret", "code", "code_verifier"].contains(parameter.key) {
+                if ["grant_type", "refresh_token", "client_id", "client_secret", "code", "code_verifier"].contains(
+                    parameter.key)
+                {
                     problem("\(path).extra_params.\(parameter.key)", "Baton sets this parameter itself: remove it")
                     continue
                 }
@@ -130,19 +165,26 @@ struct ConfigurationValidator {
 
         let refreshBuffer = duration(fields["refresh_buffer"], "\(path).refresh_buffer") ?? .seconds(60)
         let defaultLifetime = duration(fields["default_lifetime"], "\(path).default_lifetime") ?? .seconds(3600)
-        let requestTimeout = duration(fields["request_timeout"], "\(path).request_timeout") ?? min(.seconds(15), lockTTL / 2)
-        let connectTimeout = duration(fields["connect_timeout"], "\(path).connect_timeout") ?? min(.seconds(5), requestTimeout)
+        let requestTimeout =
+            duration(fields["request_timeout"], "\(path).request_timeout") ?? min(.seconds(15), lockTTL / 2)
+        let connectTimeout =
+            duration(fields["connect_timeout"], "\(path).connect_timeout") ?? min(.seconds(5), requestTimeout)
         if requestTimeout >= lockTTL {
-            problem("\(path).request_timeout", "\(requestTimeout.configurationText) must be shorter than lock_ttl (\(lockTTL.configurationText)): a provider call must end well within one lease")
+            problem(
+                "\(path).request_timeout",
+                "\(requestTimeout.configurationText) must be shorter than lock_ttl (\(lockTTL.configurationText)): a provider call must end well within one lease"
+            )
         }
         if connectTimeout > requestTimeout {
             problem("\(path).connect_timeout", "must not be longer than request_timeout")
         }
-        let forced = duration(fields["forced_refresh_min_interval"], "\(path).forced_refresh_min_interval") ?? forcedDefault
+        let forced =
+            duration(fields["forced_refresh_min_interval"], "\(path).forced_refresh_min_interval") ?? forcedDefault
 
         guard let tokenURL, let clientID else { return nil }
         return ServiceConfiguration(
-            name: name, tokenURL: tokenURL, grant: grant, clientID: clientID, clientSecret: secret, authMethod: authMethod,
+            name: name, tokenURL: tokenURL, grant: grant, clientID: clientID, clientSecret: secret,
+            authMethod: authMethod,
             scope: string(fields["scope"], "\(path).scope"), extraParameters: extra.sorted { $0.name < $1.name },
             refreshBuffer: refreshBuffer, defaultLifetime: defaultLifetime, allowInsecureHTTP: allowInsecure,
             connectTimeout: connectTimeout, requestTimeout: requestTimeout, forcedRefreshMinInterval: forced)
@@ -158,7 +200,10 @@ struct ConfigurationValidator {
                 continue
             }
             let nearest = known.min { editDistance(member.key, $0) < editDistance(member.key, $1) }
-            let hint = nearest.flatMap { editDistance(member.key, $0) <= max(2, $0.count / 3) ? " (did you mean '\($0)'?)" : nil }
+            let hint =
+                nearest.flatMap {
+                    editDistance(member.key, $0) <= max(2, $0.count / 3) ? " (did you mean '\($0)'?)" : nil
+                }
                 ?? "; known keys: \(known.joined(separator: ", "))"
             problem(where_, "unknown key at line \(member.line)\(hint)")
         }
@@ -204,7 +249,10 @@ struct ConfigurationValidator {
         case nil: return nil
         case .string(let text)?:
             guard let duration = parseDuration(text) else {
-                problem(path, "'\(text)' is not a duration: write a whole number and a unit (ms, s, m, h), as in \"250ms\", \"60s\", \"5m\", \"1h\"")
+                problem(
+                    path,
+                    "'\(text)' is not a duration: write a whole number and a unit (ms, s, m, h), as in \"250ms\", \"60s\", \"5m\", \"1h\""
+                )
                 return nil
             }
             return duration
@@ -223,7 +271,8 @@ struct ConfigurationValidator {
             return nil
         }
         guard let text = string(value, path) else { return nil }
-        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
+        else {
             // Not quoted: a URL may carry credentials (user-info, a query parameter).
             problem(path, "not an absolute URL: use one such as https://auth.example.com/oauth/token")
             return nil
@@ -233,7 +282,10 @@ struct ConfigurationValidator {
             return url
         case "http":
             if allowInsecure || Self.isLoopback(host) { return url }
-            problem(path, "http:// sends the client secret and tokens in clear text: use https, or set \"allow_insecure_http\": true for this service if you really must")
+            problem(
+                path,
+                "http:// sends the client secret and tokens in clear text: use https, or set \"allow_insecure_http\": true for this service if you really must"
+            )
             return nil
         default:
             problem(path, "the scheme '\(scheme)' is not supported: use https")
@@ -246,21 +298,31 @@ struct ConfigurationValidator {
         let file = string(fields["client_secret_file"], "\(path).client_secret_file")
         switch (variable, file) {
         case (nil, nil):
-            if needed { problem(path, "the client_credentials grant needs a client secret: set client_secret_env or client_secret_file") }
+            if needed {
+                problem(
+                    path,
+                    "the client_credentials grant needs a client secret: set client_secret_env or client_secret_file")
+            }
             return nil
         case (.some, .some):
             problem(path, "set client_secret_env or client_secret_file, not both")
             return nil
         case (let name?, nil):
             guard let value = environment[name], !value.isEmpty else {
-                problem("\(path).client_secret_env", "the environment variable \(name) is not set (or empty): export it before starting Baton")
+                problem(
+                    "\(path).client_secret_env",
+                    "the environment variable \(name) is not set (or empty): export it before starting Baton")
                 return nil
             }
             return Secret(value)
         case (nil, let file?):
-            let resolved = file.hasPrefix("/") ? file : URL(fileURLWithPath: baseDirectory).appendingPathComponent(file).path
+            let resolved =
+                file.hasPrefix("/") ? file : URL(fileURLWithPath: baseDirectory).appendingPathComponent(file).path
             guard let data = FileManager.default.contents(atPath: resolved) else {
-                problem("\(path).client_secret_file", "cannot read '\(resolved)': \(FileManager.default.fileExists(atPath: resolved) ? "permission denied" : "no such file")")
+                problem(
+                    "\(path).client_secret_file",
+                    "cannot read '\(resolved)': \(FileManager.default.fileExists(atPath: resolved) ? "permission denied" : "no such file")"
+                )
                 return nil
             }
             let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -53,7 +53,9 @@ public struct JSONReader {
         reader.skipWhitespace()
         let value = try reader.value(depth: 0)
         reader.skipWhitespace()
-        if reader.index < bytes.count { throw reader.error("unexpected '\(reader.character)' after the end of the document") }
+        if reader.index < bytes.count {
+            throw reader.error("unexpected '\(reader.character)' after the end of the document")
+        }
         return value
     }
 
@@ -90,9 +92,15 @@ public struct JSONReader {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
         case UInt8(ascii: "/"): throw error("comments are not allowed in JSON")
         default: throw error("unexpected '\(character)': expected a value")
@@ -104,26 +112,40 @@ public struct JSONReader {
         var members: [JSONValue.Member] = []
         var seen = Set<String>()
         skipWhitespace()
-        if index < bytes.count && bytes[index] == UInt8(ascii: "}") { index += 1; return .object([]) }
+        if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object([])
+        }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
-                throw error(index < bytes.count && bytes[index] == UInt8(ascii: "}") ? "trailing comma before '}'" : "expected a quoted key")
+                throw error(
+                    index < bytes.count && bytes[index] == UInt8(ascii: "}")
+                        ? "trailing comma before '}'" : "expected a quoted key")
             }
-            let keyLine = line, keyColumn = column
+            let keyLine = line
+            let keyColumn = column
             let key = try string()
             guard seen.insert(key).inserted else {
                 throw SyntaxError(line: keyLine, column: keyColumn, message: "duplicate key \"\(key)\"")
             }
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after the key \"\(key)\"") }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                throw error("expected ':' after the key \"\(key)\"")
+            }
             index += 1
             skipWhitespace()
             members.append(.init(key: key, value: try value(depth: depth + 1), line: keyLine, column: keyColumn))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of file: expected ',' or '}'") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return .object(members)
+            }
             throw error("expected ',' or '}', found '\(character)'")
         }
     }
@@ -132,15 +154,24 @@ public struct JSONReader {
         index += 1
         var elements: [JSONValue] = []
         skipWhitespace()
-        if index < bytes.count && bytes[index] == UInt8(ascii: "]") { index += 1; return .array([]) }
+        if index < bytes.count && bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return .array([])
+        }
         while true {
             skipWhitespace()
             if index < bytes.count && bytes[index] == UInt8(ascii: "]") { throw error("trailing comma before ']'") }
             elements.append(try value(depth: depth + 1))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of file: expected ',' or ']'") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return .array(elements)
+            }
             throw error("expected ',' or ']', found '\(character)'")
         }
     }
@@ -163,14 +194,18 @@ public struct JSONReader {
         }
         let integerStart = index
         guard digits() > 0 else { throw error("a number needs digits") }
-        if bytes[integerStart] == UInt8(ascii: "0") && index - integerStart > 1 { throw error("numbers cannot have leading zeros") }
+        if bytes[integerStart] == UInt8(ascii: "0") && index - integerStart > 1 {
+            throw error("numbers cannot have leading zeros")
+        }
         if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
             index += 1
             guard digits() > 0 else { throw error("a decimal point needs digits after it") }
         }
         if index < bytes.count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
             index += 1
-            if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) { index += 1 }
+            if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) {
+                index += 1
+            }
             guard digits() > 0 else { throw error("an exponent needs digits") }
         }
         return String(decoding: bytes[start..<index], as: UTF8.self)
@@ -192,7 +227,11 @@ public struct JSONReader {
                 flush()
                 return String(scalars)
             }
-            if byte < 0x20 { throw error(byte == UInt8(ascii: "\n") ? "unterminated string (a newline inside quotes)" : "control character in a string") }
+            if byte < 0x20 {
+                throw error(
+                    byte == UInt8(ascii: "\n")
+                        ? "unterminated string (a newline inside quotes)" : "control character in a string")
+            }
             if byte != UInt8(ascii: "\\") {
                 run.append(byte)
                 index += 1
@@ -215,7 +254,9 @@ public struct JSONReader {
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800...0xDBFF).contains(code) {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u")
+                    else {
                         throw error("unpaired surrogate in \\u escape")
                     }
                     index += 2
@@ -232,7 +273,9 @@ public struct JSONReader {
     }
 
     private mutating func hex4() throws -> UInt32 {
-        guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
+        guard index + 4 <= bytes.count,
+            let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+        else {
             throw error("a \\u escape needs four hex digits")
         }
         index += 4

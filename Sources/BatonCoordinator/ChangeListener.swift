@@ -52,7 +52,9 @@ final class ChangeListener: Sendable {
     static func service(in channel: String, prefix: String) -> String? {
         let head = prefix + ":{"
         let tail = "}:changed"
-        guard channel.hasPrefix(head), channel.hasSuffix(tail), channel.count > head.count + tail.count else { return nil }
+        guard channel.hasPrefix(head), channel.hasSuffix(tail), channel.count > head.count + tail.count else {
+            return nil
+        }
         return String(channel.dropFirst(head.count).dropLast(tail.count))
     }
 }

@@ -9,7 +9,9 @@ extension Coordinator {
             try await requests.acknowledge(request)
             statistics.requestsAnswered += 1
         } catch {
-            log.log(.warn, "request_ack_failed", service: request.service, ["error_class": .text(String(describing: error))])
+            log.log(
+                .warn, "request_ack_failed", service: request.service, ["error_class": .text(String(describing: error))]
+            )
         }
     }
 
@@ -30,8 +32,9 @@ extension Coordinator {
         guard states[request.service] != nil else {
             // A name that is not even a valid service name is not echoed (it could be anything).
             let named = (try? store.keys(request.service)) != nil
-            log.log(.warn, "request_unknown_service", service: named ? request.service : nil,
-                    named ? [:] : ["reason": .text("not a valid service name (\(request.service.utf8.count) bytes)")])
+            log.log(
+                .warn, "request_unknown_service", service: named ? request.service : nil,
+                named ? [:] : ["reason": .text("not a valid service name (\(request.service.utf8.count) bytes)")])
             await answer(request)
             return
         }
@@ -76,7 +79,8 @@ extension Coordinator {
             try await requests.beat()
             let recovered = try await requests.recoverAbandoned(includingOwn: false)
             if recovered > 0 {
-                log.log(.info, "requests_recovered", ["count": .number(Int64(recovered)), "from": .text("dead_replica")])
+                log.log(
+                    .info, "requests_recovered", ["count": .number(Int64(recovered)), "from": .text("dead_replica")])
             }
             // Tokens left by a `baton refresh` or replica on this host that stopped before Redis had them.
             try await replaySpool()

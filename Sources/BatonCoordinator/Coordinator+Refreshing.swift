@@ -13,19 +13,23 @@ extension Coordinator {
                 // One refresh at most per request: its target is never above the version stored now.
                 let target = pending.map { $0.resolved(observed: observed).target ?? observed }.min() ?? observed
                 if let before, before.version > target {
-                    return .fresh(before, refreshedHere: false, observed: observed)  // already answered by what is stored
+                    // Already answered by what is stored.
+                    return .fresh(before, refreshedHere: false, observed: observed)
                 }
                 let gate = try store.keys(definition.name).forcedGate
-                let allowed = try await client.set(gate, to: options.replica, expiry: definition.forcedRefreshMinInterval, condition: .ifNotExists)
+                let allowed = try await client.set(
+                    gate, to: options.replica, expiry: definition.forcedRefreshMinInterval, condition: .ifNotExists)
                 if !allowed {
                     let left = try await client.send("PTTL", gate).integer ?? 0
                     return .deferred(.milliseconds(max(10, left)))
                 }
                 request = .newerThan(target)
-                try? await store.appendEvent(.forced, service: definition.name, replica: options.replica, version: target)
+                try? await store.appendEvent(
+                    .forced, service: definition.name, replica: options.replica, version: target)
             }
-            let record = try await refresher.refresh(definition.name, settings: definition.settings,
-                                                     provider: definition.provider, request: request)
+            let record = try await refresher.refresh(
+                definition.name, settings: definition.settings,
+                provider: definition.provider, request: request)
             let refreshedHere = record.refreshedBy == options.replica && record.version != before?.version
             return .fresh(record, refreshedHere: refreshedHere, observed: observed)
         } catch {
@@ -44,8 +48,12 @@ extension Coordinator {
             states[service]?.failures = 0
             if refreshedHere {
                 statistics.refreshed += 1
-                log.log(.info, "refreshed", service: service, ["version": .number(record.version), "duration_ms": .number(duration.milliseconds),
-                                                                "expires_in_ms": .number(record.expiresAt - clock.now)])
+                log.log(
+                    .info, "refreshed", service: service,
+                    [
+                        "version": .number(record.version), "duration_ms": .number(duration.milliseconds),
+                        "expires_in_ms": .number(record.expiresAt - clock.now),
+                    ])
             } else {
                 statistics.alreadyFresh += 1
             }
@@ -72,9 +80,14 @@ extension Coordinator {
             requeue(pending, for: service)
             var delay = Backoff(base: options.retryBase, cap: options.retryCap).delay(beforeAttempt: failures - 1)
             if let after { delay = max(delay, after) }
-            log.log(.warn, "refresh_failed", service: service, ["error_class": .text(reason.errorClass), "attempt": .number(Int64(failures)),
-                                                                "retry_in_ms": .number(delay.milliseconds), "duration_ms": .number(duration.milliseconds)])
-            try? await store.appendEvent(.retried, service: service, replica: options.replica, detail: reason.errorClass)
+            log.log(
+                .warn, "refresh_failed", service: service,
+                [
+                    "error_class": .text(reason.errorClass), "attempt": .number(Int64(failures)),
+                    "retry_in_ms": .number(delay.milliseconds), "duration_ms": .number(duration.milliseconds),
+                ])
+            try? await store.appendEvent(
+                .retried, service: service, replica: options.replica, detail: reason.errorClass)
             queue.schedule(service, at: clock.now + delay.milliseconds)
         }
     }

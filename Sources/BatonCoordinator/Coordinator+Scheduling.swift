@@ -48,7 +48,8 @@ extension Coordinator {
             queue.schedule(service, at: now)
             return
         }
-        let due = record.status == .ok ? record.refreshDueAt(refreshBuffer: state.definition.settings.refreshBuffer) : now
+        let due =
+            record.status == .ok ? record.refreshDueAt(refreshBuffer: state.definition.settings.refreshBuffer) : now
         queue.schedule(service, at: max(due, now) + jitter)
     }
 
@@ -84,7 +85,8 @@ extension Coordinator {
             let record = try await store.record(service)
             let secret = try await store.secret(service)
             if record == nil && secret == nil && states[service]?.definition.settings.usesRefreshToken == true
-                && states[service]?.pending.isEmpty == true {
+                && states[service]?.pending.isEmpty == true
+            {
                 queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
             } else {
                 await settle(service, record: record)

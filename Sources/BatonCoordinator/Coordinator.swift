@@ -69,15 +69,18 @@ public actor Coordinator {
     /// - Parameter spool: where rotated refresh tokens wait on disk until Redis has them; the
     ///   coordinator replays it at start and in every housekeeping round. `nil` keeps them in
     ///   memory only.
-    public init(client: RedisClient, options: CoordinatorOptions, services: [ServiceDefinition], log: StructuredLog,
-                spool: RotatedTokenSpool? = nil) throws {
+    public init(
+        client: RedisClient, options: CoordinatorOptions, services: [ServiceDefinition], log: StructuredLog,
+        spool: RotatedTokenSpool? = nil
+    ) throws {
         self.client = client
         self.options = options
         self.log = log
         store = TokenStore(client: client, prefix: options.prefix)
         locks = try LockService(client: client, prefix: options.prefix)
         let log = log
-        refresher = TokenRefresher(store: store, locks: locks, replica: options.replica, spool: spool) { service, error in
+        refresher = TokenRefresher(store: store, locks: locks, replica: options.replica, spool: spool) {
+            service, error in
             log.log(.warn, "persist_retry", service: service, ["error_class": .text(String(describing: error))])
         }
         requests = RefreshRequestQueue(prefix: options.prefix, replica: options.replica, client: client)
@@ -116,7 +119,8 @@ public actor Coordinator {
                 states[definition.name]?.definition = definition
             }
         }
-        log.log(.info, "config_reloaded", ["services": .number(Int64(states.count)), "added": .number(Int64(added.count))])
+        log.log(
+            .info, "config_reloaded", ["services": .number(Int64(states.count)), "added": .number(Int64(added.count))])
         // Every service is looked at again: a changed definition may unblock one (config_mismatch).
         await loadAndSchedule(states.keys.filter { states[$0]?.inFlight == false })
         wakeup.signal()
@@ -131,18 +135,22 @@ public actor Coordinator {
     public func run() async {
         log.log(.info, "starting", ["services": .number(Int64(states.count))])
         await startUp()
-        requests.start(deliver: { [weak self] entry in
-            guard let self else { return }
-            Task { await self.received(entry) }
-        }, onError: { [log] error in
-            log.log(.warn, "request_queue_error", ["error_class": .text(String(describing: error))])
-        })
-        listener.start(deliver: { [weak self] event in
-            guard let self else { return }
-            Task { await self.changed(event) }
-        }, onError: { [log] error in
-            log.log(.warn, "change_listener_error", ["error_class": .text(String(describing: error))])
-        })
+        requests.start(
+            deliver: { [weak self] entry in
+                guard let self else { return }
+                Task { await self.received(entry) }
+            },
+            onError: { [log] error in
+                log.log(.warn, "request_queue_error", ["error_class": .text(String(describing: error))])
+            })
+        listener.start(
+            deliver: { [weak self] event in
+                guard let self else { return }
+                Task { await self.changed(event) }
+            },
+            onError: { [log] error in
+                log.log(.warn, "change_listener_error", ["error_class": .text(String(describing: error))])
+            })
 
         await withDiscardingTaskGroup { group in
             group.addTask { [self] in
@@ -172,7 +180,9 @@ public actor Coordinator {
         _ = try? await requests.recoverAbandoned(includingOwn: true)
         _ = try? await requests.retire()
         locks.shutDown()
-        log.log(.info, "stopped", ["refreshed": .number(Int64(statistics.refreshed)), "failures": .number(Int64(statistics.failures))])
+        log.log(
+            .info, "stopped",
+            ["refreshed": .number(Int64(statistics.refreshed)), "failures": .number(Int64(statistics.failures))])
     }
 
     private func startUp() async {
@@ -188,7 +198,9 @@ public actor Coordinator {
                 return
             } catch {
                 let pause = backoff.next()
-                log.log(.warn, "redis_unavailable", ["error_class": .text(String(describing: error)), "retry_ms": .number(pause.milliseconds)])
+                log.log(
+                    .warn, "redis_unavailable",
+                    ["error_class": .text(String(describing: error)), "retry_ms": .number(pause.milliseconds)])
                 try? await Task.sleep(for: pause)
             }
         }
@@ -198,7 +210,9 @@ public actor Coordinator {
     func replaySpool() async throws {
         let replayed = try await refresher.replaySpool()
         if replayed.stored + replayed.superseded > 0 {
-            log.log(.info, "spool_replayed", ["stored": .number(Int64(replayed.stored)), "superseded": .number(Int64(replayed.superseded))])
+            log.log(
+                .info, "spool_replayed",
+                ["stored": .number(Int64(replayed.stored)), "superseded": .number(Int64(replayed.superseded))])
         }
     }
 }

@@ -25,9 +25,12 @@ public struct CoordinatorOptions: Sendable {
     public var housekeepingInterval: Duration
 
     /// Creates options; every parameter has the default documented on its property.
-    public init(replica: String, prefix: String = BatonDefaults.tokenPrefix, maxConcurrentRefreshes: Int = 32, scheduleJitter: Duration = .seconds(1),
-                retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300), shutdownGrace: Duration = .seconds(20),
-                blockedRecheck: Duration = .seconds(300), housekeepingInterval: Duration = .seconds(3)) {
+    public init(
+        replica: String, prefix: String = BatonDefaults.tokenPrefix, maxConcurrentRefreshes: Int = 32,
+        scheduleJitter: Duration = .seconds(1),
+        retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300), shutdownGrace: Duration = .seconds(20),
+        blockedRecheck: Duration = .seconds(300), housekeepingInterval: Duration = .seconds(3)
+    ) {
         self.replica = replica
         self.prefix = prefix
         self.maxConcurrentRefreshes = maxConcurrentRefreshes

@@ -18,7 +18,8 @@ enum BlockedReason: String, Sendable {
         case .needsReauth:
             return "the provider rejected the refresh token: re-authorise, then `baton seed \(service)`"
         case .configMismatch:
-            return "the stored refresh token was issued to another client (token_url, client_id or grant differ from this replica's configuration); left alone: align the configurations or re-seed"
+            return
+                "the stored refresh token was issued to another client (token_url, client_id or grant differ from this replica's configuration); left alone: align the configurations or re-seed"
         }
     }
 }

@@ -47,10 +47,14 @@ public struct RefreshRequest: Sendable, Hashable {
         case let flag as NSNumber where String(cString: flag.objCType) == "c":  // JSON true/false
             throw .malformed(reason: "\"version\" is a boolean")
         case let number as NSNumber:
-            guard let exact = Int64(exactly: number.doubleValue) else { throw .malformed(reason: "\"version\" is not an integer") }
+            guard let exact = Int64(exactly: number.doubleValue) else {
+                throw .malformed(reason: "\"version\" is not an integer")
+            }
             version = exact
         case let text as String:
-            guard let number = Int64(text) else { throw .malformed(reason: "\"version\" is a string but not an integer") }
+            guard let number = Int64(text) else {
+                throw .malformed(reason: "\"version\" is a string but not an integer")
+            }
             version = number
         default:
             throw .malformed(reason: "\"version\" is neither a number nor a string")
@@ -101,7 +105,8 @@ final class RefreshRequestQueue: Sendable {
 
     /// Puts back up to ARGV[2] copies of the entry ARGV[1] from a processing list (KEYS[1]) onto
     /// the consuming end of the request list (KEYS[2]). Returns how many were moved.
-    private static let putBack = RedisScript("""
+    private static let putBack = RedisScript(
+        """
         local moved = redis.call('LREM', KEYS[1], tonumber(ARGV[2]), ARGV[1])
         for _ = 1, moved do redis.call('RPUSH', KEYS[2], ARGV[1]) end
         return moved
@@ -175,7 +180,9 @@ final class RefreshRequestQueue: Sendable {
         }
         var recovered = 0
         for (entry, count) in confirmed {
-            recovered += Int(try await client.run(Self.putBack, keys: [processing, requests], arguments: [entry, count]).integer ?? 0)
+            recovered += Int(
+                try await client.run(Self.putBack, keys: [processing, requests], arguments: [entry, count]).integer ?? 0
+            )
         }
         return recovered
     }
@@ -206,8 +213,9 @@ final class RefreshRequestQueue: Sendable {
             name: "baton-refresh-requests",
             connect: { try RedisConnection(endpoint: endpoint, options: options) },
             step: { connection in
-                let reply = try connection.send(RedisCommand("BLMOVE", requests, processing, "RIGHT", "LEFT", 1),
-                                                timeout: .some(.seconds(5)))
+                let reply = try connection.send(
+                    RedisCommand("BLMOVE", requests, processing, "RIGHT", "LEFT", 1),
+                    timeout: .some(.seconds(5)))
                 if let entry = reply.bytes {
                     counts.withLockedValue { $0.received[entry, default: 0] += 1 }
                     deliver(entry)

@@ -12,7 +12,10 @@ public struct ServiceDefinition: Sendable {
     public let forcedRefreshMinInterval: Duration
 
     /// Creates a definition.
-    public init(name: String, settings: RefreshSettings, provider: any TokenProvider, forcedRefreshMinInterval: Duration = .seconds(5)) {
+    public init(
+        name: String, settings: RefreshSettings, provider: any TokenProvider,
+        forcedRefreshMinInterval: Duration = .seconds(5)
+    ) {
         self.name = name
         self.settings = settings
         self.provider = provider

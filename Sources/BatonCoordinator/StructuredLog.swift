@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One JSON object per line on standard error: `time`, `level`, `replica`, `event`, and whatever
@@ -28,17 +29,19 @@ public struct StructuredLog: Sendable {
     public init(replica: String, minimum: Level = .info, sink: (@Sendable (String) -> Void)? = nil) {
         self.replica = replica
         self.minimum = minimum
-        self.sink = sink ?? { line in
-            let bytes = Array((line + "\n").utf8)
-            _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-        }
+        self.sink =
+            sink ?? { line in
+                let bytes = Array((line + "\n").utf8)
+                _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            }
     }
 
     /// Writes one line.
     public func log(_ level: Level, _ event: String, service: String? = nil, _ fields: [String: Value] = [:]) {
         guard Self.rank(level) >= Self.rank(minimum) else { return }
         var object: [(String, Value)] = [
-            ("time", .text(Self.timestamp())), ("level", .text(level.rawValue)), ("replica", .text(replica)), ("event", .text(event)),
+            ("time", .text(Self.timestamp())), ("level", .text(level.rawValue)), ("replica", .text(replica)),
+            ("event", .text(event)),
         ]
         if let service { object.append(("service", .text(service))) }
         object += fields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -46,7 +49,12 @@ public struct StructuredLog: Sendable {
     }
 
     private static func rank(_ level: Level) -> Int {
-        switch level { case .debug: 0; case .info: 1; case .warn: 2; case .error: 3 }
+        switch level {
+        case .debug: 0
+        case .info: 1
+        case .warn: 2
+        case .error: 3
+        }
     }
 
     private static func render(_ value: Value) -> String {
@@ -79,7 +87,8 @@ public struct StructuredLog: Sendable {
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec, now.tv_nsec / 1_000_000)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+            parts.tm_hour, parts.tm_min, parts.tm_sec, now.tv_nsec / 1_000_000)
     }
 }

@@ -86,22 +86,25 @@ public struct DistributedLock: Sendable {
     ///
     /// If the lease is lost while `body` runs, `body`'s task is cancelled and
     /// ``LockError/lost(name:fence:reason:)`` is thrown.
-    public func withLock<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable (LockLease) async throws -> T) async throws -> T {
+    public func withLock<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable (LockLease) async throws -> T)
+        async throws -> T
+    {
         let lease = try await acquire(timeout: timeout)
         let outcome: Result<T, any Error>
         do {
-            outcome = .success(try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body(lease) }
-                group.addTask {
-                    await lease.waitUntilLost()
-                    throw lease.lossError ?? LockError.lost(name: name, fence: lease.fence, reason: "lease lost")
-                }
-                defer { group.cancelAll() }
-                while let result = try await group.next() {
-                    if let value = result { return value }
-                }
-                throw CancellationError()
-            })
+            outcome = .success(
+                try await withThrowingTaskGroup(of: T?.self) { group in
+                    group.addTask { try await body(lease) }
+                    group.addTask {
+                        await lease.waitUntilLost()
+                        throw lease.lossError ?? LockError.lost(name: name, fence: lease.fence, reason: "lease lost")
+                    }
+                    defer { group.cancelAll() }
+                    while let result = try await group.next() {
+                        if let value = result { return value }
+                    }
+                    throw CancellationError()
+                })
         } catch {
             outcome = .failure(error)
         }
@@ -135,8 +138,10 @@ public struct DistributedLock: Sendable {
     /// - Returns: the owner token that was released, or `nil` when the lock was free.
     public func forceRelease() async throws -> String? {
         for _ in 0..<5 {
-            guard let holder = try await service.client.get(keys.lock).map({ String(decoding: $0, as: UTF8.self) }) else { return nil }
-            let reply = try await service.client.run(LockScripts.release, keys: keys.scriptKeys, arguments: [holder, keys.wakeChannel])
+            guard let holder = try await service.client.get(keys.lock).map({ String(decoding: $0, as: UTF8.self) })
+            else { return nil }
+            let reply = try await service.client.run(
+                LockScripts.release, keys: keys.scriptKeys, arguments: [holder, keys.wakeChannel])
             if reply.integer != 0 { return holder }
             // The holder changed between the read and the release: look again.
         }
@@ -146,21 +151,26 @@ public struct DistributedLock: Sendable {
     /// Writes `value` into the hash `key` (fields `fence`, `value`) only if `fence` is not older
     /// than the newest fence that hash has seen: a stale holder can never overwrite newer state.
     /// - Returns: `true` when written, `false` when rejected as stale.
-    public func fencedSet(_ key: String, value: some RedisArgumentConvertible, fence: FencingToken) async throws -> Bool {
+    public func fencedSet(_ key: String, value: some RedisArgumentConvertible, fence: FencingToken) async throws -> Bool
+    {
         let reply = try await service.client.run(LockScripts.fencedSet, keys: [key], arguments: [fence.value, value])
         return reply.array?.first?.integer == 1
     }
 
     // MARK: - Internals
 
-    enum Attempt { case acquired(FencingToken), busy(Duration) }
+    enum Attempt {
+        case acquired(FencingToken)
+        case busy(Duration)
+    }
 
     private func attempt(owner: String, queue: Bool) async throws -> Attempt {
         let reply = try await service.client.run(
             LockScripts.acquire, keys: keys.scriptKeys,
             arguments: [owner, max(1, options.ttl.milliseconds), queue ? max(1, options.waiterLease.milliseconds) : 0]
         )
-        guard let parts = reply.array, parts.count == 2, let flag = parts[0].integer, let value = parts[1].integer else {
+        guard let parts = reply.array, parts.count == 2, let flag = parts[0].integer, let value = parts[1].integer
+        else {
             throw RedisError.unexpectedReply(command: "lock acquire script", reply: reply.description)
         }
         return flag == 1 ? .acquired(FencingToken(value)) : .busy(.milliseconds(value))
@@ -201,8 +211,11 @@ public struct DistributedLock: Sendable {
         let owner = lease.owner
         let acknowledged = try await service.client.withConnection { connection in
             try connection.run(LockScripts.extend, keys: [keys.lock], arguments: [owner, ttl])
-            return Int(try connection.send(RedisCommand("WAIT", required, waitMilliseconds),
-                                           timeout: .some(.milliseconds(waitMilliseconds + 2000))).integer ?? 0)
+            return Int(
+                try connection.send(
+                    RedisCommand("WAIT", required, waitMilliseconds),
+                    timeout: .some(.milliseconds(waitMilliseconds + 2000))
+                ).integer ?? 0)
         }
         guard acknowledged >= required else {
             _ = try? await lease.release()
@@ -213,7 +226,9 @@ public struct DistributedLock: Sendable {
     }
 
     private func timedOut(after waited: Duration) async -> LockError {
-        let holder = try? await service.client.get(keys.lock).map { LockOwner.label(of: String(decoding: $0, as: UTF8.self)) }
+        let holder = try? await service.client.get(keys.lock).map {
+            LockOwner.label(of: String(decoding: $0, as: UTF8.self))
+        }
         return .timedOut(name: name, waited: waited, holder: holder ?? nil)
     }
 

@@ -19,11 +19,14 @@ public enum LockError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .timedOut(let name, let waited, let holder):
             let who = holder.map { " (held by \($0))" } ?? ""
-            return "could not acquire lock '\(name)' within \(waited.shortDescription)\(who): wait longer, or check the holder with `baton lock status \(name)`"
+            return
+                "could not acquire lock '\(name)' within \(waited.shortDescription)\(who): wait longer, or check the holder with `baton lock status \(name)`"
         case .lost(let name, let fence, let reason):
-            return "lost lock '\(name)' (fence \(fence.value)): \(reason); work done under it may overlap another holder's and fenced writes with this token will be rejected"
+            return
+                "lost lock '\(name)' (fence \(fence.value)): \(reason); work done under it may overlap another holder's and fenced writes with this token will be rejected"
         case .replicationNotConfirmed(let name, let acknowledged, let required):
-            return "lock '\(name)' was acquired but only \(acknowledged) of \(required) replicas confirmed it in time, so it was released: check replication (INFO replication)"
+            return
+                "lock '\(name)' was acquired but only \(acknowledged) of \(required) replicas confirmed it in time, so it was released: check replication (INFO replication)"
         case .quorumNotReached(let name, let locked, let required, let errors):
             let detail = errors.isEmpty ? "" : " (errors: \(errors.joined(separator: "; ")))"
             return "could not lock '\(name)' on a majority of masters: \(locked) of the \(required) needed\(detail)"

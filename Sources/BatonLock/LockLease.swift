@@ -77,7 +77,10 @@ public final class LockLease: Sendable {
             state.confirm(validUntil: sentAt + lock.options.ttl)
             return true
         }
-        state.markLost(.lost(name: name, fence: fence, reason: "the lock is no longer held by this owner (its TTL ran out or it was force-released)"))
+        state.markLost(
+            .lost(
+                name: name, fence: fence,
+                reason: "the lock is no longer held by this owner (its TTL ran out or it was force-released)"))
         return false
     }
 
@@ -104,8 +107,10 @@ public final class LockLease: Sendable {
             scheduleRenewal(after: interval)
         } catch {
             if ContinuousClock.now >= state.validUntil {
-                state.markLost(.lost(name: name, fence: fence,
-                                     reason: "Redis could not be reached to extend it before its TTL ran out (\(error))"))
+                state.markLost(
+                    .lost(
+                        name: name, fence: fence,
+                        reason: "Redis could not be reached to extend it before its TTL ran out (\(error))"))
                 return
             }
             // Retry sooner while there is still time left on the lease.

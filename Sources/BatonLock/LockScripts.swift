@@ -21,7 +21,8 @@ enum LockScripts {
     /// The lock is free for the caller only when nobody live is queued ahead of it: newcomers do
     /// not barge past waiters, which is what keeps waiters from starving. Waiters whose
     /// registration lapsed (they died or gave up) are dropped from the head of the queue.
-    static let acquire = RedisScript("""
+    static let acquire = RedisScript(
+        """
         local holder = redis.call('GET', KEYS[1])
         if holder == ARGV[1] then
           return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
@@ -70,7 +71,8 @@ enum LockScripts {
     /// a new fence and that waiter's TTL, and `grant <fence> <owner>` is published on the wake
     /// channel. Handing over in the same script means no newcomer can barge in between, and the
     /// waiter holds the lock without another round trip.
-    static let release = RedisScript("""
+    static let release = RedisScript(
+        """
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
         redis.call('DEL', KEYS[1])
         local head = redis.call('LPOP', KEYS[3])
@@ -97,7 +99,8 @@ enum LockScripts {
     /// Extend the lock's TTL if the caller holds it.
     ///
     /// KEYS: lock. ARGV: owner, ttl (ms). Returns 1 when extended, 0 when not held.
-    static let extend = RedisScript("""
+    static let extend = RedisScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then
           return redis.call('PEXPIRE', KEYS[1], ARGV[2])
         end
@@ -108,7 +111,8 @@ enum LockScripts {
     ///
     /// KEYS: lock, fence, queue, waiters. ARGV: owner.
     /// Returns `{1, fence}` when the caller holds the lock after all, else `{0, 0}`.
-    static let withdraw = RedisScript("""
+    static let withdraw = RedisScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then
           return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
         end
@@ -122,7 +126,8 @@ enum LockScripts {
     /// KEYS: the target hash (fields `fence` and `value`). ARGV: fence, value.
     /// Returns `{1, fence}` when written, `{0, newestFence}` when rejected as stale. Equal fences
     /// are accepted: one holder may write more than once.
-    static let fencedSet = RedisScript("""
+    static let fencedSet = RedisScript(
+        """
         local newest = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0')
         local fence = tonumber(ARGV[1])
         if fence < newest then return {0, newest} end

@@ -1,5 +1,5 @@
-import BatonSupport
 import BatonRedis
+import BatonSupport
 
 /// The locks under one key prefix on one Redis: hands out ``DistributedLock`` values and owns the
 /// process's single listener for lock grants.
@@ -24,7 +24,8 @@ public final class LockService: Sendable {
         _ = try LockKeys(prefix: prefix, name: "probe")
         self.client = client
         self.prefix = prefix
-        self.wakeups = LockWakeups(endpoint: client.endpoint, connectionOptions: client.options.connection, prefix: prefix)
+        self.wakeups = LockWakeups(
+            endpoint: client.endpoint, connectionOptions: client.options.connection, prefix: prefix)
     }
 
     deinit {

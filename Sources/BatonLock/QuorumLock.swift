@@ -1,5 +1,5 @@
-import BatonSupport
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// Redlock: one lock over N independent Redis masters, held when a majority granted it.
@@ -28,8 +28,10 @@ public struct QuorumLock: Sendable {
 
     /// Creates a quorum lock. Give each client a short command timeout: one slow master must not
     /// eat the validity.
-    public init(clients: [RedisClient], prefix: String = BatonDefaults.lockPrefix, name: String, ttl: Duration = .seconds(30),
-                clockDriftFactor: Double = 0.01, maxRetryDelay: Duration = .milliseconds(200)) throws {
+    public init(
+        clients: [RedisClient], prefix: String = BatonDefaults.lockPrefix, name: String, ttl: Duration = .seconds(30),
+        clockDriftFactor: Double = 0.01, maxRetryDelay: Duration = .milliseconds(200)
+    ) throws {
         precondition(!clients.isEmpty, "quorum mode needs at least one master")
         self.clients = clients
         self.keys = try LockKeys(prefix: prefix, name: name)
@@ -61,7 +63,9 @@ public struct QuorumLock: Sendable {
                 return QuorumLease(lock: self, owner: owner, validity: validity)
             }
             lastLocked = locked
-            lastErrors = outcomes.compactMap { if case .failure(let error) = $0 { return String(describing: error) } else { return nil } }
+            lastErrors = outcomes.compactMap {
+                if case .failure(let error) = $0 { return String(describing: error) } else { return nil }
+            }
             await releaseEverywhere(owner: owner)
             try await Task.sleep(for: .milliseconds(Int64.random(in: 0...max(1, maxRetryDelay.milliseconds))))
         } while clock.now < deadline
@@ -75,7 +79,9 @@ public struct QuorumLock: Sendable {
         }
     }
 
-    func onEveryMaster<T: Sendable>(_ work: @escaping @Sendable (RedisClient) async throws -> T) async -> [Result<T, any Error>] {
+    func onEveryMaster<T: Sendable>(_ work: @escaping @Sendable (RedisClient) async throws -> T) async -> [Result<
+        T, any Error
+    >] {
         await withTaskGroup(of: Result<T, any Error>.self) { group in
             for client in clients {
                 group.addTask {
@@ -119,7 +125,8 @@ public struct QuorumLease: Sendable {
 
 enum QuorumScripts {
     /// Compare-and-delete. KEYS: lock. ARGV: owner. Returns 1 when deleted, 0 when not held.
-    static let release = RedisScript("""
+    static let release = RedisScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
         """)

@@ -41,8 +41,10 @@ final class HTTPPost {
     }
 
     /// Sends `body` to `url` and collects the answer.
-    func perform(url: String, body: [UInt8], headers: [String], connectTimeout: Duration, totalTimeout: Duration,
-                 maxBodyBytes: Int) throws(Failure) -> Response {
+    func perform(
+        url: String, body: [UInt8], headers: [String], connectTimeout: Duration, totalTimeout: Duration,
+        maxBodyBytes: Int
+    ) throws(Failure) -> Response {
         let curl = handle
         collector.limit = maxBodyBytes
         var list: OpaquePointer?
@@ -57,8 +59,10 @@ final class HTTPPost {
             let fields = UnsafeMutableRawPointer(mutating: bodyBuffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
             try CCurl_easy_setopt_pointer(curl, CCurlOption_POSTFIELDS, fields).check("CURLOPT_POSTFIELDS")
             try CCurl_easy_setopt_list(curl, CCurlOption_HTTPHEADER, list).check("CURLOPT_HTTPHEADER")
-            try CCurl_easy_setopt_long(curl, CCurlOption_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds)).check("CURLOPT_CONNECTTIMEOUT_MS")
-            try CCurl_easy_setopt_long(curl, CCurlOption_TIMEOUT_MS, Int(totalTimeout.milliseconds)).check("CURLOPT_TIMEOUT_MS")
+            try CCurl_easy_setopt_long(curl, CCurlOption_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds)).check(
+                "CURLOPT_CONNECTTIMEOUT_MS")
+            try CCurl_easy_setopt_long(curl, CCurlOption_TIMEOUT_MS, Int(totalTimeout.milliseconds)).check(
+                "CURLOPT_TIMEOUT_MS")
             // Timeouts by alarm signals are unsafe in a multi-threaded process.
             try CCurl_easy_setopt_long(curl, CCurlOption_NOSIGNAL, 1).check("CURLOPT_NOSIGNAL")
             try CCurl_easy_setopt_long(curl, CCurlOption_SSL_VERIFYPEER, 1).check("CURLOPT_SSL_VERIFYPEER")
@@ -67,7 +71,8 @@ final class HTTPPost {
             try CCurl_easy_setopt_string(curl, CCurlOption_USERAGENT, "baton/1").check("CURLOPT_USERAGENT")
             try CCurl_easy_setopt_callback(curl, CCurlOption_WRITEFUNCTION, collectBody).check("CURLOPT_WRITEFUNCTION")
             try CCurl_easy_setopt_pointer(curl, CCurlOption_WRITEDATA, context).check("CURLOPT_WRITEDATA")
-            try CCurl_easy_setopt_callback(curl, CCurlOption_HEADERFUNCTION, collectHeader).check("CURLOPT_HEADERFUNCTION")
+            try CCurl_easy_setopt_callback(curl, CCurlOption_HEADERFUNCTION, collectHeader).check(
+                "CURLOPT_HEADERFUNCTION")
             try CCurl_easy_setopt_pointer(curl, CCurlOption_HEADERDATA, context).check("CURLOPT_HEADERDATA")
             return CCurl_easy_perform(curl)
         }
@@ -100,7 +105,9 @@ private final class Collector {
     var overflowed = false
 }
 
-private func collectBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+private func collectBody(
+    _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
+) -> Int {
     guard let data, let context else { return 0 }
     let collector = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
     let length = size * count
@@ -114,7 +121,9 @@ private func collectBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ co
     return length
 }
 
-private func collectHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+private func collectHeader(
+    _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
+) -> Int {
     guard let data, let context else { return 0 }
     let collector = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
     let length = size * count

@@ -23,7 +23,9 @@ public struct TokenEndpointClient: Sendable {
     /// Requests a token for `service`.
     /// - Parameter now: the Redis server's clock (ms): expiry is computed from it, not the host's.
     /// - Returns: the token, or a classified ``TokenEndpointError``.
-    public func requestToken(_ grant: TokenGrant, for service: ServiceConfiguration, now: Int64) -> Result<TokenResponse, TokenEndpointError> {
+    public func requestToken(_ grant: TokenGrant, for service: ServiceConfiguration, now: Int64) -> Result<
+        TokenResponse, TokenEndpointError
+    > {
         var form: [(String, String)] = []
         var secrets: [String] = []
         switch grant {
@@ -62,18 +64,24 @@ public struct TokenEndpointClient: Sendable {
         do throws(HTTPPost.Failure) {
             let response = try request.perform(
                 url: service.tokenURL.absoluteString, body: Array(FormEncoding.encode(form).utf8), headers: headers,
-                connectTimeout: service.connectTimeout, totalTimeout: service.requestTimeout, maxBodyBytes: Self.maxResponseBytes)
-            return TokenResponseParser.parse(status: response.status, headers: response.headers, body: response.body, now: now,
-                                             defaultLifetime: service.defaultLifetime, secrets: secrets)
+                connectTimeout: service.connectTimeout, totalTimeout: service.requestTimeout,
+                maxBodyBytes: Self.maxResponseBytes)
+            return TokenResponseParser.parse(
+                status: response.status, headers: response.headers, body: response.body, now: now,
+                defaultLifetime: service.defaultLifetime, secrets: secrets)
         } catch {
             switch error {
             case .bodyTooLarge(let limit):
                 // Not quoted: a token endpoint's answer may hold freshly issued tokens.
-                return .failure(.protocolError(status: 200, description: "the response is larger than \(limit) bytes; the transfer was aborted"))
+                return .failure(
+                    .protocolError(
+                        status: 200, description: "the response is larger than \(limit) bytes; the transfer was aborted"
+                    ))
             case .transport(_, let message):
                 return .failure(.transport(description: "\(message) (\(service.tokenURL.host ?? "?"))"))
             case .optionRejected(let option, _, let message):
-                return .failure(.transport(description: "libcurl rejected \(option): \(message) (\(service.tokenURL.host ?? "?"))"))
+                return .failure(
+                    .transport(description: "libcurl rejected \(option): \(message) (\(service.tokenURL.host ?? "?"))"))
             }
         }
     }

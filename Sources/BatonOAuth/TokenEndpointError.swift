@@ -53,9 +53,11 @@ public enum TokenEndpointError: Error, Sendable, Equatable, CustomStringConverti
     public var description: String {
         switch self {
         case .invalidGrant(let description):
-            return "invalid_grant: \(description) (the refresh token is no longer valid: re-authorise and seed a new one)"
+            return
+                "invalid_grant: \(description) (the refresh token is no longer valid: re-authorise and seed a new one)"
         case .rejectedConfiguration(let code, let description, let status):
-            return "\(code) (HTTP \(status)): \(description) (check client_id, the client secret, auth_method, grant and scope)"
+            return
+                "\(code) (HTTP \(status)): \(description) (check client_id, the client secret, auth_method, grant and scope)"
         case .rateLimited(let status, let retryAfter, let description):
             return "HTTP \(status): \(description)\(retryAfter.map { " (retry after \($0))" } ?? "")"
         case .serverError(let status, let description):

@@ -49,8 +49,10 @@ public struct TokenResponse: Sendable, Equatable {
 enum TokenResponseParser {
     /// - Parameters:
     ///   - secrets: values Baton sent (refresh token, client secret) that must never be quoted.
-    static func parse(status: Int, headers: [String: String], body: [UInt8], now: Int64, defaultLifetime: Duration,
-                      secrets: [String]) -> Result<TokenResponse, TokenEndpointError> {
+    static func parse(
+        status: Int, headers: [String: String], body: [UInt8], now: Int64, defaultLifetime: Duration,
+        secrets: [String]
+    ) -> Result<TokenResponse, TokenEndpointError> {
         let contentType = headers["content-type"] ?? ""
         let fields = decodeFields(body, contentType: contentType)
         let quote = { quoted(body, secrets: secrets) }
@@ -62,22 +64,36 @@ enum TokenResponseParser {
             switch (status, code) {
             case (_, "invalid_grant"):
                 return .failure(.invalidGrant(description: redact(description, secrets)))
-            case (_, "invalid_client"), (_, "unauthorized_client"), (_, "unsupported_grant_type"), (_, "invalid_scope"), (_, "invalid_request"):
-                return .failure(.rejectedConfiguration(code: code, description: redact(description, secrets), status: status))
+            case (_, "invalid_client"), (_, "unauthorized_client"), (_, "unsupported_grant_type"), (_, "invalid_scope"),
+                (_, "invalid_request"):
+                return .failure(
+                    .rejectedConfiguration(code: code, description: redact(description, secrets), status: status))
             case (429, _), (503, _):
-                return .failure(.rateLimited(status: status, retryAfter: retryAfter, description: redact(description, secrets)))
+                return .failure(
+                    .rateLimited(status: status, retryAfter: retryAfter, description: redact(description, secrets)))
             case (500...599, _):
                 return .failure(.serverError(status: status, description: redact(description, secrets)))
             case (401, _), (403, _):
-                return .failure(.rejectedConfiguration(code: code.isEmpty ? "invalid_client" : code, description: redact(description, secrets), status: status))
+                return .failure(
+                    .rejectedConfiguration(
+                        code: code.isEmpty ? "invalid_client" : code, description: redact(description, secrets),
+                        status: status))
             default:
-                return .failure(.protocolError(status: status, description: code.isEmpty ? "unexpected status; body starts: \(quote())" : "\(code): \(redact(description, secrets))"))
+                return .failure(
+                    .protocolError(
+                        status: status,
+                        description: code.isEmpty
+                            ? "unexpected status; body starts: \(quote())" : "\(code): \(redact(description, secrets))")
+                )
             }
         }
 
         // From here on the body holds tokens: describe it, never quote it.
         guard let fields else {
-            return .failure(.protocolError(status: status, description: "the body is not a token response: \(shape(body, contentType: contentType))"))
+            return .failure(
+                .protocolError(
+                    status: status,
+                    description: "the body is not a token response: \(shape(body, contentType: contentType))"))
         }
         let refreshTokenField = fields["refresh_token"]
         let refreshToken: String?
@@ -85,14 +101,20 @@ enum TokenResponseParser {
         case nil, .null?: refreshToken = nil
         case .string(let text)?: refreshToken = text.isEmpty ? nil : text
         case let other?:
-            return .failure(.protocolError(status: status, description: "refresh_token is \(other.typeName), not a string: \(shape(body, contentType: contentType))"))
+            return .failure(
+                .protocolError(
+                    status: status,
+                    description:
+                        "refresh_token is \(other.typeName), not a string: \(shape(body, contentType: contentType))"))
         }
         func invalid(_ problem: String) -> Result<TokenResponse, TokenEndpointError> {
             // Saying that a refresh token came back is not a secret; whether it gets persisted is
             // the caller's business (TokenEndpointError.recoveredRefreshToken).
             let recovery = refreshToken == nil ? "" : "; it carries a refresh_token, handed back for persisting"
-            return .failure(.protocolError(status: status, description: "\(problem)\(recovery): \(shape(body, contentType: contentType))",
-                                           recoveredRefreshToken: refreshToken))
+            return .failure(
+                .protocolError(
+                    status: status, description: "\(problem)\(recovery): \(shape(body, contentType: contentType))",
+                    recoveredRefreshToken: refreshToken))
         }
         let accessToken: String
         switch fields["access_token"] {
@@ -108,7 +130,8 @@ enum TokenResponseParser {
         let expiresAt: Int64
         let source: TokenResponse.ExpirySource
         if let seconds = fields["expires_in"].flatMap(numberValue), let lifetime = lifetimeMilliseconds(seconds),
-           let expiry = adding(now, lifetime) {
+            let expiry = adding(now, lifetime)
+        {
             expiresAt = expiry
             source = .expiresIn
         } else if let exp = jwtExpiry(accessToken, now: now) {
@@ -116,11 +139,16 @@ enum TokenResponseParser {
             source = .jwtExp
         } else {
             let lifetime = min(defaultLifetime, TokenResponse.maximumLifetime)
-            expiresAt = adding(now, lifetime.components.seconds * 1000 + lifetime.components.attoseconds / 1_000_000_000_000_000) ?? now
+            expiresAt =
+                adding(
+                    now, lifetime.components.seconds * 1000 + lifetime.components.attoseconds / 1_000_000_000_000_000)
+                ?? now
             source = .defaultLifetime
         }
-        return .success(TokenResponse(accessToken: accessToken, tokenType: tokenType, expiresAt: expiresAt, expirySource: source,
-                                      scope: fields["scope"].flatMap(stringValue), refreshToken: refreshToken))
+        return .success(
+            TokenResponse(
+                accessToken: accessToken, tokenType: tokenType, expiresAt: expiresAt, expirySource: source,
+                scope: fields["scope"].flatMap(stringValue), refreshToken: refreshToken))
     }
 
     /// JSON object members, or form-encoded fields as strings (GitHub answers
@@ -138,13 +166,18 @@ enum TokenResponseParser {
     /// Form-encoded name/value pairs, when the body looks form-encoded.
     private static func formFields(_ body: [UInt8], contentType: String) -> [(String, String)]? {
         let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard contentType.contains("x-www-form-urlencoded") || (text.contains("=") && !text.contains("<") && !text.contains(" ")) else {
+        guard
+            contentType.contains("x-www-form-urlencoded")
+                || (text.contains("=") && !text.contains("<") && !text.contains(" "))
+        else {
             return nil
         }
         var pairs: [(String, String)] = []
         for pair in text.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
-            guard let name = parts.first?.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else { return nil }
+            guard let name = parts.first?.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                return nil
+            }
             let value = parts.count > 1 ? parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding : ""
             pairs.append((name, value ?? ""))
         }
@@ -172,7 +205,8 @@ enum TokenResponseParser {
             }
             if body.isEmpty { return "an empty body, \(type)" }
             // The position only: the syntax error's message may quote a character of the body.
-            return "not JSON (syntax error at line \(error.line), column \(error.column)) or form-encoded: \(body.count) bytes, \(type)"
+            return
+                "not JSON (syntax error at line \(error.line), column \(error.column)) or form-encoded: \(body.count) bytes, \(type)"
         } catch {
             return "\(body.count) bytes, \(type)"
         }
@@ -193,8 +227,12 @@ enum TokenResponseParser {
     /// A key as it may be shown: ordinary names verbatim, anything that could be a value
     /// (long, or with unusual characters) by its length only.
     private static func displayKey(_ key: String) -> String {
-        let ordinary = !key.isEmpty && key.count <= 40
-            && key.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.:".unicodeScalars.contains($0)) }
+        let ordinary =
+            !key.isEmpty && key.count <= 40
+            && key.unicodeScalars.allSatisfy {
+                $0.isASCII
+                    && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.:".unicodeScalars.contains($0))
+            }
         return ordinary ? key : "<key of \(key.count) characters>"
     }
 
@@ -217,14 +255,18 @@ enum TokenResponseParser {
         case .string(let string): text = string.trimmingCharacters(in: .whitespaces)
         default: return nil
         }
-        guard !text.isEmpty, text.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || "+-.eE".unicodeScalars.contains($0) }) else { return nil }
+        guard !text.isEmpty,
+            text.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || "+-.eE".unicodeScalars.contains($0) })
+        else { return nil }
         return Double(text)
     }
 
     /// A lifetime in seconds as whole milliseconds, when it is finite, positive and at most
     /// ``TokenResponse/maximumLifetime``; `nil` otherwise. Never traps.
     static func lifetimeMilliseconds(_ seconds: Double) -> Int64? {
-        guard seconds.isFinite, seconds > 0, seconds <= Double(TokenResponse.maximumLifetime.components.seconds) else { return nil }
+        guard seconds.isFinite, seconds > 0, seconds <= Double(TokenResponse.maximumLifetime.components.seconds) else {
+            return nil
+        }
         return Int64((seconds * 1000).rounded(.down))
     }
 
@@ -242,7 +284,8 @@ enum TokenResponseParser {
         var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard let data = Data(base64Encoded: base64), case .object(let claims)? = try? JSONReader.parse(Array(data)),
-              let exp = claims.last(where: { $0.key == "exp" }).flatMap({ numberValue($0.value) }) else { return nil }
+            let exp = claims.last(where: { $0.key == "exp" }).flatMap({ numberValue($0.value) })
+        else { return nil }
         let latest = Double(now) + Double(TokenResponse.maximumLifetime.components.seconds) * 1000
         guard exp.isFinite, exp > 0, exp * 1000 <= latest else { return nil }
         return Int64((exp * 1000).rounded(.down))

@@ -94,7 +94,10 @@ public final class ReconnectingLoop<Connection>: Sendable {
     public func stop() {
         stopFlag.set()
         let (pending, wasRunning) = state.withLockedValue { state in
-            defer { state.readiness = []; state.phase = .stopped }
+            defer {
+                state.readiness = []
+                state.phase = .stopped
+            }
             return (state.readiness, state.phase == .running)
         }
         if !wasRunning { exited.close() }

@@ -11,7 +11,9 @@ public struct RedisClientOptions: Sendable, Hashable {
     public var poolWaitTimeout: Duration
 
     /// Creates options; every parameter has the default documented on its property.
-    public init(connection: RedisConnectionOptions = .init(), poolSize: Int = 8, poolWaitTimeout: Duration = .seconds(5)) {
+    public init(
+        connection: RedisConnectionOptions = .init(), poolSize: Int = 8, poolWaitTimeout: Duration = .seconds(5)
+    ) {
         self.connection = connection
         self.poolSize = poolSize
         self.poolWaitTimeout = poolWaitTimeout
@@ -83,15 +85,17 @@ public final class RedisClient: Sendable {
     ///
     /// Use it for work that must stay on one connection (`MULTI`/`EXEC`, `WATCH`). The body blocks a
     /// worker, so keep it short and never call back into this client from it.
-    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T
+    {
         let id = workers.makeJobID()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                workers.submit(.init(
-                    id: id,
-                    run: { slot in continuation.resume(with: Result { try body(slot.connected()) }) },
-                    fail: { continuation.resume(throwing: $0) }
-                ))
+                workers.submit(
+                    .init(
+                        id: id,
+                        run: { slot in continuation.resume(with: Result { try body(slot.connected()) }) },
+                        fail: { continuation.resume(throwing: $0) }
+                    ))
             }
         } onCancel: {
             workers.remove(jobID: id)?.fail(CancellationError())
@@ -116,17 +120,18 @@ public final class RedisClient: Sendable {
             // result never outlive this frame nor are touched by two threads at once. The box is
             // emptied before returning: the body must not outlive `withoutActuallyEscaping`.
             let unsafeBody = UncheckedBox<((RedisConnection) throws -> T)?>(escapingBody)
-            workers.submit(.init(
-                id: workers.makeJobID(),
-                run: { slot in
-                    outcome.value = Result { try unsafeBody.value!(slot.connected()) }
-                    done.signal()
-                },
-                fail: { error in
-                    outcome.value = .failure(error)
-                    done.signal()
-                }
-            ))
+            workers.submit(
+                .init(
+                    id: workers.makeJobID(),
+                    run: { slot in
+                        outcome.value = Result { try unsafeBody.value!(slot.connected()) }
+                        done.signal()
+                    },
+                    fail: { error in
+                        outcome.value = .failure(error)
+                        done.signal()
+                    }
+                ))
             done.wait()
             unsafeBody.value = nil
         }

@@ -1,10 +1,11 @@
 import BatonSupport
 internal import CHiredis
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // @unchecked: one owner at a time (hiredis contexts are not thread-safe); Sendable only to hand it over.
@@ -129,7 +130,9 @@ public final class RedisConnection: @unchecked Sendable {
     /// an error state, while an idle subscriber waiting for messages is perfectly healthy.
     /// - Returns: the reply, or `nil` when the deadline passes first.
     func readReply(within timeout: Duration) throws -> RESPValue? {
-        guard let context else { throw RedisError.connectionLost(address: endpoint.address, command: "SUBSCRIBE", reason: "not connected") }
+        guard let context else {
+            throw RedisError.connectionLost(address: endpoint.address, command: "SUBSCRIBE", reason: "not connected")
+        }
         let deadline = ContinuousClock.now + timeout
         while true {
             var raw: UnsafeMutableRawPointer?
@@ -205,7 +208,8 @@ public final class RedisConnection: @unchecked Sendable {
             throw RedisError.connectionFailed(address: endpoint.address, reason: "hiredis could not allocate a context")
         }
         if context.pointee.err != 0 {
-            let error = connectFailure(kind: context.pointee.err, errno: connectErrno, text: Self.errorText(of: context))
+            let error = connectFailure(
+                kind: context.pointee.err, errno: connectErrno, text: Self.errorText(of: context))
             redisFree(context)
             throw error
         }
@@ -217,15 +221,18 @@ public final class RedisConnection: @unchecked Sendable {
 
         var handshake: [RedisCommand] = []
         if let password = endpoint.password {
-            handshake.append(endpoint.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
+            handshake.append(
+                endpoint.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
         }
         if endpoint.database != 0 {
             handshake.append(RedisCommand("SELECT", endpoint.database))
         }
         for command in handshake {
             var raw: UnsafeMutableRawPointer?
-            guard Self.append(command, to: context) == REDIS_OK, redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                let error = describeFailure(of: context, command: command.name, operation: "the \(command.name) handshake")
+            guard Self.append(command, to: context) == REDIS_OK, redisGetReply(context, &raw) == REDIS_OK, let raw
+            else {
+                let error = describeFailure(
+                    of: context, command: command.name, operation: "the \(command.name) handshake")
                 redisFree(context)
                 throw error
             }
@@ -239,7 +246,8 @@ public final class RedisConnection: @unchecked Sendable {
         return context
     }
 
-    private func applyTimeout(_ timeout: Duration?, to context: UnsafeMutablePointer<redisContext>, force: Bool = false) {
+    private func applyTimeout(_ timeout: Duration?, to context: UnsafeMutablePointer<redisContext>, force: Bool = false)
+    {
         guard force || timeout != appliedTimeout else { return }
         // A zero timeval means "block forever" to setsockopt(SO_RCVTIMEO).
         _ = redisSetTimeout(context, timeout.map(timeval.init) ?? timeval(tv_sec: 0, tv_usec: 0))
@@ -263,34 +271,42 @@ public final class RedisConnection: @unchecked Sendable {
             return .timeout(address: endpoint.address, operation: "connect", after: options.connectTimeout)
         default:
             // EHOSTUNREACH, ENETUNREACH, ENOENT (no socket file), EACCES, ECONNRESET, ...
-            return .connectionFailed(address: endpoint.address, reason: text.isEmpty ? String(cString: strerror(code)) : text)
+            return .connectionFailed(
+                address: endpoint.address, reason: text.isEmpty ? String(cString: strerror(code)) : text)
         }
     }
 
     /// Turns hiredis's error state into a ``RedisError`` and discards the (now unusable) context.
     /// - Parameter code: `errno` as the failed hiredis call left it; the default argument reads it
     ///   at the call site, right after that call, before anything else can change it.
-    private func failure(of context: UnsafeMutablePointer<redisContext>, command: String, operation: String,
-                         errno code: Int32 = errno) -> RedisError {
+    private func failure(
+        of context: UnsafeMutablePointer<redisContext>, command: String, operation: String,
+        errno code: Int32 = errno
+    ) -> RedisError {
         let error = describeFailure(of: context, command: command, operation: operation, errno: code)
         if self.context == context { close() }
         return error
     }
 
-    private func describeFailure(of context: UnsafeMutablePointer<redisContext>, command: String, operation: String,
-                                 errno code: Int32 = errno) -> RedisError {
+    private func describeFailure(
+        of context: UnsafeMutablePointer<redisContext>, command: String, operation: String,
+        errno code: Int32 = errno
+    ) -> RedisError {
         let text = Self.errorText(of: context)
         switch context.pointee.err {
         case REDIS_ERR_IO where code == EAGAIN || code == EWOULDBLOCK:
             // SO_RCVTIMEO/SO_SNDTIMEO expired: the command timeout.
-            return .timeout(address: endpoint.address, operation: operation,
-                            after: appliedTimeout ?? options.commandTimeout ?? .zero)
+            return .timeout(
+                address: endpoint.address, operation: operation,
+                after: appliedTimeout ?? options.commandTimeout ?? .zero)
         case REDIS_ERR_EOF:
-            return .connectionLost(address: endpoint.address, command: command, reason: "the server closed the connection")
+            return .connectionLost(
+                address: endpoint.address, command: command, reason: "the server closed the connection")
         case REDIS_ERR_PROTOCOL:
             return .protocolError(address: endpoint.address, detail: text)
         default:
-            return .connectionLost(address: endpoint.address, command: command, reason: text.isEmpty ? "I/O error" : text)
+            return .connectionLost(
+                address: endpoint.address, command: command, reason: text.isEmpty ? "I/O error" : text)
         }
     }
 
@@ -328,7 +344,8 @@ public final class RedisConnection: @unchecked Sendable {
             var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
             return argv.withUnsafeMutableBufferPointer { argvBuffer in
                 lengths.withUnsafeBufferPointer { lengthBuffer in
-                    redisAppendCommandArgv(context, Int32(argvBuffer.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
+                    redisAppendCommandArgv(
+                        context, Int32(argvBuffer.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
                 }
             }
         }
@@ -375,7 +392,8 @@ extension Thread {
     /// Sleeps the calling (non-cooperative) thread for `duration`.
     static func sleepPrecisely(_ duration: Duration) {
         guard duration > .zero else { return }
-        var request = timespec(tv_sec: Int(duration.components.seconds), tv_nsec: Int(duration.components.attoseconds / 1_000_000_000))
+        var request = timespec(
+            tv_sec: Int(duration.components.seconds), tv_nsec: Int(duration.components.attoseconds / 1_000_000_000))
         var remaining = timespec()
         while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }

@@ -1,4 +1,5 @@
 import BatonSupport
+
 /// How a single connection connects, times out and reconnects.
 public struct RedisConnectionOptions: Sendable, Hashable {
     /// How long to wait for the TCP or Unix connect to complete. Default: 2 seconds.
@@ -39,7 +40,10 @@ public struct ReconnectPolicy: Sendable, Hashable {
     public var giveUpAfter: Duration
 
     /// Creates a policy; every parameter has the default documented on its property.
-    public init(initialDelay: Duration = .milliseconds(20), maxDelay: Duration = .seconds(1), giveUpAfter: Duration = .seconds(2)) {
+    public init(
+        initialDelay: Duration = .milliseconds(20), maxDelay: Duration = .seconds(1),
+        giveUpAfter: Duration = .seconds(2)
+    ) {
         self.initialDelay = initialDelay
         self.maxDelay = maxDelay
         self.giveUpAfter = giveUpAfter

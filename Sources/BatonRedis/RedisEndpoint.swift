@@ -41,7 +41,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         // A reason may quote a piece of the URL only when redaction hides nothing in it: a
         // password with an unencoded '/' or '?' would otherwise come back as "the port".
         let quotable = Self.redacted(url) == url
-        func quoted(_ piece: some StringProtocol, prefix: String = " ") -> String { quotable ? "\(prefix)'\(piece)'" : "" }
+        func quoted(_ piece: some StringProtocol, prefix: String = " ") -> String {
+            quotable ? "\(prefix)'\(piece)'" : ""
+        }
         let rest: Substring
         let isUnix: Bool
         if url.hasPrefix("redis://") {
@@ -51,7 +53,8 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             rest = url.dropFirst("unix://".count)
             isUnix = true
         } else {
-            throw invalid("the scheme must be redis:// or unix:// (rediss:// needs TLS, which Debian's hiredis 0.14 lacks)")
+            throw invalid(
+                "the scheme must be redis:// or unix:// (rediss:// needs TLS, which Debian's hiredis 0.14 lacks)")
         }
 
         var remainder = rest
@@ -66,7 +69,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             if let colon = credentials.firstIndex(of: ":") {
                 let user = credentials[..<colon]
                 guard let decodedUser = Self.percentDecoded(user),
-                      let decodedPassword = Self.percentDecoded(credentials[credentials.index(after: colon)...])
+                    let decodedPassword = Self.percentDecoded(credentials[credentials.index(after: colon)...])
                 else { throw invalid("the user name or password has a bad %-escape") }
                 username = user.isEmpty ? nil : decodedUser
                 password = decodedPassword
@@ -97,7 +100,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
 
         var database = 0
         if let db = query["db"] {
-            guard let number = Int(db), number >= 0 else { throw invalid("db must be a non-negative integer\(quoted(db, prefix: ", not "))") }
+            guard let number = Int(db), number >= 0 else {
+                throw invalid("db must be a non-negative integer\(quoted(db, prefix: ", not "))")
+            }
             database = number
         }
 
@@ -105,7 +110,8 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             guard remainder.hasPrefix("/"), remainder.count > 1 else {
                 throw invalid("a unix:// URL needs an absolute socket path, as in unix:///run/redis/redis.sock")
             }
-            self.init(transport: .unix(path: String(remainder)), username: username, password: password, database: database)
+            self.init(
+                transport: .unix(path: String(remainder)), username: username, password: password, database: database)
             return
         }
 
@@ -126,7 +132,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             guard let close = hostPort.firstIndex(of: "]") else { throw invalid("an IPv6 host needs a closing ']'") }
             host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
             let after = hostPort[hostPort.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw invalid("unexpected characters\(quoted(after)) after the IPv6 host")
             }
         } else if let colon = hostPort.lastIndex(of: ":") {
@@ -143,7 +151,8 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             }
             port = number
         }
-        self.init(transport: .tcp(host: String(host), port: port), username: username, password: password, database: database)
+        self.init(
+            transport: .tcp(host: String(host), port: port), username: username, password: password, database: database)
     }
 
     /// The address alone (`127.0.0.1:6379`, `/run/redis.sock`), for error messages.
@@ -188,7 +197,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         var rest = url[schemeEnd.upperBound...]
         var credentials = ""
         if let at = rest.lastIndex(of: "@") {
-            if let delimiter = rest.firstIndex(where: { $0 == "?" || $0 == "#" }), delimiter < at { return scheme + "***" }
+            if let delimiter = rest.firstIndex(where: { $0 == "?" || $0 == "#" }), delimiter < at {
+                return scheme + "***"
+            }
             credentials = "***@"
             rest = rest[rest.index(after: at)...]
         }
@@ -198,9 +209,11 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             rest = rest[..<hash]
         }
         guard let questionMark = rest.firstIndex(of: "?") else { return scheme + credentials + rest + fragment }
-        let query = rest[rest.index(after: questionMark)...].split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+        let query = rest[rest.index(after: questionMark)...].split(separator: "&", omittingEmptySubsequences: false).map
+        { pair -> String in
             guard let equals = pair.firstIndex(of: "=") else { return pair.isEmpty ? "" : "***" }
-            let name = pair[..<equals], value = pair[pair.index(after: equals)...]
+            let name = pair[..<equals]
+            let value = pair[pair.index(after: equals)...]
             if name == "db" && !value.isEmpty && value.allSatisfy({ $0.isASCII && $0.isNumber }) { return String(pair) }
             return name + "=***"
         }
@@ -221,7 +234,8 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         while let byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
                 guard let high = iterator.next(), let low = iterator.next(),
-                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                else { return nil }
                 bytes.append(value)
             } else {
                 bytes.append(byte)

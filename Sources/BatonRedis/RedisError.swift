@@ -1,4 +1,5 @@
 import BatonSupport
+
 /// An error reply from the Redis server, with its text kept verbatim.
 public struct RedisServerError: Error, Sendable, Hashable {
     /// Redis's own error text, for example `NOPERM this user has no permissions to run the 'set' command`.
@@ -71,19 +72,24 @@ extension RedisError: CustomStringConvertible {
             }
             return "Redis answered \(error.command) with an error: \(error.message)\(hint)"
         case .connectionRefused(let address):
-            return "connection refused by Redis at \(address): is redis-server running there? (check the URL or BATON_REDIS_URL)"
+            return
+                "connection refused by Redis at \(address): is redis-server running there? (check the URL or BATON_REDIS_URL)"
         case .connectionFailed(let address, let reason):
             return "could not connect to Redis at \(address): \(reason)"
         case .timeout(let address, let operation, let after):
-            return "Redis at \(address) did not answer \(operation) within \(after.shortDescription): the server may be overloaded or stalled; the connection was dropped"
+            return
+                "Redis at \(address) did not answer \(operation) within \(after.shortDescription): the server may be overloaded or stalled; the connection was dropped"
         case .connectionLost(let address, let command, let reason):
-            return "connection to Redis at \(address) was lost while \(command) was in flight (\(reason)); it may or may not have run and was not sent again"
+            return
+                "connection to Redis at \(address) was lost while \(command) was in flight (\(reason)); it may or may not have run and was not sent again"
         case .protocolError(let address, let detail):
             return "protocol error talking to Redis at \(address): \(detail)"
         case .poolTimeout(let waited, let poolSize):
-            return "no Redis connection became free within \(waited.shortDescription) (pool of \(poolSize)): raise the pool size or the wait deadline"
+            return
+                "no Redis connection became free within \(waited.shortDescription) (pool of \(poolSize)): raise the pool size or the wait deadline"
         case .invalidURL(let url, let reason):
-            return "invalid Redis URL '\(RedisEndpoint.redacted(url))': \(reason); expected redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"
+            return
+                "invalid Redis URL '\(RedisEndpoint.redacted(url))': \(reason); expected redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"
         case .unexpectedReply(let command, let reply):
             return "unexpected reply to \(command): \(reply)"
         case .closed:

@@ -24,7 +24,9 @@ extension RedisConnection {
     /// - Returns: the script's reply.
     /// - Throws: ``RedisError/server(_:)`` when the script raises an error, or a connection error.
     @discardableResult
-    public func run(_ script: RedisScript, keys: [any RedisArgumentConvertible] = [], arguments: [any RedisArgumentConvertible] = []) throws -> RESPValue {
+    public func run(
+        _ script: RedisScript, keys: [any RedisArgumentConvertible] = [], arguments: [any RedisArgumentConvertible] = []
+    ) throws -> RESPValue {
         let tail: [any RedisArgumentConvertible] = [keys.count] + keys + arguments
         do {
             return try send(RedisCommand("EVALSHA", arguments: [script.sha1] + tail))
@@ -37,7 +39,9 @@ extension RedisConnection {
 extension RedisClient {
     /// Runs a script on a pooled connection (see ``RedisConnection/run(_:keys:arguments:)``).
     @discardableResult
-    public func run(_ script: RedisScript, keys: [String] = [], arguments: [any RedisArgumentConvertible] = []) async throws -> RESPValue {
+    public func run(_ script: RedisScript, keys: [String] = [], arguments: [any RedisArgumentConvertible] = [])
+        async throws -> RESPValue
+    {
         let arguments = arguments
         return try await withConnection { try $0.run(script, keys: keys, arguments: arguments) }
     }

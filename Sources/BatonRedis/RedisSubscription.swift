@@ -135,15 +135,18 @@ public final class RedisSubscription: @unchecked Sendable {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero, let reply = try connection.readReply(within: remaining) else {
                 connection.close()
-                throw RedisError.timeout(address: connection.endpoint.address, operation: command,
-                                         after: connection.options.commandTimeout ?? .seconds(30))
+                throw RedisError.timeout(
+                    address: connection.endpoint.address, operation: command,
+                    after: connection.options.commandTimeout ?? .seconds(30))
             }
             if case .error(let message) = reply {
                 throw RedisError.server(RedisServerError(message: message, command: command))
             }
             if let message = Self.message(in: reply) {
                 pending.append(message)
-            } else if let parts = reply.array, parts.count == 3, parts[0].string == confirmation, let name = parts[1].string {
+            } else if let parts = reply.array, parts.count == 3, parts[0].string == confirmation,
+                let name = parts[1].string
+            {
                 unconfirmed.remove(name)
             }
         }
@@ -155,7 +158,8 @@ public final class RedisSubscription: @unchecked Sendable {
         case "message" where parts.count == 3:
             return PubSubMessage(channel: parts[1].string ?? "", pattern: nil, payload: parts[2].bytes ?? [])
         case "pmessage" where parts.count == 4:
-            return PubSubMessage(channel: parts[2].string ?? "", pattern: parts[1].string, payload: parts[3].bytes ?? [])
+            return PubSubMessage(
+                channel: parts[2].string ?? "", pattern: parts[1].string, payload: parts[3].bytes ?? [])
         default:
             return nil
         }

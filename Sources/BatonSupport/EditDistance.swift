@@ -1,6 +1,7 @@
 /// Levenshtein distance, for "did you mean" hints (config keys, options, subcommands).
 public func editDistance(_ a: some StringProtocol, _ b: some StringProtocol) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var previous = Array(0...b.count)

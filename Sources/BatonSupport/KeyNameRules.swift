@@ -18,7 +18,8 @@ public enum KeyNameRules {
     /// `.` or `:` (no braces, which would move the hash tag).
     public static func prefixProblem(_ prefix: String) -> String? {
         guard !prefix.isEmpty, prefix.count <= 64,
-              prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
+            prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
+        else {
             return "a prefix is 1-64 letters, digits, '-', '_', '.' or ':'"
         }
         return nil

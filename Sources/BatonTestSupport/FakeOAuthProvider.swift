@@ -1,7 +1,8 @@
 import BatonCommandLine
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 // @unchecked: owns a `Process`, which is not Sendable; tests call it from one task at a time.
@@ -15,7 +16,9 @@ public final class FakeOAuthProvider: @unchecked Sendable {
 
         public var description: String {
             switch self {
-            case .pythonMissing: return "python3 is not installed: the fake OAuth provider needs it. Install it with `apt-get install -y python3`."
+            case .pythonMissing:
+                return
+                    "python3 is not installed: the fake OAuth provider needs it. Install it with `apt-get install -y python3`."
             case .didNotStart(let log): return "the fake OAuth provider did not start within 10 s. Its output:\n\(log)"
             }
         }
@@ -36,15 +39,22 @@ public final class FakeOAuthProvider: @unchecked Sendable {
 
     /// The provider script's path.
     public static var scriptPath: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Tests/Support/fake_oauth_provider.py").path
     }
 
     /// Starts a provider issuing tokens that live `lifetime` seconds; `clients` are `ID:SECRET`.
-    public static func start(lifetime: Double = 10, clients: [String] = ["\(clientID):\(clientSecret)"]) throws -> FakeOAuthProvider {
-        let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "python3"
+    public static func start(lifetime: Double = 10, clients: [String] = ["\(clientID):\(clientSecret)"]) throws
+        -> FakeOAuthProvider
+    {
+        let python =
+            ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+            ?? "python3"
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("fake-oauth-\(UUID().uuidString).log")
-        let arguments = [scriptPath, "--port", "0", "--lifetime", String(lifetime), "--quiet"] + clients.flatMap { ["--client", $0] }
+        let arguments =
+            [scriptPath, "--port", "0", "--lifetime", String(lifetime), "--quiet"]
+            + clients.flatMap { ["--client", $0] }
         let process: ChildProcess
         do {
             process = try ChildProcess(executable: python, arguments: arguments, streams: .file(log.path))
@@ -53,8 +63,10 @@ public final class FakeOAuthProvider: @unchecked Sendable {
         }
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if let text = try? String(contentsOf: log, encoding: .utf8), let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }),
-               let port = Int(line.dropFirst(5)) {
+            if let text = try? String(contentsOf: log, encoding: .utf8),
+                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }),
+                let port = Int(line.dropFirst(5))
+            {
                 return FakeOAuthProvider(port: port, process: process, logFile: log)
             }
             if !process.isRunning { break }
@@ -88,7 +100,9 @@ public final class FakeOAuthProvider: @unchecked Sendable {
     /// Makes the next `count` token requests (all until ``reset()`` when `nil`) answer as `mode`,
     /// after `delay` seconds (or, with `delayBefore`, slow before doing anything and not at all if
     /// the client went away). See the script's docstring for the modes.
-    public func setMode(_ mode: String, count: Int? = nil, delay: Double = 0, delayBefore: Double = 0, retryAfter: String? = nil) throws {
+    public func setMode(
+        _ mode: String, count: Int? = nil, delay: Double = 0, delayBefore: Double = 0, retryAfter: String? = nil
+    ) throws {
         var body: [String: Any] = ["mode": mode, "delay": delay, "delay_before": delayBefore]
         if let count { body["count"] = count }
         if let retryAfter { body["retry_after"] = retryAfter }
@@ -101,7 +115,9 @@ public final class FakeOAuthProvider: @unchecked Sendable {
     }
 
     /// Issues an authorization code bound to a PKCE challenge.
-    public func issueCode(challenge: String?, redirectURI: String, clientID: String = FakeOAuthProvider.clientID) throws -> String {
+    public func issueCode(challenge: String?, redirectURI: String, clientID: String = FakeOAuthProvider.clientID) throws
+        -> String
+    {
         var body: [String: Any] = ["client_id": clientID, "redirect_uri": redirectURI]
         if let challenge { body["code_challenge"] = challenge }
         return try admin("/admin/code", body)["code"] as? String ?? ""

@@ -1,7 +1,8 @@
 import BatonCommandLine
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // @unchecked: owns a `Process`, which is not Sendable; tests call it from one task at a time.
@@ -22,7 +23,8 @@ public final class RedisServerProcess: @unchecked Sendable {
         public var description: String {
             switch self {
             case .redisServerMissing:
-                return "redis-server is not installed: the tests need a real Redis 7. Install it with `apt-get install -y redis-server redis-tools` (or run `make deps`)."
+                return
+                    "redis-server is not installed: the tests need a real Redis 7. Install it with `apt-get install -y redis-server redis-tools` (or run `make deps`)."
             case .didNotAnswer(let port, let log):
                 return "redis-server on port \(port) did not answer PING within 10 s. Its log:\n\(log)"
             }
@@ -64,8 +66,9 @@ public final class RedisServerProcess: @unchecked Sendable {
             let directory = FileManager.default.temporaryDirectory
                 .appendingPathComponent("baton-redis-\(port)-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let server = RedisServerProcess(executable: executable, port: port, directory: directory,
-                                            persistent: persistent, extraArguments: arguments)
+            let server = RedisServerProcess(
+                executable: executable, port: port, directory: directory,
+                persistent: persistent, extraArguments: arguments)
             do {
                 try server.launch()
                 return server
@@ -151,7 +154,10 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     private static func locateRedisServer() -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        let candidates = path.split(separator: ":").map { "\($0)/redis-server" } + ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        let candidates =
+            path.split(separator: ":").map { "\($0)/redis-server" } + [
+                "/usr/bin/redis-server", "/usr/local/bin/redis-server",
+            ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }
@@ -167,7 +173,9 @@ public func freeLoopbackPort() throws -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
     }
     guard bound else { throw POSIXError(.EADDRINUSE) }
     return Int(UInt16(bigEndian: address.sin_port))
@@ -185,7 +193,9 @@ extension RedisServerProcess {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
         guard connected else { return false }
         var timeout = timeval(tv_sec: 1, tv_usec: 0)

@@ -16,7 +16,8 @@ public enum ShippedDeployment {
 
     /// The repository's root folder (found from this source file's path).
     public static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     /// `docker-compose.yml` at the repository root.
@@ -35,7 +36,11 @@ public enum ShippedDeployment {
     public static func redisCommandArguments() throws -> [String] {
         let text = try String(contentsOf: composeFile, encoding: .utf8)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let serviceLine = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "redis:" && indentation(of: $0) > 0 }) else {
+        guard
+            let serviceLine = lines.firstIndex(where: {
+                $0.trimmingCharacters(in: .whitespaces) == "redis:" && indentation(of: $0) > 0
+            })
+        else {
             throw ReadError(description: "\(composeFile.path): no `redis:` service")
         }
         let serviceIndent = indentation(of: lines[serviceLine])
@@ -46,9 +51,12 @@ public enum ShippedDeployment {
             guard trimmed.hasPrefix("command:") else { continue }
             let array = trimmed.dropFirst("command:".count).trimmingCharacters(in: .whitespaces)
             guard let words = try? JSONSerialization.jsonObject(with: Data(array.utf8)) as? [String],
-                  words.first == "redis-server"
+                words.first == "redis-server"
             else {
-                throw ReadError(description: "\(composeFile.path): the redis service's command is not a one-line [\"redis-server\", ...] array: \(trimmed)")
+                throw ReadError(
+                    description:
+                        "\(composeFile.path): the redis service's command is not a one-line [\"redis-server\", ...] array: \(trimmed)"
+                )
             }
             return Array(words.dropFirst())
         }
@@ -82,7 +90,9 @@ public enum ShippedDeployment {
     /// - Returns: the copy's path, for `redis-server --aclfile`.
     /// - Throws: ``ReadError`` when a placeholder is left without a password, or a password is
     ///   given for a user the file does not have.
-    public static func aclFileCopy(in directory: URL, passwords: [String: String], extraLines: [String] = []) throws -> URL {
+    public static func aclFileCopy(in directory: URL, passwords: [String: String], extraLines: [String] = []) throws
+        -> URL
+    {
         var text = try String(contentsOf: aclFile, encoding: .utf8)
         for (user, password) in passwords {
             let placeholder = ">CHANGE-ME-\(user)"

@@ -28,10 +28,13 @@ public struct TestConfiguration {
     /// the defaults. Its secret comes from ``secretVariable`` (in-process tests, with
     /// ``environment``), or with `secretFile` from the file `client-secret` beside the
     /// configuration, which ``write(in:name:)`` writes (for `baton` processes).
-    public func service(_ name: String, tokenURL: String, secretFile: Bool = false, _ extra: [String: Any] = [:]) -> TestConfiguration {
+    public func service(_ name: String, tokenURL: String, secretFile: Bool = false, _ extra: [String: Any] = [:])
+        -> TestConfiguration
+    {
         var copy = self
         var service: [String: Any] = ["token_url": tokenURL, "client_id": FakeOAuthProvider.clientID]
-        service[secretFile ? "client_secret_file" : "client_secret_env"] = secretFile ? "client-secret" : Self.secretVariable
+        service[secretFile ? "client_secret_file" : "client_secret_env"] =
+            secretFile ? "client-secret" : Self.secretVariable
         for (key, value) in extra { service[key] = value }
         copy.services[name] = service
         return copy
@@ -44,14 +47,16 @@ public struct TestConfiguration {
     public var json: String {
         var object = settings
         object["services"] = services
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])  // only JSON values go in
+        // Only JSON values go in, so serialising cannot fail.
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 
     /// Writes the configuration to `baton.json` (or `name`) in `folder`, and the fake provider's
     /// client secret to `client-secret` beside it; returns the configuration's path.
     public func write(in folder: URL, name: String = "baton.json") throws -> String {
-        try FakeOAuthProvider.clientSecret.write(to: folder.appendingPathComponent("client-secret"), atomically: true, encoding: .utf8)
+        try FakeOAuthProvider.clientSecret.write(
+            to: folder.appendingPathComponent("client-secret"), atomically: true, encoding: .utf8)
         let path = folder.appendingPathComponent(name).path
         try json.write(toFile: path, atomically: true, encoding: .utf8)
         return path

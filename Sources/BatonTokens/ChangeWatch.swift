@@ -11,13 +11,16 @@ final class ChangeWatch: Sendable {
     private init(endpoint: RedisEndpoint, options: RedisConnectionOptions, channel: String) {
         let wakeup = Mailbox<Void>()
         self.wakeup = wakeup
-        loop = ReconnectingLoop(name: "baton-change-watch", endpoint: endpoint, options: options, channels: [channel],
-                                pollInterval: .milliseconds(200), onEvent: { _ in wakeup.signal() })
+        loop = ReconnectingLoop(
+            name: "baton-change-watch", endpoint: endpoint, options: options, channels: [channel],
+            pollInterval: .milliseconds(200), onEvent: { _ in wakeup.signal() })
     }
 
     /// Subscribes to `channel` and returns once subscribed, so nothing published afterwards is missed.
     /// - Throws: ``RedisError`` when the first subscription fails.
-    static func start(endpoint: RedisEndpoint, options: RedisConnectionOptions, channel: String) async throws -> ChangeWatch {
+    static func start(endpoint: RedisEndpoint, options: RedisConnectionOptions, channel: String) async throws
+        -> ChangeWatch
+    {
         let watch = ChangeWatch(endpoint: endpoint, options: options, channel: channel)
         watch.loop.start()
         do {

@@ -28,11 +28,15 @@ public struct OAuthTokenProvider: TokenProvider {
         }
         let service = self.service
         let client = self.client
-        let result = await runOnDedicatedThread(named: "baton-token-request") { client.requestToken(grant, for: service, now: now) }
+        let result = await runOnDedicatedThread(named: "baton-token-request") {
+            client.requestToken(grant, for: service, now: now)
+        }
         switch result {
         case .success(let response):
-            return ProviderToken(accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
-                                 scope: response.scope, rotatedRefreshToken: response.refreshToken == refreshToken ? nil : response.refreshToken)
+            return ProviderToken(
+                accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
+                scope: response.scope,
+                rotatedRefreshToken: response.refreshToken == refreshToken ? nil : response.refreshToken)
         case .failure(let error):
             var failure = ProviderFailure(error)
             if case .protocolError(let description, let recovered?) = failure, recovered == refreshToken {
@@ -65,16 +69,18 @@ extension ProviderFailure {
 extension ServiceConfiguration {
     /// This service's client fingerprint (``SecretEnvelope/clientFingerprint(tokenURL:clientID:grant:)``).
     public var clientFingerprint: String {
-        SecretEnvelope.clientFingerprint(tokenURL: tokenURL.absoluteString, clientID: clientID,
-                                         grant: grant == .refreshToken ? "refresh_token" : "client_credentials")
+        SecretEnvelope.clientFingerprint(
+            tokenURL: tokenURL.absoluteString, clientID: clientID,
+            grant: grant == .refreshToken ? "refresh_token" : "client_credentials")
     }
 }
 
 extension RefreshSettings {
     /// The settings a service's configuration implies.
     public init(_ service: ServiceConfiguration, configuration: BatonConfiguration) {
-        self.init(refreshBuffer: service.refreshBuffer, usesRefreshToken: service.grant == .refreshToken,
-                  lockTTL: configuration.lockTTL, lockWait: configuration.lockWait, requestTimeout: service.requestTimeout,
-                  clientFingerprint: service.clientFingerprint)
+        self.init(
+            refreshBuffer: service.refreshBuffer, usesRefreshToken: service.grant == .refreshToken,
+            lockTTL: configuration.lockTTL, lockWait: configuration.lockWait, requestTimeout: service.requestTimeout,
+            clientFingerprint: service.clientFingerprint)
     }
 }

@@ -28,21 +28,28 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .needsSeed(let service):
-            return "no refresh token stored for '\(service)': seed one with `baton seed \(service) --refresh-token-file PATH`"
+            return
+                "no refresh token stored for '\(service)': seed one with `baton seed \(service) --refresh-token-file PATH`"
         case .needsReauthorization(let service, let description):
-            return "'\(service)' needs re-authorisation (\(description)): re-authorise it with the provider, then run `baton seed \(service) --refresh-token-file PATH`"
+            return
+                "'\(service)' needs re-authorisation (\(description)): re-authorise it with the provider, then run `baton seed \(service) --refresh-token-file PATH`"
         case .provider(let service, let failure):
             return "refreshing '\(service)' failed: \(failure)"
         case .busy(let service, let waited):
-            return "another process is refreshing '\(service)' and did not finish within \(waited.shortDescription); the stored token is not valid: try again shortly"
+            return
+                "another process is refreshing '\(service)' and did not finish within \(waited.shortDescription); the stored token is not valid: try again shortly"
         case .leaseLost(let service):
-            return "the lease on '\(service)''s lock ran out or had too little time left for a provider call (a pause, or a slow Redis); the provider was not called: try again"
+            return
+                "the lease on '\(service)''s lock ran out or had too little time left for a provider call (a pause, or a slow Redis); the provider was not called: try again"
         case .secretReplaced(let service):
-            return "the refresh token of '\(service)' was replaced while a refresh with the old one failed; the failure was not recorded: try again (the new token will be used)"
+            return
+                "the refresh token of '\(service)' was replaced while a refresh with the old one failed; the failure was not recorded: try again (the new token will be used)"
         case .configMismatch(let service):
-            return "the refresh token stored for '\(service)' was issued to another client (token_url, client_id or grant differ from this configuration); it was left alone: make every replica's configuration of '\(service)' the same, or re-seed it for this one"
+            return
+                "the refresh token stored for '\(service)' was issued to another client (token_url, client_id or grant differ from this configuration); it was left alone: make every replica's configuration of '\(service)' the same, or re-seed it for this one"
         case .rotatedTokenSuperseded(let service):
-            return "the provider rotated '\(service)''s refresh token, but a newer one was stored meanwhile (a seed, or another holder); the newer one was kept: try again"
+            return
+                "the provider rotated '\(service)''s refresh token, but a newer one was stored meanwhile (a seed, or another holder); the newer one was kept: try again"
         }
     }
 }

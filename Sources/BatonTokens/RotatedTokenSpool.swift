@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Rotated refresh tokens that Redis does not have yet, on local disk, so that they survive the
@@ -36,7 +37,10 @@ public struct RotatedTokenSpool: Sendable {
         public let client: String?
 
         /// Creates an entry.
-        public init(store: String, service: String, fence: Int64, usedSecret: String?, refreshToken: String, client: String? = nil) {
+        public init(
+            store: String, service: String, fence: Int64, usedSecret: String?, refreshToken: String,
+            client: String? = nil
+        ) {
             self.store = store
             self.service = service
             self.fence = fence
@@ -102,7 +106,9 @@ public struct RotatedTokenSpool: Sendable {
     /// - Returns: the locked file, for ``remove(_:)``.
     public func write(_ entry: Entry) throws -> Claim {
         try makeDirectory()
-        var object: [String: Any] = ["store": entry.store, "service": entry.service, "fence": entry.fence, "refresh_token": entry.refreshToken]
+        var object: [String: Any] = [
+            "store": entry.store, "service": entry.service, "fence": entry.fence, "refresh_token": entry.refreshToken,
+        ]
         if let used = entry.usedSecret { object["used_secret"] = used }
         if let client = entry.client { object["client"] = client }
         let bytes = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
@@ -110,16 +116,36 @@ public struct RotatedTokenSpool: Sendable {
         let temporary = path + ".tmp-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw failure(temporary) }
-        guard flock(descriptor, LOCK_EX) == 0 else { let error = failure(temporary); close(descriptor); unlink(temporary); throw error }
+        guard flock(descriptor, LOCK_EX) == 0 else {
+            let error = failure(temporary)
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
         var written = 0
         while written < bytes.count {
             let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { let error = failure(temporary); close(descriptor); unlink(temporary); throw error }
+            guard count > 0 else {
+                let error = failure(temporary)
+                close(descriptor)
+                unlink(temporary)
+                throw error
+            }
             written += count
         }
-        guard fsync(descriptor) == 0 else { let error = failure(temporary); close(descriptor); unlink(temporary); throw error }
-        guard rename(temporary, path) == 0 else { let error = failure(path); close(descriptor); unlink(temporary); throw error }
+        guard fsync(descriptor) == 0 else {
+            let error = failure(temporary)
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            let error = failure(path)
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
         let claim = Claim(path: path, descriptor: descriptor)
         // The file is in place and locked; a folder fsync that fails now costs at most its name
         // after a power cut, and the write to Redis follows at once. Never drop the claim here.
@@ -147,35 +173,49 @@ public struct RotatedTokenSpool: Sendable {
             let temporary = !name.hasSuffix(".json")
             let descriptor = open(path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { continue }  // removed meanwhile
-            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { close(descriptor); continue }  // in flight elsewhere
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+                close(descriptor)
+                continue
+            }  // in flight elsewhere
             let claim = Claim(path: path, descriptor: descriptor)
-            guard FileManager.default.fileExists(atPath: path) else { continue }  // stored and removed before we locked it
+            // Stored and removed before we locked it.
+            guard FileManager.default.fileExists(atPath: path) else { continue }
             guard let data = FileManager.default.contents(atPath: path),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let store = object["store"] as? String, let service = object["service"] as? String,
-                  let fence = (object["fence"] as? NSNumber)?.int64Value,
-                  let token = object["refresh_token"] as? String, !token.isEmpty else {
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let store = object["store"] as? String, let service = object["service"] as? String,
+                let fence = (object["fence"] as? NSNumber)?.int64Value,
+                let token = object["refresh_token"] as? String, !token.isEmpty
+            else {
                 if temporary {
                     unlink(path)
                 } else {
-                    unreadable.append(SpoolError(path: path, reason: "not a spooled token (left in place for inspection)"))
+                    unreadable.append(
+                        SpoolError(path: path, reason: "not a spooled token (left in place for inspection)"))
                 }
                 continue
             }
             let used = object["used_secret"] as? String
-            entries.append((Entry(store: store, service: service, fence: fence, usedSecret: used, refreshToken: token,
-                                  client: object["client"] as? String), claim))
+            entries.append(
+                (
+                    Entry(
+                        store: store, service: service, fence: fence, usedSecret: used, refreshToken: token,
+                        client: object["client"] as? String), claim
+                ))
         }
         return (entries.sorted { $0.0.fence < $1.0.fence }.map { (entry: $0.0, claim: $0.1) }, unreadable)
     }
 
     private func makeDirectory() throws {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue { return }
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue {
+            return
+        }
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw SpoolError(path: directory, reason: "cannot create the folder (\((error as NSError).localizedDescription))")
+            throw SpoolError(
+                path: directory, reason: "cannot create the folder (\((error as NSError).localizedDescription))")
         }
     }
 

@@ -50,9 +50,12 @@ public struct SecretEnvelope: Sendable, Hashable {
 
     /// The envelope's JSON.
     public func jsonBytes() throws -> [UInt8] {
-        var object: [String: Any] = ["v": 1, "alg": "none", "kid": NSNull(), "fence": fence, "refresh_token": refreshToken]
+        var object: [String: Any] = [
+            "v": 1, "alg": "none", "kid": NSNull(), "fence": fence, "refresh_token": refreshToken,
+        ]
         if let client { object["client"] = client }
-        return Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        return Array(
+            try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 
     /// Parses an envelope.
@@ -62,14 +65,19 @@ public struct SecretEnvelope: Sendable, Hashable {
             throw TokenStoreError.corruptSecret(service: service, reason: "not a JSON object")
         }
         guard (object["v"] as? Int) == 1 else {
-            throw TokenStoreError.corruptSecret(service: service, reason: "unknown envelope version \(object["v"].map { "\($0)" } ?? "(missing)")")
+            throw TokenStoreError.corruptSecret(
+                service: service, reason: "unknown envelope version \(object["v"].map { "\($0)" } ?? "(missing)")")
         }
         guard (object["alg"] as? String) == "none" else {
-            throw TokenStoreError.corruptSecret(service: service, reason: "envelope algorithm '\(object["alg"] ?? "")' is not supported by this version")
+            throw TokenStoreError.corruptSecret(
+                service: service, reason: "envelope algorithm '\(object["alg"] ?? "")' is not supported by this version"
+            )
         }
         guard let token = object["refresh_token"] as? String, !token.isEmpty else {
             throw TokenStoreError.corruptSecret(service: service, reason: "no refresh_token")
         }
-        return SecretEnvelope(refreshToken: token, fence: (object["fence"] as? NSNumber)?.int64Value ?? 0, client: object["client"] as? String)
+        return SecretEnvelope(
+            refreshToken: token, fence: (object["fence"] as? NSNumber)?.int64Value ?? 0,
+            client: object["client"] as? String)
     }
 }

@@ -1,5 +1,5 @@
-import BatonSupport
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// The worker side: get a usable access token from Redis, waiting for the coordinator when the
@@ -25,13 +25,15 @@ public struct TokenClient: Sendable {
             case .timedOut(let service, let waited, let newest):
                 let state: String
                 if let newest {
-                    state = "the newest record is version \(newest.version), status \(newest.status.rawValue)\(newest.lastError.map { ", last error \($0.code): \($0.description)" } ?? "")"
+                    state =
+                        "the newest record is version \(newest.version), status \(newest.status.rawValue)\(newest.lastError.map { ", last error \($0.code): \($0.description)" } ?? "")"
                 } else {
                     state = "there is no record at all (is the service seeded and `baton serve` running?)"
                 }
                 return "no usable token for '\(service)' within \(waited.shortDescription): \(state)"
             case .needsReauthorization(let service, let lastError):
-                return "'\(service)' needs re-authorisation (\(lastError.map { "\($0.code): \($0.description)" } ?? "invalid_grant")): re-authorise it with the provider, then run `baton seed \(service) --refresh-token-file PATH`"
+                return
+                    "'\(service)' needs re-authorisation (\(lastError.map { "\($0.code): \($0.description)" } ?? "invalid_grant")): re-authorise it with the provider, then run `baton seed \(service) --refresh-token-file PATH`"
             }
         }
     }
@@ -53,24 +55,36 @@ public struct TokenClient: Sendable {
     /// A token newer than `version` (the one that got a 401). Returns at once when the stored
     /// record is already newer; otherwise asks the coordinator for a forced refresh
     /// (`LPUSH prefix:refresh-requests {"service":...,"version":N}`) and waits for it.
-    public func accessToken(for service: String, newerThan version: Int64, wait: Duration = .seconds(10)) async throws -> TokenRecord {
-        try await waitFor(service, wait: wait, request: version) { record, now in record.version > version && !record.isExpired(at: now) }
+    public func accessToken(for service: String, newerThan version: Int64, wait: Duration = .seconds(10)) async throws
+        -> TokenRecord
+    {
+        try await waitFor(service, wait: wait, request: version) { record, now in
+            record.version > version && !record.isExpired(at: now)
+        }
     }
 
-    private func waitFor(_ service: String, wait: Duration, request version: Int64?,
-                         until isUsable: @escaping (TokenRecord, Int64) -> Bool) async throws -> TokenRecord {
+    private func waitFor(
+        _ service: String, wait: Duration, request version: Int64?,
+        until isUsable: @escaping (TokenRecord, Int64) -> Bool
+    ) async throws -> TokenRecord {
         let keys = try store.keys(service)
         if let record = try await store.record(service) {
             if isUsable(record, try await store.now()) { return record }
-            if record.status == .needsReauth { throw Failure.needsReauthorization(service: service, lastError: record.lastError) }
+            if record.status == .needsReauth {
+                throw Failure.needsReauthorization(service: service, lastError: record.lastError)
+            }
         }
-        guard wait > .zero else { throw Failure.timedOut(service: service, waited: .zero, newest: try await store.record(service)) }
+        guard wait > .zero else {
+            throw Failure.timedOut(service: service, waited: .zero, newest: try await store.record(service))
+        }
 
         // Listen before asking, so the answer cannot slip past.
-        let listener = try await ChangeWatch.start(endpoint: store.client.endpoint, options: store.client.options.connection, channel: keys.changedChannel)
+        let listener = try await ChangeWatch.start(
+            endpoint: store.client.endpoint, options: store.client.options.connection, channel: keys.changedChannel)
         defer { listener.stop() }
         if let version {
-            let request = try JSONSerialization.data(withJSONObject: ["service": service, "version": version], options: [.sortedKeys])
+            let request = try JSONSerialization.data(
+                withJSONObject: ["service": service, "version": version], options: [.sortedKeys])
             try await store.client.send("LPUSH", TokenKeys.refreshRequests(prefix: store.prefix), Array(request))
         }
         let clock = ContinuousClock()
@@ -80,7 +94,9 @@ public struct TokenClient: Sendable {
             newest = try await store.record(service)
             if let record = newest {
                 if isUsable(record, try await store.now()) { return record }
-                if record.status == .needsReauth { throw Failure.needsReauthorization(service: service, lastError: record.lastError) }
+                if record.status == .needsReauth {
+                    throw Failure.needsReauthorization(service: service, lastError: record.lastError)
+                }
             }
             let remaining = deadline - clock.now
             if remaining <= .zero { throw Failure.timedOut(service: service, waited: wait, newest: newest) }

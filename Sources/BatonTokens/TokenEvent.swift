@@ -37,7 +37,8 @@ public struct TokenEvent: Sendable, Hashable {
     public var kind: Kind? { fields["event"].flatMap(Kind.init(rawValue:)) }
 
     init?(streamEntry: RESPValue) {
-        guard let parts = streamEntry.array, parts.count == 2, let id = parts[0].string, let flat = parts[1].array else { return nil }
+        guard let parts = streamEntry.array, parts.count == 2, let id = parts[0].string, let flat = parts[1].array
+        else { return nil }
         var fields: [String: String] = [:]
         for index in stride(from: 0, to: flat.count - 1, by: 2) {
             if let name = flat[index].string { fields[name] = flat[index + 1].string ?? "" }

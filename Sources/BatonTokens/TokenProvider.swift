@@ -28,7 +28,8 @@ public struct ProviderToken: Sendable, Hashable {
     public var rotatedRefreshToken: String?
 
     /// Creates a token.
-    public init(accessToken: String, tokenType: String, expiresAt: Int64, scope: String?, rotatedRefreshToken: String?) {
+    public init(accessToken: String, tokenType: String, expiresAt: Int64, scope: String?, rotatedRefreshToken: String?)
+    {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.expiresAt = expiresAt
@@ -72,8 +73,9 @@ public enum ProviderFailure: Error, Sendable, CustomStringConvertible {
     /// The provider's own words (its `error_description`), for `last_error.description`.
     public var detail: String {
         switch self {
-        case .needsReauthorization(_, let description), .configuration(_, let description), .unavailable(_, let description, _),
-             .protocolError(let description, _):
+        case .needsReauthorization(_, let description), .configuration(_, let description),
+            .unavailable(_, let description, _),
+            .protocolError(let description, _):
             return description
         }
     }
@@ -83,7 +85,8 @@ public enum ProviderFailure: Error, Sendable, CustomStringConvertible {
         case .needsReauthorization(let code, let description):
             return "the provider rejected the refresh token (\(code): \(description))"
         case .configuration(let code, let description):
-            return "the provider rejected the client (\(code): \(description)): check client_id, the client secret and auth_method in the config"
+            return
+                "the provider rejected the client (\(code): \(description)): check client_id, the client secret and auth_method in the config"
         case .unavailable(let code, let description, let retryAfter):
             let wait = retryAfter.map { "; retry after \($0.shortDescription)" } ?? ""
             return "the provider is unavailable (\(code): \(description))\(wait)"

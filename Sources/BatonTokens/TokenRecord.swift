@@ -62,8 +62,10 @@ public struct TokenRecord: Sendable, Hashable, Codable {
     public var lastError: LastError?
 
     /// Creates a record.
-    public init(service: String, accessToken: String, tokenType: String, expiresAt: Int64, scope: String?,
-                version: Int64, refreshedAt: Int64, refreshedBy: String, status: Status = .ok, lastError: LastError? = nil) {
+    public init(
+        service: String, accessToken: String, tokenType: String, expiresAt: Int64, scope: String?,
+        version: Int64, refreshedAt: Int64, refreshedBy: String, status: Status = .ok, lastError: LastError? = nil
+    ) {
         self.service = service
         self.accessToken = accessToken
         self.tokenType = tokenType

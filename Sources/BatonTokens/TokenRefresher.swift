@@ -24,9 +24,11 @@ public struct RefreshSettings: Sendable, Hashable {
     public var clientFingerprint: String?
 
     /// Creates settings; every parameter has the default documented on its property.
-    public init(refreshBuffer: Duration = .seconds(60), usesRefreshToken: Bool = true,
-                lockTTL: Duration = .seconds(30), lockWait: Duration = .seconds(10), requestTimeout: Duration = .seconds(15),
-                clientFingerprint: String? = nil) {
+    public init(
+        refreshBuffer: Duration = .seconds(60), usesRefreshToken: Bool = true,
+        lockTTL: Duration = .seconds(30), lockWait: Duration = .seconds(10), requestTimeout: Duration = .seconds(15),
+        clientFingerprint: String? = nil
+    ) {
         self.refreshBuffer = refreshBuffer
         self.usesRefreshToken = usesRefreshToken
         self.lockTTL = lockTTL
@@ -79,8 +81,10 @@ public struct TokenRefresher: Sendable {
     public let onPersistRetry: @Sendable (_ service: String, _ error: any Error) -> Void
 
     /// Creates a refresher.
-    public init(store: TokenStore, locks: LockService, replica: String, spool: RotatedTokenSpool? = nil,
-                onPersistRetry: @escaping @Sendable (String, any Error) -> Void = { _, _ in }) {
+    public init(
+        store: TokenStore, locks: LockService, replica: String, spool: RotatedTokenSpool? = nil,
+        onPersistRetry: @escaping @Sendable (String, any Error) -> Void = { _, _ in }
+    ) {
         self.store = store
         self.locks = locks
         self.replica = replica
@@ -92,8 +96,10 @@ public struct TokenRefresher: Sendable {
     /// - Returns: the record that satisfies `request` (possibly written by someone else).
     /// - Throws: ``RefreshError``, or ``BatonRedis/RedisError`` when Redis cannot be reached
     ///   before the provider was called.
-    public func refresh(_ service: String, settings: RefreshSettings, provider: any TokenProvider,
-                        request: Request = .fresh) async throws -> TokenRecord {
+    public func refresh(
+        _ service: String, settings: RefreshSettings, provider: any TokenProvider,
+        request: Request = .fresh
+    ) async throws -> TokenRecord {
         var request = request
         let seen = try await store.record(service)
         if case .forced(nil) = request { request = .forced(seenVersion: seen?.version) }
@@ -105,13 +111,16 @@ public struct TokenRefresher: Sendable {
             lease = try await lock.acquire(timeout: settings.lockWait)
         } catch LockError.timedOut(_, let waited, _) {
             let now = try await store.now()
-            if let current = try await store.record(service), !current.isExpired(at: now), current.status != .needsReauth {
+            if let current = try await store.record(service), !current.isExpired(at: now),
+                current.status != .needsReauth
+            {
                 return current
             }
             throw RefreshError.busy(service: service, waited: waited)
         }
         do {
-            let record = try await refreshHolding(lease, service: service, settings: settings, provider: provider, request: request)
+            let record = try await refreshHolding(
+                lease, service: service, settings: settings, provider: provider, request: request)
             _ = try? await lease.release()
             return record
         } catch {
@@ -130,17 +139,20 @@ public struct TokenRefresher: Sendable {
         guard let spool else { return (0, 0) }
         let (entries, unreadable) = spool.claimAll()
         for problem in unreadable { onPersistRetry("(spool)", problem) }
-        var stored = 0, superseded = 0
+        var stored = 0
+        var superseded = 0
         for (entry, claim) in entries where entry.store == store.location {
-            let outcome = try await store.persist(nil, service: entry.service, secret: entry.refreshToken, client: entry.client, fence: entry.fence,
-                                                  usedSecret: entry.usedSecret, event: .spoolReplayed, replica: replica, owner: "")
+            let outcome = try await store.persist(
+                nil, service: entry.service, secret: entry.refreshToken, client: entry.client, fence: entry.fence,
+                usedSecret: entry.usedSecret, event: .spoolReplayed, replica: replica, owner: "")
             if outcome.secret == .written { stored += 1 } else { superseded += 1 }
             spool.remove(claim)
         }
         return (stored, superseded)
     }
 
-    private func isSatisfied(_ record: TokenRecord, by request: Request, settings: RefreshSettings) async throws -> Bool {
+    private func isSatisfied(_ record: TokenRecord, by request: Request, settings: RefreshSettings) async throws -> Bool
+    {
         switch request {
         case .fresh:
             guard record.status == .ok else { return false }
@@ -152,13 +164,17 @@ public struct TokenRefresher: Sendable {
         }
     }
 
-    private func refreshHolding(_ lease: LockLease, service: String, settings: RefreshSettings,
-                                provider: any TokenProvider, request: Request) async throws -> TokenRecord {
+    private func refreshHolding(
+        _ lease: LockLease, service: String, settings: RefreshSettings,
+        provider: any TokenProvider, request: Request
+    ) async throws -> TokenRecord {
         // Read again under the lock: another holder may have refreshed while we waited.
         let current = try await store.record(service)
         if let current, try await isSatisfied(current, by: request, settings: settings) { return current }
         if let current, current.status == .needsReauth {
-            throw RefreshError.needsReauthorization(service: service, description: current.lastError.map { "\($0.code): \($0.description)" } ?? "marked needs_reauth")
+            throw RefreshError.needsReauthorization(
+                service: service,
+                description: current.lastError.map { "\($0.code): \($0.description)" } ?? "marked needs_reauth")
         }
 
         var secret: SecretEnvelope?
@@ -181,25 +197,30 @@ public struct TokenRefresher: Sendable {
             let now = try await store.now()
             try await ensureLease(lease, service: service, settings: settings)
             do {
-                let token = try await provider.fetchToken(service: service, refreshToken: secret?.refreshToken, now: now)
-                return try await persistSuccess(token, lease: lease, service: service, now: now, usedSecret: secret?.identity,
-                                                client: settings.clientFingerprint)
+                let token = try await provider.fetchToken(
+                    service: service, refreshToken: secret?.refreshToken, now: now)
+                return try await persistSuccess(
+                    token, lease: lease, service: service, now: now, usedSecret: secret?.identity,
+                    client: settings.clientFingerprint)
             } catch let failure as ProviderFailure {
                 if let recovered = failure.recoveredRefreshToken {
                     // An unusable answer that still carried a rotated refresh token: keep it.
-                    let outcome = try await persistDurably(nil, rotated: recovered, lease: lease, service: service,
-                                                           usedSecret: secret?.identity, client: settings.clientFingerprint)
+                    let outcome = try await persistDurably(
+                        nil, rotated: recovered, lease: lease, service: service,
+                        usedSecret: secret?.identity, client: settings.clientFingerprint)
                     if outcome.secret == .written { secret = try await store.secret(service) }
                 }
                 if case .needsReauthorization = failure, !retried, let used = secret,
-                   let latest = try await store.secret(service), latest.identity != used.identity {
+                    let latest = try await store.secret(service), latest.identity != used.identity
+                {
                     // Someone stored a newer refresh token while we called (an operator's seed):
                     // our invalid_grant says nothing about it. Retry once, under a checked lease.
                     secret = latest
                     retried = true
                     continue
                 }
-                try await recordFailure(failure, lease: lease, service: service, current: current, usedSecret: secret?.identity)
+                try await recordFailure(
+                    failure, lease: lease, service: service, current: current, usedSecret: secret?.identity)
                 throw failure.asRefreshError(service: service)
             }
         }
@@ -213,13 +234,18 @@ public struct TokenRefresher: Sendable {
     }
 
     /// Writes the new record and rotated token (see ``persistDurably(_:rotated:lease:service:usedSecret:client:)``).
-    private func persistSuccess(_ token: ProviderToken, lease: LockLease, service: String, now: Int64,
-                                usedSecret: String?, client: String?) async throws -> TokenRecord {
-        var record = TokenRecord(service: service, accessToken: token.accessToken, tokenType: token.tokenType,
-                                 expiresAt: token.expiresAt, scope: token.scope, version: lease.fence.value,
-                                 refreshedAt: now, refreshedBy: replica)
-        switch try await persistDurably(record, rotated: token.rotatedRefreshToken, lease: lease, service: service,
-                                        usedSecret: usedSecret, client: client) {
+    private func persistSuccess(
+        _ token: ProviderToken, lease: LockLease, service: String, now: Int64,
+        usedSecret: String?, client: String?
+    ) async throws -> TokenRecord {
+        var record = TokenRecord(
+            service: service, accessToken: token.accessToken, tokenType: token.tokenType,
+            expiresAt: token.expiresAt, scope: token.scope, version: lease.fence.value,
+            refreshedAt: now, refreshedBy: replica)
+        switch try await persistDurably(
+            record, rotated: token.rotatedRefreshToken, lease: lease, service: service,
+            usedSecret: usedSecret, client: client)
+        {
         case .written(let version, _, _):
             record.version = version
             return record
@@ -234,13 +260,17 @@ public struct TokenRefresher: Sendable {
     /// Persists `record` (or nothing but the secret) with a rotated refresh token. The token is
     /// spooled to disk first; every error but a fence rejection is retried, with backoff, for as
     /// long as it takes: the rotated token exists only here (and in the spool) until Redis has it.
-    private func persistDurably(_ record: TokenRecord?, rotated: String?, lease: LockLease, service: String,
-                                usedSecret: String?, client: String?) async throws -> TokenStore.PersistOutcome {
+    private func persistDurably(
+        _ record: TokenRecord?, rotated: String?, lease: LockLease, service: String,
+        usedSecret: String?, client: String?
+    ) async throws -> TokenStore.PersistOutcome {
         var spooled: RotatedTokenSpool.Claim?
         if let rotated, let spool {
             do {
-                spooled = try spool.write(.init(store: store.location, service: service, fence: lease.fence.value,
-                                                usedSecret: usedSecret, refreshToken: rotated, client: client))
+                spooled = try spool.write(
+                    .init(
+                        store: store.location, service: service, fence: lease.fence.value,
+                        usedSecret: usedSecret, refreshToken: rotated, client: client))
             } catch {
                 onPersistRetry(service, error)  // kept in memory and retried below all the same
             }
@@ -249,9 +279,10 @@ public struct TokenRefresher: Sendable {
         while true {
             let outcome: TokenStore.PersistOutcome
             do {
-                outcome = try await store.persist(record, service: service, secret: rotated, client: client, fence: lease.fence.value,
-                                                  usedSecret: usedSecret, event: record == nil ? .recovered : .refreshed,
-                                                  replica: replica, owner: lease.owner)
+                outcome = try await store.persist(
+                    record, service: service, secret: rotated, client: client, fence: lease.fence.value,
+                    usedSecret: usedSecret, event: record == nil ? .recovered : .refreshed,
+                    replica: replica, owner: lease.owner)
             } catch let error as RedisError where rotated != nil || error.isConnectionProblem {
                 onPersistRetry(service, error)
                 if Task.isCancelled && spooled != nil { throw CancellationError() }  // the spool keeps it
@@ -267,11 +298,16 @@ public struct TokenRefresher: Sendable {
     /// until it expires), and appends the event. Refused (``RefreshError/secretReplaced(service:)``)
     /// when the stored refresh token is no longer the one the failed call used: the failure says
     /// nothing about the new one.
-    private func recordFailure(_ failure: ProviderFailure, lease: LockLease, service: String, current: TokenRecord?,
-                               usedSecret: String?) async throws {
+    private func recordFailure(
+        _ failure: ProviderFailure, lease: LockLease, service: String, current: TokenRecord?,
+        usedSecret: String?
+    ) async throws {
         let now = try await store.now()
-        var record = current ?? TokenRecord(service: service, accessToken: "", tokenType: "Bearer", expiresAt: 0,
-                                            scope: nil, version: 0, refreshedAt: 0, refreshedBy: replica)
+        var record =
+            current
+            ?? TokenRecord(
+                service: service, accessToken: "", tokenType: "Bearer", expiresAt: 0,
+                scope: nil, version: 0, refreshedAt: 0, refreshedBy: replica)
         let event: TokenEvent.Kind
         if case .needsReauthorization = failure {
             record.status = .needsReauth
@@ -281,8 +317,9 @@ public struct TokenRefresher: Sendable {
             event = .failed
         }
         record.lastError = .init(code: failure.code, description: failure.detail, at: now)
-        let outcome = try await store.persist(record, service: service, secret: nil, fence: lease.fence.value, usedSecret: usedSecret,
-                                              event: event, replica: replica, owner: lease.owner, errorCode: failure.code)
+        let outcome = try await store.persist(
+            record, service: service, secret: nil, fence: lease.fence.value, usedSecret: usedSecret,
+            event: event, replica: replica, owner: lease.owner, errorCode: failure.code)
         if outcome.secret == .rejected { throw RefreshError.secretReplaced(service: service) }
     }
 }

@@ -39,7 +39,8 @@ enum TokenScripts {
     ///
     /// Returns `{written, version, lockHeld, secret}`: `written` 1 when the record (or, with no
     /// record, the secret) was written; `secret` 1 written, 0 none offered, -1 refused.
-    static let persist = RedisScript("""
+    static let persist = RedisScript(
+        """
         local fence = tonumber(ARGV[1])
         local usedSecret = ARGV[10]
         local function decode(value)
@@ -123,7 +124,8 @@ enum TokenScripts {
     /// `"@@VERSION@@"`), service name, replica, change channel.
     /// A record in `needs_reauth` or `refreshing_failed` goes back to `ok` (its token is kept; the
     /// coordinator refreshes it when due). Returns the new fence.
-    static let seed = RedisScript("""
+    static let seed = RedisScript(
+        """
         local fence = redis.call('INCR', KEYS[2])
         redis.call('SET', KEYS[1], (string.gsub(ARGV[1], '"@@VERSION@@"', tostring(fence))))
         local current = redis.call('GET', KEYS[3])

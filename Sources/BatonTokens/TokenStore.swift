@@ -1,5 +1,5 @@
-import BatonSupport
 import BatonRedis
+import BatonSupport
 import Foundation
 
 /// Reads and writes token records, refresh tokens and audit events in Redis (see ``TokenKeys``).
@@ -118,8 +118,11 @@ public struct TokenStore: Sendable {
     ///   - usedSecret: the identity (``SecretEnvelope/identity``) of the stored secret the provider
     ///     call used: a rotation of that secret replaces it whatever the writer's fence, and a
     ///     failure record is refused once that secret was replaced.
-    public func persist(_ record: TokenRecord?, service: String, secret: String?, client: String? = nil, fence: Int64, usedSecret: String?,
-                        event: TokenEvent.Kind, replica: String, owner: String, errorCode: String? = nil) async throws -> PersistOutcome {
+    public func persist(
+        _ record: TokenRecord?, service: String, secret: String?, client: String? = nil, fence: Int64,
+        usedSecret: String?,
+        event: TokenEvent.Kind, replica: String, owner: String, errorCode: String? = nil
+    ) async throws -> PersistOutcome {
         let keys = try keys(service)
         let recordJSON: [UInt8]
         if var placeholder = record {
@@ -128,23 +131,30 @@ public struct TokenStore: Sendable {
         } else {
             recordJSON = []
         }
-        let secretJSON = try secret.map {
-            try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue, client: client).jsonBytes(), field: "fence")
-        } ?? []
+        let secretJSON =
+            try secret.map {
+                try Self.withVersionPlaceholder(
+                    SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue, client: client).jsonBytes(),
+                    field: "fence")
+            } ?? []
         let reply = try await self.client.run(
             TokenScripts.persist,
             keys: [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock],
-            arguments: [fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
-                        errorCode ?? "", service, usedSecret ?? ""]
+            arguments: [
+                fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
+                errorCode ?? "", service, usedSecret ?? "",
+            ]
         )
         guard let parts = reply.array, parts.count == 4, let flag = parts[0].integer, let version = parts[1].integer,
-              let held = parts[2].integer, let secretFlag = parts[3].integer else {
+            let held = parts[2].integer, let secretFlag = parts[3].integer
+        else {
             throw RedisError.unexpectedReply(command: "token persist script", reply: reply.description)
         }
         let secretOutcome: SecretOutcome = secretFlag == 1 ? .written : secretFlag == 0 ? .notOffered : .rejected
         if flag == 1 || secretOutcome == .written { try? await register(service) }
-        return flag == 1 ? .written(version: version, lockHeld: held == 1, secret: secretOutcome)
-                         : .rejectedAsStale(newerVersion: version, secret: secretOutcome)
+        return flag == 1
+            ? .written(version: version, lockHeld: held == 1, secret: secretOutcome)
+            : .rejectedAsStale(newerVersion: version, secret: secretOutcome)
     }
 
     /// Stores an operator-supplied refresh token with a fresh fence (it always wins), registers
@@ -153,16 +163,21 @@ public struct TokenStore: Sendable {
     ///   configuration); replicas configured for another client refuse to use the token.
     /// - Returns: the fence of the write.
     @discardableResult
-    public func seed(service: String, refreshToken: String, replica: String, client: String? = nil) async throws -> Int64 {
+    public func seed(service: String, refreshToken: String, replica: String, client: String? = nil) async throws
+        -> Int64
+    {
         let keys = try keys(service)
-        let envelope = try Self.withVersionPlaceholder(SecretEnvelope(refreshToken: refreshToken, fence: Self.versionPlaceholderValue, client: client).jsonBytes(),
-                                                       field: "fence")
+        let envelope = try Self.withVersionPlaceholder(
+            SecretEnvelope(refreshToken: refreshToken, fence: Self.versionPlaceholderValue, client: client).jsonBytes(),
+            field: "fence")
         let reply = try await self.client.run(
             TokenScripts.seed,
             keys: [keys.secret, keys.lock.fence, keys.token, keys.events],
             arguments: [envelope, service, replica, keys.changedChannel]
         )
-        guard let fence = reply.integer else { throw RedisError.unexpectedReply(command: "token seed script", reply: reply.description) }
+        guard let fence = reply.integer else {
+            throw RedisError.unexpectedReply(command: "token seed script", reply: reply.description)
+        }
         try await register(service)
         return fence
     }
@@ -174,11 +189,14 @@ public struct TokenStore: Sendable {
     }
 
     /// Appends an event that changes no state (`needs_seed`, `forced`, `retried`).
-    public func appendEvent(_ kind: TokenEvent.Kind, service: String, replica: String, version: Int64? = nil, detail: String? = nil) async throws {
+    public func appendEvent(
+        _ kind: TokenEvent.Kind, service: String, replica: String, version: Int64? = nil, detail: String? = nil
+    ) async throws {
         var fields: [any RedisArgumentConvertible] = ["event", kind.rawValue, "service", service, "replica", replica]
         if let version { fields += ["version", version] }
         if let detail { fields += ["error", detail] }
-        try await client.send(RedisCommand("XADD", arguments: [keys(service).events, "MAXLEN", "~", 1000, "*"] + fields))
+        try await client.send(
+            RedisCommand("XADD", arguments: [keys(service).events, "MAXLEN", "~", 1000, "*"] + fields))
     }
 
     // MARK: - Placeholder plumbing
@@ -192,6 +210,9 @@ public struct TokenStore: Sendable {
     /// never touched: inside a JSON string the quotes around a key would be escaped.
     private static func withVersionPlaceholder(_ json: [UInt8], field: String) -> [UInt8] {
         let text = String(decoding: json, as: UTF8.self)
-        return Array(text.replacingOccurrences(of: "\"\(field)\":\(versionPlaceholderValue)", with: "\"\(field)\":\"@@VERSION@@\"").utf8)
+        return Array(
+            text.replacingOccurrences(
+                of: "\"\(field)\":\(versionPlaceholderValue)", with: "\"\(field)\":\"@@VERSION@@\""
+            ).utf8)
     }
 }

@@ -8,9 +8,11 @@ public enum TokenStoreError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .corruptRecord(let service, let reason):
-            return "the token record of '\(service)' is not valid (\(reason)): delete the key and let the coordinator refresh, or re-seed"
+            return
+                "the token record of '\(service)' is not valid (\(reason)): delete the key and let the coordinator refresh, or re-seed"
         case .corruptSecret(let service, let reason):
-            return "the stored refresh token of '\(service)' is not readable (\(reason)): re-seed it with `baton seed \(service) --refresh-token-file PATH`"
+            return
+                "the stored refresh token of '\(service)' is not readable (\(reason)): re-seed it with `baton seed \(service) --refresh-token-file PATH`"
         }
     }
 }

@@ -1,9 +1,9 @@
 import BatonCommandLine
 import BatonConfig
 import BatonLock
-import BatonTokens
 import BatonRedis
 import BatonSupport
+import BatonTokens
 import Foundation
 
 /// The subcommand table and the error-to-exit-code policy.
@@ -15,14 +15,25 @@ enum Baton {
     }
 
     static let subcommands: [Subcommand] = [
-        Subcommand(name: "serve", summary: "run the coordinator daemon (one of any number of replicas)", run: ServeCommand.run),
-        Subcommand(name: "get", summary: "print a service's access token from Redis (no provider call)", run: TokenCommands.get),
-        Subcommand(name: "seed", summary: "store a service's refresh token (from a file or stdin)", run: TokenCommands.seed),
-        Subcommand(name: "refresh", summary: "run the refresh protocol for a service in this process", run: RefreshCommand.refresh),
-        Subcommand(name: "config", summary: "validate a configuration file (`baton config check FILE`)", run: RefreshCommand.config),
+        Subcommand(
+            name: "serve", summary: "run the coordinator daemon (one of any number of replicas)", run: ServeCommand.run),
+        Subcommand(
+            name: "get", summary: "print a service's access token from Redis (no provider call)", run: TokenCommands.get
+        ),
+        Subcommand(
+            name: "seed", summary: "store a service's refresh token (from a file or stdin)", run: TokenCommands.seed),
+        Subcommand(
+            name: "refresh", summary: "run the refresh protocol for a service in this process",
+            run: RefreshCommand.refresh),
+        Subcommand(
+            name: "config", summary: "validate a configuration file (`baton config check FILE`)",
+            run: RefreshCommand.config),
         Subcommand(name: "status", summary: "show every service's token state", run: TokenCommands.status),
-        Subcommand(name: "watch", summary: "print token changes live as they happen (never a token)", run: WatchCommand.run),
-        Subcommand(name: "lock", summary: "run a command under a distributed lock; inspect or release locks", run: LockCommand.run),
+        Subcommand(
+            name: "watch", summary: "print token changes live as they happen (never a token)", run: WatchCommand.run),
+        Subcommand(
+            name: "lock", summary: "run a command under a distributed lock; inspect or release locks",
+            run: LockCommand.run),
         Subcommand(name: "bench", summary: "measure Redis round trips and lock latencies", run: BenchCommand.run),
         Subcommand(name: "ping", summary: "check that Redis answers and measure the round trip", run: PingCommand.run),
     ]
@@ -41,7 +52,8 @@ enum Baton {
 
     /// Every command's option specification, each with the help it prints (checked by a test).
     static let specifications: [CommandSpecification] = [
-        ServeCommand.specification, TokenCommands.getSpecification, TokenCommands.seedSpecification, RefreshCommand.specification,
+        ServeCommand.specification, TokenCommands.getSpecification, TokenCommands.seedSpecification,
+        RefreshCommand.specification,
         RefreshCommand.configSpecification, TokenCommands.statusSpecification, WatchCommand.specification,
         LockCommand.runSpecification, LockCommand.statusSpecification, LockCommand.releaseSpecification,
         LockCommand.selftestSpecification, BenchCommand.specification, PingCommand.specification,

@@ -2,8 +2,8 @@ import BatonCommandLine
 import BatonConfig
 import BatonLock
 import BatonRedis
-import BatonTokens
 import BatonSupport
+import BatonTokens
 import Foundation
 
 /// What the token commands share: the configuration (when given), where Redis is, the key
@@ -15,7 +15,10 @@ struct CommandContext {
     let store: TokenStore
     let prefix: String
 
-    init(_ arguments: ParsedArguments, options: ConnectionOptions = .tokens, requireConfiguration: Bool? = nil, poolSize: Int = 4) throws {
+    init(
+        _ arguments: ParsedArguments, options: ConnectionOptions = .tokens, requireConfiguration: Bool? = nil,
+        poolSize: Int = 4
+    ) throws {
         let connection = try options.resolve(arguments, requireConfiguration: requireConfiguration)
         configuration = connection.configuration
         let prefix = connection.prefix ?? BatonDefaults.tokenPrefix
@@ -32,7 +35,8 @@ struct CommandContext {
         }
         guard let service = configuration.service(name) else {
             let known = configuration.services.map(\.name).joined(separator: ", ")
-            throw UsageError("'\(name)' is not a service in the configuration (configured: \(known.isEmpty ? "none" : known))")
+            throw UsageError(
+                "'\(name)' is not a service in the configuration (configured: \(known.isEmpty ? "none" : known))")
         }
         return service
     }

@@ -47,14 +47,18 @@ struct ConnectionOptions: Sendable {
     static let configOption = OptionSpecification.value("config", "FILE")
 
     /// `get`, `seed`, `status`, `watch`: prefix `oauth`, configuration when given.
-    static let tokens = ConnectionOptions(prefix: PrefixRule(defaultValue: BatonDefaults.tokenPrefix), configuration: .optional)
+    static let tokens = ConnectionOptions(
+        prefix: PrefixRule(defaultValue: BatonDefaults.tokenPrefix), configuration: .optional)
     /// `serve`, `refresh`: the token prefix, and the configuration is needed.
-    static let coordinator = ConnectionOptions(prefix: PrefixRule(defaultValue: BatonDefaults.tokenPrefix), configuration: .required)
+    static let coordinator = ConnectionOptions(
+        prefix: PrefixRule(defaultValue: BatonDefaults.tokenPrefix), configuration: .required)
     /// `lock ...`: prefix `baton`, no configuration file.
-    static let locks = ConnectionOptions(prefix: PrefixRule(defaultValue: BatonDefaults.lockPrefix), configuration: .none)
+    static let locks = ConnectionOptions(
+        prefix: PrefixRule(defaultValue: BatonDefaults.lockPrefix), configuration: .none)
     /// `bench`: its own prefix (not `BATON_PREFIX`), no configuration file.
-    static let bench = ConnectionOptions(prefix: PrefixRule(defaultValue: BatonDefaults.benchPrefix, readsEnvironment: false),
-                                         configuration: .none)
+    static let bench = ConnectionOptions(
+        prefix: PrefixRule(defaultValue: BatonDefaults.benchPrefix, readsEnvironment: false),
+        configuration: .none)
     /// `ping`: only where Redis is.
     static let redisOnly = ConnectionOptions(prefix: nil, configuration: .none)
 
@@ -98,13 +102,16 @@ struct ConnectionOptions: Sendable {
     ///   with an authorization code needs the file, with a refresh token it does not).
     /// - Throws: ``UsageError`` for a `--redis` URL with a password, or a missing configuration
     ///   file that is needed; ``BatonConfig/ConfigurationError`` for a bad file.
-    func resolve(_ arguments: ParsedArguments, environment: [String: String] = ProcessInfo.processInfo.environment,
-                 requireConfiguration: Bool? = nil) throws -> Resolved {
+    func resolve(
+        _ arguments: ParsedArguments, environment: [String: String] = ProcessInfo.processInfo.environment,
+        requireConfiguration: Bool? = nil
+    ) throws -> Resolved {
         let redisOverride = try Self.redisOverride(arguments)  // refused before anything else happens
         var configuration: BatonConfiguration?
         var path: String?
         if self.configuration != .none {
-            path = arguments.value(Self.configOption.name)
+            path =
+                arguments.value(Self.configOption.name)
                 ?? BatonDefaults.Environment.value(BatonDefaults.Environment.configuration, in: environment)
             if let path {
                 configuration = try BatonConfiguration.load(path: path, environment: environment)
@@ -114,11 +121,13 @@ struct ConnectionOptions: Sendable {
         }
         let prefix = self.prefix.map { rule in
             arguments.value(Self.prefixOption.name)
-                ?? (rule.readsEnvironment ? BatonDefaults.Environment.value(BatonDefaults.Environment.prefix, in: environment) : nil)
+                ?? (rule.readsEnvironment
+                    ? BatonDefaults.Environment.value(BatonDefaults.Environment.prefix, in: environment) : nil)
                 ?? configuration?.prefix
                 ?? rule.defaultValue
         }
-        let redisURL = redisOverride
+        let redisURL =
+            redisOverride
             ?? BatonDefaults.Environment.value(BatonDefaults.Environment.redisURL, in: environment)
             ?? configuration?.redisURL
             ?? BatonDefaults.redisURL
@@ -127,7 +136,9 @@ struct ConnectionOptions: Sendable {
 
     /// The error of a command that needs the configuration file and was given none.
     static var missingConfiguration: UsageError {
-        UsageError("this command needs the configuration file: pass --config FILE or set \(BatonDefaults.Environment.configuration)")
+        UsageError(
+            "this command needs the configuration file: pass --config FILE or set \(BatonDefaults.Environment.configuration)"
+        )
     }
 
     /// `--redis URL`, if given (the only place that reads it).
@@ -140,7 +151,8 @@ struct ConnectionOptions: Sendable {
     static func redisOverride(_ arguments: ParsedArguments) throws -> String? {
         guard let url = arguments.value(redisOption.name) else { return nil }
         if RedisEndpoint.containsCredentials(url) {
-            throw UsageError("""
+            throw UsageError(
+                """
                 --redis must not carry a password (it has a user-info part or a query parameter other than db): \
                 command-line arguments are visible to every user of this machine (ps, /proc/PID/cmdline). \
                 Put the URL in the environment variable \(BatonDefaults.Environment.redisURL), or in the config file's redis_url.

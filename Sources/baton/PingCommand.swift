@@ -6,21 +6,27 @@ import Foundation
 enum PingCommand {
     static let specification = CommandSpecification(
         name: "ping", usage: ["baton ping \(ConnectionOptions.redisOnly.group.synopsis) [--count N]"],
-        options: [.value("count", "N")], groups: [ConnectionOptions.redisOnly.group], discussion: """
-        Connects to Redis, sends N PINGs (default 100) and prints the server version and the
-        round-trip latency (median and 99th percentile) measured by Baton's own client.
-        """)
+        options: [.value("count", "N")], groups: [ConnectionOptions.redisOnly.group],
+        discussion: """
+            Connects to Redis, sends N PINGs (default 100) and prints the server version and the
+            round-trip latency (median and 99th percentile) measured by Baton's own client.
+            """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
         let arguments = try specification.parse(words)
-        if arguments.has("help") { Terminal.out(specification.help); return .success }
+        if arguments.has("help") {
+            Terminal.out(specification.help)
+            return .success
+        }
         let count = try arguments.count("count", default: 100)
 
         let endpoint = try RedisEndpoint(url: ConnectionOptions.redisOnly.resolve(arguments).redisURL)
         let client = RedisClient(endpoint: endpoint, options: .init(poolSize: 1))
         defer { client.shutDown() }
         let info = try await client.send("INFO", "server").string ?? ""
-        let version = info.split(separator: "\r\n").first { $0.hasPrefix("redis_version:") }?.dropFirst("redis_version:".count) ?? "?"
+        let version =
+            info.split(separator: "\r\n").first { $0.hasPrefix("redis_version:") }?.dropFirst("redis_version:".count)
+            ?? "?"
 
         // Measure on the worker thread itself, so the figure is the Redis round trip and not the
         // hop between Swift tasks and the pool.
@@ -33,7 +39,9 @@ enum PingCommand {
         }.sorted()
         let p50 = samples[samples.count / 2]
         let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
-        Terminal.out("PONG from Redis \(version) at \(endpoint.address): \(count) pings, p50 \(DisplayFormat.milliseconds(p50)), p99 \(DisplayFormat.milliseconds(p99))")
+        Terminal.out(
+            "PONG from Redis \(version) at \(endpoint.address): \(count) pings, p50 \(DisplayFormat.milliseconds(p50)), p99 \(DisplayFormat.milliseconds(p99))"
+        )
         return .success
     }
 }

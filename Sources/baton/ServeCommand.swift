@@ -9,40 +9,52 @@ import Foundation
 enum ServeCommand {
     static let specification = CommandSpecification(
         name: "serve",
-        usage: ["baton serve \(ConnectionOptions.coordinator.group.synopsis) [--id NAME] [--log-level debug|info|warn|error]"],
+        usage: [
+            "baton serve \(ConnectionOptions.coordinator.group.synopsis) [--id NAME] [--log-level debug|info|warn|error]"
+        ],
         options: [.value("id", "NAME"), .value("log-level", "debug|info|warn|error")],
-        groups: [ConnectionOptions.coordinator.group], discussion: """
-        Keeps every configured credential fresh, as one of any number of replicas sharing Redis:
-        refreshes each service before it expires (exactly one replica per refresh, by the service
-        lock), answers workers' forced-refresh requests (LPUSH PREFIX:refresh-requests
-        '{"service":"SVC","version":N}'), and logs one JSON object per line to standard error.
-        --id names this replica in records, events and logs (default host:pid).
-        SIGTERM/SIGINT: stop taking work, let refreshes in flight finish, exit 0.
-        SIGHUP: re-read the configuration (services added or removed); a bad file is logged and ignored.
-        """)
+        groups: [ConnectionOptions.coordinator.group],
+        discussion: """
+            Keeps every configured credential fresh, as one of any number of replicas sharing Redis:
+            refreshes each service before it expires (exactly one replica per refresh, by the service
+            lock), answers workers' forced-refresh requests (LPUSH PREFIX:refresh-requests
+            '{"service":"SVC","version":N}'), and logs one JSON object per line to standard error.
+            --id names this replica in records, events and logs (default host:pid).
+            SIGTERM/SIGINT: stop taking work, let refreshes in flight finish, exit 0.
+            SIGHUP: re-read the configuration (services added or removed); a bad file is logged and ignored.
+            """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
         let arguments = try specification.parse(words)
-        if arguments.has("help") { Terminal.out(specification.help); return .success }
+        if arguments.has("help") {
+            Terminal.out(specification.help)
+            return .success
+        }
         let environment = ProcessInfo.processInfo.environment
         let connection = try ConnectionOptions.coordinator.resolve(arguments, environment: environment)
         guard let configuration = connection.configuration, let path = connection.configurationPath else {
             throw ConnectionOptions.missingConfiguration
         }
-        let level = try arguments.value("log-level").map { text -> StructuredLog.Level in
-            guard let level = StructuredLog.Level(rawValue: text) else { throw UsageError("--log-level must be debug, info, warn or error, not '\(text)'") }
-            return level
-        } ?? .info
+        let level =
+            try arguments.value("log-level").map { text -> StructuredLog.Level in
+                guard let level = StructuredLog.Level(rawValue: text) else {
+                    throw UsageError("--log-level must be debug, info, warn or error, not '\(text)'")
+                }
+                return level
+            } ?? .info
         let replica = arguments.value("id") ?? CommandContext.processLabel
         let log = StructuredLog(replica: replica, minimum: level)
         let prefix = connection.prefix ?? configuration.prefix
-        let client = try RedisClient(url: connection.redisURL, options: .init(
-            connection: .init(reconnect: .init(giveUpAfter: .seconds(1))),
-            poolSize: min(64, configuration.maxConcurrentRefreshes + 6)))
+        let client = try RedisClient(
+            url: connection.redisURL,
+            options: .init(
+                connection: .init(reconnect: .init(giveUpAfter: .seconds(1))),
+                poolSize: min(64, configuration.maxConcurrentRefreshes + 6)))
         defer { client.shutDown() }
         let coordinator = try Coordinator(
             client: client,
-            options: .init(replica: replica, prefix: prefix, maxConcurrentRefreshes: configuration.maxConcurrentRefreshes),
+            options: .init(
+                replica: replica, prefix: prefix, maxConcurrentRefreshes: configuration.maxConcurrentRefreshes),
             services: definitions(configuration), log: log,
             spool: RotatedTokenSpool(stateDirectory: configuration.resolvedStateDirectory(environment: environment)))
 
@@ -51,7 +63,8 @@ enum ServeCommand {
         signals.on([SIGHUP]) {
             Task {
                 do {
-                    let fresh = try BatonConfiguration.load(path: path, environment: ProcessInfo.processInfo.environment)
+                    let fresh = try BatonConfiguration.load(
+                        path: path, environment: ProcessInfo.processInfo.environment)
                     await coordinator.reload(definitions(fresh))
                 } catch {
                     log.log(.error, "config_reload_failed", ["message": .text(String(describing: error))])
@@ -65,8 +78,10 @@ enum ServeCommand {
 
     static func definitions(_ configuration: BatonConfiguration) -> [ServiceDefinition] {
         configuration.services.map { service in
-            ServiceDefinition(name: service.name, settings: RefreshSettings(service, configuration: configuration),
-                              provider: OAuthTokenProvider(service: service), forcedRefreshMinInterval: service.forcedRefreshMinInterval)
+            ServiceDefinition(
+                name: service.name, settings: RefreshSettings(service, configuration: configuration),
+                provider: OAuthTokenProvider(service: service),
+                forcedRefreshMinInterval: service.forcedRefreshMinInterval)
         }
     }
 }

@@ -10,19 +10,22 @@ import Foundation
 enum TokenCommands {
     static let getSpecification = CommandSpecification(
         name: "get",
-        usage: ["baton get SVC [--newer-than N] [--wait 10s] [--json | --header] \(ConnectionOptions.tokens.group.synopsis)"],
+        usage: [
+            "baton get SVC [--newer-than N] [--wait 10s] [--json | --header] \(ConnectionOptions.tokens.group.synopsis)"
+        ],
         options: [.value("newer-than", "N"), .value("wait", "10s"), .flag("json"), .flag("header")],
-        groups: [ConnectionOptions.tokens.group], positionals: 1...1, discussion: """
-        Prints SVC's access token from Redis (never calls the provider), the whole record (--json),
-        or one HTTP header line (--header: "Authorization: Bearer ..."), made for a pipe that keeps
-        the token out of the process list: baton get SVC --header | curl -H @- URL
-        When the stored token is expired or missing, waits up to --wait (default 10s; 0 for no
-        wait) for the coordinator to write one. --newer-than N (the version of a token that just got
-        a 401) asks the coordinator for a forced refresh and waits for a version greater than N;
-        returns at once if the stored one is already newer.
-        Exits 6 when no valid token appeared, 3 when the credential needs re-authorisation, 75 when
-        no newer token appeared within --wait.
-        """)
+        groups: [ConnectionOptions.tokens.group], positionals: 1...1,
+        discussion: """
+            Prints SVC's access token from Redis (never calls the provider), the whole record (--json),
+            or one HTTP header line (--header: "Authorization: Bearer ..."), made for a pipe that keeps
+            the token out of the process list: baton get SVC --header | curl -H @- URL
+            When the stored token is expired or missing, waits up to --wait (default 10s; 0 for no
+            wait) for the coordinator to write one. --newer-than N (the version of a token that just got
+            a 401) asks the coordinator for a forced refresh and waits for a version greater than N;
+            returns at once if the stored one is already newer.
+            Exits 6 when no valid token appeared, 3 when the credential needs re-authorisation, 75 when
+            no newer token appeared within --wait.
+            """)
 
     static let seedSpecification = CommandSpecification(
         name: "seed",
@@ -30,37 +33,53 @@ enum TokenCommands {
             "baton seed SVC --refresh-token-file PATH \(ConnectionOptions.tokens.group.synopsis)",
             "baton seed SVC --authorization-code-file PATH --redirect-uri URI [--code-verifier-file PATH] --config FILE",
         ],
-        options: [.value("refresh-token-file", "PATH"), .value("authorization-code-file", "PATH"), .value("redirect-uri", "URI"),
-                  .value("code-verifier-file", "PATH")],
-        groups: [ConnectionOptions.tokens.group], positionals: 1...1, discussion: """
-        Stores SVC's refresh token (read from PATH, or from standard input with `-`; never give a
-        secret as an argument) and registers the service. It takes effect at once: the next
-        refresh uses it, and a service in needs_reauth goes back to ok.
+        options: [
+            .value("refresh-token-file", "PATH"), .value("authorization-code-file", "PATH"),
+            .value("redirect-uri", "URI"),
+            .value("code-verifier-file", "PATH"),
+        ],
+        groups: [ConnectionOptions.tokens.group], positionals: 1...1,
+        discussion: """
+            Stores SVC's refresh token (read from PATH, or from standard input with `-`; never give a
+            secret as an argument) and registers the service. It takes effect at once: the next
+            refresh uses it, and a service in needs_reauth goes back to ok.
 
-        With --authorization-code-file, exchanges a one-time authorization code (with its PKCE
-        code_verifier, if the authorization request used one) at the service's token endpoint and
-        stores the resulting refresh token and access token.
-        """)
+            With --authorization-code-file, exchanges a one-time authorization code (with its PKCE
+            code_verifier, if the authorization request used one) at the service's token endpoint and
+            stores the resulting refresh token and access token.
+            """)
 
     static let statusSpecification = CommandSpecification(
         name: "status", usage: ["baton status [SVC...] [--json] \(ConnectionOptions.tokens.group.synopsis)"],
-        options: [.flag("json")], groups: [ConnectionOptions.tokens.group], positionals: 0...1000, discussion: """
-        One line per known service: status, version, time to expiry, who refreshed it, and the
-        last error. Never prints a token.
-        """)
+        options: [.flag("json")], groups: [ConnectionOptions.tokens.group], positionals: 0...1000,
+        discussion: """
+            One line per known service: status, version, time to expiry, who refreshed it, and the
+            last error. Never prints a token.
+            """)
 
     // MARK: - get
 
     static func get(_ words: [String]) async throws -> ExitCode {
         let arguments = try getSpecification.parse(words)
-        if arguments.has("help") { Terminal.out(getSpecification.help); return .success }
-        guard !(arguments.has("json") && arguments.has("header")) else { throw UsageError("choose one of --json and --header") }
+        if arguments.has("help") {
+            Terminal.out(getSpecification.help)
+            return .success
+        }
+        guard !(arguments.has("json") && arguments.has("header")) else {
+            throw UsageError("choose one of --json and --header")
+        }
         let newerThan = try arguments.value("newer-than").map { text -> Int64 in
-            guard let version = Int64(text), version >= 0 else { throw UsageError("--newer-than must be a record version (a whole number), not '\(text)'") }
+            guard let version = Int64(text), version >= 0 else {
+                throw UsageError("--newer-than must be a record version (a whole number), not '\(text)'")
+            }
             return version
         }
         let wait: Duration
-        if arguments.value("wait") == "0" { wait = .zero } else { wait = try arguments.duration("wait", default: .seconds(10)) }
+        if arguments.value("wait") == "0" {
+            wait = .zero
+        } else {
+            wait = try arguments.duration("wait", default: .seconds(10))
+        }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         let service = arguments.positionals[0]
@@ -79,7 +98,9 @@ enum TokenCommands {
             switch failure {
             case .needsReauthorization: return .needsReauthorization
             case .timedOut(_, _, let newest):
-                if newerThan != nil, let newest, newest.status != .needsReauth, !newest.isExpired(at: (try? await context.store.now()) ?? 0) {
+                if newerThan != nil, let newest, newest.status != .needsReauth,
+                    !newest.isExpired(at: (try? await context.store.now()) ?? 0)
+                {
                     return .timedOut
                 }
                 return .tokenUnavailable
@@ -104,8 +125,9 @@ enum TokenCommands {
     static func headerLine(_ record: TokenRecord) throws -> String {
         func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || scalar.value == 0x7f }
         guard !record.accessToken.isEmpty, !record.tokenType.isEmpty,
-              !record.accessToken.unicodeScalars.contains(where: isControl),
-              !record.tokenType.unicodeScalars.contains(where: { isControl($0) || $0 == " " }) else {
+            !record.accessToken.unicodeScalars.contains(where: isControl),
+            !record.tokenType.unicodeScalars.contains(where: { isControl($0) || $0 == " " })
+        else {
             throw HeaderError(service: record.service, version: record.version)
         }
         return "Authorization: \(record.tokenType) \(record.accessToken)"
@@ -123,7 +145,10 @@ enum TokenCommands {
 
     static func seed(_ words: [String]) async throws -> ExitCode {
         let arguments = try seedSpecification.parse(words)
-        if arguments.has("help") { Terminal.out(seedSpecification.help); return .success }
+        if arguments.has("help") {
+            Terminal.out(seedSpecification.help)
+            return .success
+        }
         // Refused before a secret is read: a token read from stdin and then refused is gone.
         _ = try ConnectionOptions.redisOverride(arguments)
         let service = arguments.positionals[0]
@@ -134,21 +159,27 @@ enum TokenCommands {
             return try await seedFromAuthorizationCode(service, codeFile: codeFile, arguments: arguments)
         }
         guard let path = arguments.value("refresh-token-file") else {
-            throw UsageError("--refresh-token-file PATH is required (use - for standard input; never pass a secret as an argument)")
+            throw UsageError(
+                "--refresh-token-file PATH is required (use - for standard input; never pass a secret as an argument)")
         }
         let token = try readSecret(path, what: "refresh token")
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         // The token is bound to the configured client, when the configuration is at hand.
         let client = context.configuration?.service(service)?.clientFingerprint
-        let fence = try await context.store.seed(service: service, refreshToken: token, replica: CommandContext.processLabel, client: client)
+        let fence = try await context.store.seed(
+            service: service, refreshToken: token, replica: CommandContext.processLabel, client: client)
         Terminal.out("seeded '\(service)' (fence \(fence)); the next refresh uses the new refresh token")
         return .success
     }
 
-    static func seedFromAuthorizationCode(_ name: String, codeFile: String, arguments: ParsedArguments) async throws -> ExitCode {
+    static func seedFromAuthorizationCode(_ name: String, codeFile: String, arguments: ParsedArguments) async throws
+        -> ExitCode
+    {
         guard let redirectURI = arguments.value("redirect-uri") else {
-            throw UsageError("--redirect-uri URI is required with --authorization-code-file (the one the authorization request used)")
+            throw UsageError(
+                "--redirect-uri URI is required with --authorization-code-file (the one the authorization request used)"
+            )
         }
         let code = try readSecret(codeFile, what: "authorization code")
         let verifier = try arguments.value("code-verifier-file").map { try readSecret($0, what: "code verifier") }
@@ -158,7 +189,9 @@ enum TokenCommands {
         let now = try await context.store.now()
         let result = await runOnDedicatedThread(named: "baton-token-request") {
             TokenEndpointClient().requestToken(
-                .authorizationCode(code: Secret(code), redirectURI: redirectURI, codeVerifier: verifier.map(Secret.init)), for: service, now: now)
+                .authorizationCode(
+                    code: Secret(code), redirectURI: redirectURI, codeVerifier: verifier.map(Secret.init)),
+                for: service, now: now)
         }
         let response: TokenResponse
         switch result {
@@ -167,25 +200,36 @@ enum TokenCommands {
             if let recovered = error.recoveredRefreshToken {
                 // The code is spent and the answer unusable, but it carried a refresh token: keep
                 // it, or the authorization is lost. The next refresh fetches an access token.
-                let fence = try await context.store.seed(service: name, refreshToken: recovered, replica: CommandContext.processLabel,
-                                                         client: service.clientFingerprint)
+                let fence = try await context.store.seed(
+                    service: name, refreshToken: recovered, replica: CommandContext.processLabel,
+                    client: service.clientFingerprint)
                 Terminal.err("baton seed: \(error)")
-                Terminal.out("seeded '\(name)' with the refresh token from that answer (fence \(fence)); no access token yet: the next refresh fetches one")
+                Terminal.out(
+                    "seeded '\(name)' with the refresh token from that answer (fence \(fence)); no access token yet: the next refresh fetches one"
+                )
                 return .success
             }
             throw RefreshError.provider(service: name, failure: ProviderFailure(error))
         }
         guard let refreshToken = response.refreshToken else {
-            Terminal.err("baton seed: the provider issued no refresh token for '\(name)' (did the authorization request ask for offline access?)")
+            Terminal.err(
+                "baton seed: the provider issued no refresh token for '\(name)' (did the authorization request ask for offline access?)"
+            )
             return .needsReauthorization
         }
-        let fence = try await context.store.seed(service: name, refreshToken: refreshToken, replica: CommandContext.processLabel,
-                                                 client: service.clientFingerprint)
-        let record = TokenRecord(service: name, accessToken: response.accessToken, tokenType: response.tokenType, expiresAt: response.expiresAt,
-                                 scope: response.scope, version: fence, refreshedAt: now, refreshedBy: CommandContext.processLabel)
-        _ = try await context.store.persist(record, service: name, secret: nil, fence: fence, usedSecret: nil, event: .refreshed,
-                                            replica: CommandContext.processLabel, owner: "")
-        Terminal.out("seeded '\(name)' from an authorization code (fence \(fence)); access token valid for \(DisplayFormat.age(milliseconds: response.expiresAt - now))")
+        let fence = try await context.store.seed(
+            service: name, refreshToken: refreshToken, replica: CommandContext.processLabel,
+            client: service.clientFingerprint)
+        let record = TokenRecord(
+            service: name, accessToken: response.accessToken, tokenType: response.tokenType,
+            expiresAt: response.expiresAt,
+            scope: response.scope, version: fence, refreshedAt: now, refreshedBy: CommandContext.processLabel)
+        _ = try await context.store.persist(
+            record, service: name, secret: nil, fence: fence, usedSecret: nil, event: .refreshed,
+            replica: CommandContext.processLabel, owner: "")
+        Terminal.out(
+            "seeded '\(name)' from an authorization code (fence \(fence)); access token valid for \(DisplayFormat.age(milliseconds: response.expiresAt - now))"
+        )
         return .success
     }
 
@@ -214,19 +258,25 @@ enum TokenCommands {
 
     static func status(_ words: [String]) async throws -> ExitCode {
         let arguments = try statusSpecification.parse(words)
-        if arguments.has("help") { Terminal.out(statusSpecification.help); return .success }
+        if arguments.has("help") {
+            Terminal.out(statusSpecification.help)
+            return .success
+        }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         var services = arguments.positionals
         if services.isEmpty { services = try await context.store.services() }
         if services.isEmpty && !arguments.has("json") {
-            Terminal.out("no services under prefix '\(context.prefix)' yet: seed one with `baton seed SVC --refresh-token-file PATH`")
+            Terminal.out(
+                "no services under prefix '\(context.prefix)' yet: seed one with `baton seed SVC --refresh-token-file PATH`"
+            )
             return .success
         }
         let now = try await context.store.now()
         // Batched: a status of thousands of services is a few pipelined round trips, not two per service.
         let records = try await context.store.records(services)
-        let secrets = try await context.client.pipeline(try services.map { RedisCommand("GET", try context.store.keys($0).secret) })
+        let secrets = try await context.client.pipeline(
+            try services.map { RedisCommand("GET", try context.store.keys($0).secret) })
         var rows: [[String: Any]] = []
         for (service, secretReply) in zip(services, secrets) {
             let record = records[service]
@@ -250,7 +300,9 @@ enum TokenCommands {
                 row["expires_in_ms"] = record.expiresAt - now
                 row["refreshed_by"] = record.refreshedBy
                 row["refreshed_at"] = record.refreshedAt
-                if let error = record.lastError { row["last_error"] = ["code": error.code, "description": error.description, "at": error.at] }
+                if let error = record.lastError {
+                    row["last_error"] = ["code": error.code, "description": error.description, "at": error.at]
+                }
             }
             rows.append(row)
         }
@@ -260,13 +312,16 @@ enum TokenCommands {
             return .success
         }
         let pad = DisplayFormat.column
-        Terminal.out(pad("SERVICE", 24) + pad("STATUS", 18) + pad("VERSION", 9) + pad("EXPIRES IN", 12) + pad("REFRESHED BY", 24) + "LAST ERROR")
+        Terminal.out(
+            pad("SERVICE", 24) + pad("STATUS", 18) + pad("VERSION", 9) + pad("EXPIRES IN", 12) + pad("REFRESHED BY", 24)
+                + "LAST ERROR")
         for row in rows {
             let expires = (row["expires_in_ms"] as? Int64).map { DisplayFormat.signedAge(milliseconds: $0) } ?? "-"
             let error = (row["last_error"] as? [String: Any])?["code"] as? String ?? ""
-            Terminal.out(pad(row["service"] as? String ?? "", 24) + pad(row["status"] as? String ?? "", 18)
-                         + pad((row["version"] as? Int64).map(String.init) ?? "-", 9) + pad(expires, 12)
-                         + pad(row["refreshed_by"] as? String ?? "-", 24) + error)
+            Terminal.out(
+                pad(row["service"] as? String ?? "", 24) + pad(row["status"] as? String ?? "", 18)
+                    + pad((row["version"] as? Int64).map(String.init) ?? "-", 9) + pad(expires, 12)
+                    + pad(row["refreshed_by"] as? String ?? "-", 24) + error)
         }
         return .success
     }

@@ -1,6 +1,7 @@
 import BatonCommandLine
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // `baton`: thin on purpose. Each subcommand parses its words, calls a library, prints.

@@ -1,9 +1,10 @@
-@testable import baton
-import BatonSupport
 import BatonCommandLine
 import BatonConfig
+import BatonSupport
 import Foundation
 import XCTest
+
+@testable import baton
 
 /// Every subcommand's help against its option specification, and the one resolution order of
 /// the shared connection options.
@@ -11,7 +12,8 @@ final class CommandSpecificationTests: XCTestCase {
     func testEverySubcommandHasASpecification() {
         let covered = Set(Baton.specifications.map { String($0.name.split(separator: " ")[0]) })
         XCTAssertEqual(covered, Set(Baton.subcommands.map(\.name)))
-        XCTAssertEqual(Baton.specifications.count, Set(Baton.specifications.map(\.name)).count, "one specification per command")
+        XCTAssertEqual(
+            Baton.specifications.count, Set(Baton.specifications.map(\.name)).count, "one specification per command")
     }
 
     /// For every subcommand: every option it accepts appears in its help, and every option its
@@ -20,16 +22,25 @@ final class CommandSpecificationTests: XCTestCase {
         for specification in Baton.specifications {
             let accepted = Set(specification.acceptedOptions.map(\.name))
             let documented = CommandSpecification.optionNames(in: specification.usage.joined(separator: "\n"))
-            XCTAssertEqual(documented.subtracting(accepted), [], "baton \(specification.name): its usage names options it refuses")
-            XCTAssertEqual(accepted.subtracting(documented), [], "baton \(specification.name): accepts options its usage does not name")
+            XCTAssertEqual(
+                documented.subtracting(accepted), [], "baton \(specification.name): its usage names options it refuses")
+            XCTAssertEqual(
+                accepted.subtracting(documented), [],
+                "baton \(specification.name): accepts options its usage does not name")
             for line in specification.usage {
-                XCTAssertTrue(specification.help.contains(line), "baton \(specification.name) --help lacks its usage line '\(line)'")
+                XCTAssertTrue(
+                    specification.help.contains(line),
+                    "baton \(specification.name) --help lacks its usage line '\(line)'")
             }
             let sharing = Baton.specifications.filter { $0.help == specification.help }
             let acceptedBySharers = Set(sharing.flatMap(\.acceptedOptions).map(\.name))
             let inHelp = CommandSpecification.optionNames(in: specification.help)
-            XCTAssertEqual(inHelp.subtracting(acceptedBySharers), [], "baton \(specification.name) --help names options no command accepts")
-            XCTAssertEqual(accepted.subtracting(inHelp), [], "baton \(specification.name) --help does not name every accepted option")
+            XCTAssertEqual(
+                inHelp.subtracting(acceptedBySharers), [],
+                "baton \(specification.name) --help names options no command accepts")
+            XCTAssertEqual(
+                accepted.subtracting(inHelp), [],
+                "baton \(specification.name) --help does not name every accepted option")
         }
     }
 
@@ -43,12 +54,16 @@ final class CommandSpecificationTests: XCTestCase {
     // MARK: - Connection options: one order
 
     private func parse(_ words: [String], _ options: ConnectionOptions) throws -> ParsedArguments {
-        try CommandSpecification(name: "test", usage: [], groups: [options.group], positionals: 0...0, discussion: "").parse(words)
+        try CommandSpecification(name: "test", usage: [], groups: [options.group], positionals: 0...0, discussion: "")
+            .parse(words)
     }
 
     private func configurationFile() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("baton-\(name.filter(\.isLetter))-\(UUID().uuidString).json").path
-        let json = #"{"redis_url": "redis://file-host:6379/0", "prefix": "fileprefix", "services": {"a": {"token_url": "https://auth.example.com/t", "client_id": "c"}}}"#
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "baton-\(name.filter(\.isLetter))-\(UUID().uuidString).json"
+        ).path
+        let json =
+            #"{"redis_url": "redis://file-host:6379/0", "prefix": "fileprefix", "services": {"a": {"token_url": "https://auth.example.com/t", "client_id": "c"}}}"#
         try Data(json.utf8).write(to: URL(fileURLWithPath: path))
         addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         return path
@@ -59,7 +74,8 @@ final class CommandSpecificationTests: XCTestCase {
         let tokens = ConnectionOptions.tokens
         let all = ["BATON_REDIS_URL": "redis://env-host:6379/0", "BATON_PREFIX": "envprefix", "BATON_CONFIG": file]
 
-        var resolved = try tokens.resolve(parse(["--redis", "redis://option-host:6379/0", "--prefix", "optionprefix"], tokens), environment: all)
+        var resolved = try tokens.resolve(
+            parse(["--redis", "redis://option-host:6379/0", "--prefix", "optionprefix"], tokens), environment: all)
         XCTAssertEqual(resolved.redisURL, "redis://option-host:6379/0")
         XCTAssertEqual(resolved.prefix, "optionprefix")
         XCTAssertEqual(resolved.configurationPath, file)
@@ -78,7 +94,8 @@ final class CommandSpecificationTests: XCTestCase {
         XCTAssertNil(resolved.configuration)
 
         // An empty variable counts as unset, for the command line as for the file's overrides.
-        resolved = try tokens.resolve(parse([], tokens), environment: ["BATON_REDIS_URL": "", "BATON_PREFIX": "", "BATON_CONFIG": file])
+        resolved = try tokens.resolve(
+            parse([], tokens), environment: ["BATON_REDIS_URL": "", "BATON_PREFIX": "", "BATON_CONFIG": file])
         XCTAssertEqual(resolved.redisURL, "redis://file-host:6379/0")
         XCTAssertEqual(resolved.prefix, "fileprefix")
     }
@@ -91,24 +108,33 @@ final class CommandSpecificationTests: XCTestCase {
         XCTAssertEqual(resolved.redisURL, BatonDefaults.redisURL)
         XCTAssertEqual(resolved.prefix, "baton")
         XCTAssertNil(resolved.configuration)
-        XCTAssertEqual(try ConnectionOptions.locks.resolve(parse([], .locks), environment: environment).prefix, "envprefix")
+        XCTAssertEqual(
+            try ConnectionOptions.locks.resolve(parse([], .locks), environment: environment).prefix, "envprefix")
         // bench never writes under BATON_PREFIX.
         resolved = try ConnectionOptions.bench.resolve(parse([], .bench), environment: environment)
         XCTAssertEqual(resolved.prefix, "baton-bench")
-        XCTAssertEqual(try ConnectionOptions.bench.resolve(parse(["--prefix", "p"], .bench), environment: environment).prefix, "p")
+        XCTAssertEqual(
+            try ConnectionOptions.bench.resolve(parse(["--prefix", "p"], .bench), environment: environment).prefix, "p")
         // ping takes --redis only.
         XCTAssertThrowsError(try parse(["--prefix", "p"], .redisOnly))
         XCTAssertNil(try ConnectionOptions.redisOnly.resolve(parse([], .redisOnly), environment: environment).prefix)
         // serve and refresh need the file.
-        XCTAssertThrowsError(try ConnectionOptions.coordinator.resolve(parse([], .coordinator), environment: [:])) { error in
-            XCTAssertEqual((error as? UsageError)?.message, "this command needs the configuration file: pass --config FILE or set BATON_CONFIG")
+        XCTAssertThrowsError(try ConnectionOptions.coordinator.resolve(parse([], .coordinator), environment: [:])) {
+            error in
+            XCTAssertEqual(
+                (error as? UsageError)?.message,
+                "this command needs the configuration file: pass --config FILE or set BATON_CONFIG")
         }
-        XCTAssertEqual(try ConnectionOptions.coordinator.resolve(parse([], .coordinator), environment: environment).prefix, "envprefix")
+        XCTAssertEqual(
+            try ConnectionOptions.coordinator.resolve(parse([], .coordinator), environment: environment).prefix,
+            "envprefix")
     }
 
     func testRedisOptionRefusesAPasswordWithoutRepeatingIt() throws {
         for url in ["redis://:hunter2@host:6379/0", "redis://user:hunter2@host/0", "unix:///s.sock?password=hunter2"] {
-            XCTAssertThrowsError(try ConnectionOptions.tokens.resolve(parse(["--redis", url], .tokens), environment: [:])) { error in
+            XCTAssertThrowsError(
+                try ConnectionOptions.tokens.resolve(parse(["--redis", url], .tokens), environment: [:])
+            ) { error in
                 let message = (error as? UsageError)?.message ?? ""
                 XCTAssertTrue(message.hasPrefix("--redis must not carry a password"), message)
                 XCTAssertTrue(message.contains("BATON_REDIS_URL"), message)

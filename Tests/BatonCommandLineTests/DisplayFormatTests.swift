@@ -22,7 +22,9 @@ final class DisplayFormatTests: XCTestCase {
         let formatter = DateFormatter()
         formatter.dateFormat = "HH:mm:ss.SSS"
         // Fixed instants, fractions that binary floating point cannot hold exactly among them.
-        let instants: [TimeInterval] = [1_764_000_000.045, 1_764_012_345.999, 1_764_090_427.8219999, 1_764_090_427.8215, 1_764_090_427.0005]
+        let instants: [TimeInterval] = [
+            1_764_000_000.045, 1_764_012_345.999, 1_764_090_427.8219999, 1_764_090_427.8215, 1_764_090_427.0005,
+        ]
         for date in instants.map(Date.init(timeIntervalSince1970:)) {
             XCTAssertEqual(DisplayFormat.clockTime(date), formatter.string(from: date))
         }
@@ -34,12 +36,14 @@ final class DisplayFormatTests: XCTestCase {
     }
 
     func testOptionNamesInText() {
-        XCTAssertEqual(CommandSpecification.optionNames(in: "baton x [--ttl 30s] --force -- CMD [--json | --header]"),
-                       ["ttl", "force", "json", "header"])
+        XCTAssertEqual(
+            CommandSpecification.optionNames(in: "baton x [--ttl 30s] --force -- CMD [--json | --header]"),
+            ["ttl", "force", "json", "header"])
     }
 
     func testOptionValues() throws {
-        let spec = CommandSpecification(name: "t", usage: [], options: [.value("ttl", "30s"), .value("n", "N")], discussion: "")
+        let spec = CommandSpecification(
+            name: "t", usage: [], options: [.value("ttl", "30s"), .value("n", "N")], discussion: "")
         let parsed = try spec.parse(["--ttl", "5s", "--n", "0"])
         XCTAssertEqual(try parsed.duration("ttl", default: .seconds(1)), .seconds(5))
         XCTAssertEqual(try parsed.count("n", default: 3, allowZero: true), 0)
@@ -47,7 +51,9 @@ final class DisplayFormatTests: XCTestCase {
             XCTAssertEqual((error as? UsageError)?.message, "--n must be a positive whole number, not '0'")
         }
         XCTAssertThrowsError(try spec.parse(["--ttl", "5"]).duration("ttl", default: .zero)) { error in
-            XCTAssertEqual((error as? UsageError)?.message, "--ttl '5' is not a duration: write a whole number and a unit, as in 250ms, 30s, 5m, 1h")
+            XCTAssertEqual(
+                (error as? UsageError)?.message,
+                "--ttl '5' is not a duration: write a whole number and a unit, as in 250ms, 30s, 5m, 1h")
         }
     }
 }

@@ -2,7 +2,8 @@ import BatonCommandLine
 import XCTest
 
 final class ParsedArgumentsTests: XCTestCase {
-    private let spec = ParsedArguments.Specification(valueOptions: ["ttl", "wait", "redis"], flags: ["force", "json"], positionals: 1...1)
+    private let spec = ParsedArguments.Specification(
+        valueOptions: ["ttl", "wait", "redis"], flags: ["force", "json"], positionals: 1...1)
 
     func testOptionsFlagsAndPositionals() throws {
         let parsed = try ParsedArguments(["NAME", "--ttl", "30s", "--wait=5s", "--force"], specification: spec)
@@ -26,7 +27,10 @@ final class ParsedArgumentsTests: XCTestCase {
 
     func testStrictErrorsNameTheBadWord() {
         func message(_ words: [String]) -> String? {
-            do { _ = try ParsedArguments(words, specification: spec); return nil } catch { return (error as? UsageError)?.message }
+            do {
+                _ = try ParsedArguments(words, specification: spec)
+                return nil
+            } catch { return (error as? UsageError)?.message }
         }
         XCTAssertEqual(message(["NAME", "--tll", "3s"]), "unknown option '--tll'; did you mean '--ttl'?")
         XCTAssertEqual(message(["NAME", "--colour"]), "unknown option '--colour'")
@@ -50,8 +54,10 @@ final class ParsedArgumentsTests: XCTestCase {
     }
 
     func testExitCodesAreDistinct() {
-        let codes: [ExitCode] = [.success, .failure, .usage, .needsReauthorization, .providerUnavailable, .redisUnavailable,
-                                 .tokenUnavailable, .timedOut, .lockLost, .commandNotFound]
+        let codes: [ExitCode] = [
+            .success, .failure, .usage, .needsReauthorization, .providerUnavailable, .redisUnavailable,
+            .tokenUnavailable, .timedOut, .lockLost, .commandNotFound,
+        ]
         XCTAssertEqual(Set(codes.map(\.rawValue)).count, codes.count)
     }
 }

@@ -1,6 +1,7 @@
-@testable import BatonConfig
 import Foundation
 import XCTest
+
+@testable import BatonConfig
 
 final class ConfigurationTests: XCTestCase {
     private let good = """
@@ -30,15 +31,20 @@ final class ConfigurationTests: XCTestCase {
         }
         """
 
-    private func parse(_ text: String, environment: [String: String] = ["MY_API_CLIENT_SECRET": "s3cret"]) throws -> BatonConfiguration {
+    private func parse(_ text: String, environment: [String: String] = ["MY_API_CLIENT_SECRET": "s3cret"]) throws
+        -> BatonConfiguration
+    {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-config-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try "m2m-secret\n".write(to: folder.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-        return try BatonConfiguration.parse(Array(text.utf8), environment: environment, baseDirectory: folder.path, file: "test.json")
+        return try BatonConfiguration.parse(
+            Array(text.utf8), environment: environment, baseDirectory: folder.path, file: "test.json")
     }
 
-    private func problems(_ text: String, environment: [String: String] = ["MY_API_CLIENT_SECRET": "s3cret"]) -> [String] {
+    private func problems(_ text: String, environment: [String: String] = ["MY_API_CLIENT_SECRET": "s3cret"])
+        -> [String]
+    {
         do {
             _ = try parse(text, environment: environment)
             XCTFail("expected problems")
@@ -79,13 +85,18 @@ final class ConfigurationTests: XCTestCase {
     }
 
     func testEnvironmentOverridesTheFile() throws {
-        let configuration = try parse(good, environment: ["MY_API_CLIENT_SECRET": "x", "BATON_REDIS_URL": "redis://10.0.0.5:6380/2", "BATON_PREFIX": "tokens"])
+        let configuration = try parse(
+            good,
+            environment: [
+                "MY_API_CLIENT_SECRET": "x", "BATON_REDIS_URL": "redis://10.0.0.5:6380/2", "BATON_PREFIX": "tokens",
+            ])
         XCTAssertEqual(configuration.redisURL, "redis://10.0.0.5:6380/2")
         XCTAssertEqual(configuration.prefix, "tokens")
     }
 
     func testEveryProblemIsReportedAtOnceWithItsPath() {
-        let found = problems("""
+        let found = problems(
+            """
             {
               "redis_url": "http://localhost",
               "prefx": "oauth",
@@ -127,38 +138,54 @@ final class ConfigurationTests: XCTestCase {
         ]
         for text in expected {
             let prefix = text.replacingOccurrences(of: "'!' is not allowed", with: "' ' is not allowed")
-            XCTAssertTrue(found.contains { $0.hasPrefix(text) || $0.hasPrefix(prefix) }, "missing problem: \(text)\nfound:\n\(found.joined(separator: "\n"))")
+            XCTAssertTrue(
+                found.contains { $0.hasPrefix(text) || $0.hasPrefix(prefix) },
+                "missing problem: \(text)\nfound:\n\(found.joined(separator: "\n"))")
         }
         XCTAssertFalse(found.joined().contains("inline-secret"), "a secret never appears in an error")
     }
 
     func testSyntaxErrorsNameLineAndColumn() {
-        XCTAssertEqual(problems("{\n  \"prefix\": \"oauth\",\n}"), ["not valid JSON: line 3, column 1: trailing comma before '}'"])
-        XCTAssertEqual(problems("{\"prefix\": \"a\", \"prefix\": \"b\"}"), ["not valid JSON: line 1, column 17: duplicate key \"prefix\""])
-        XCTAssertEqual(problems("// comment\n{}"), ["not valid JSON: line 1, column 1: comments are not allowed in JSON"])
+        XCTAssertEqual(
+            problems("{\n  \"prefix\": \"oauth\",\n}"), ["not valid JSON: line 3, column 1: trailing comma before '}'"])
+        XCTAssertEqual(
+            problems("{\"prefix\": \"a\", \"prefix\": \"b\"}"),
+            ["not valid JSON: line 1, column 17: duplicate key \"prefix\""])
+        XCTAssertEqual(
+            problems("// comment\n{}"), ["not valid JSON: line 1, column 1: comments are not allowed in JSON"])
         XCTAssertEqual(problems("[]"), ["the top level must be a JSON object, not an array"])
-        XCTAssertEqual(problems("{\"services\": {}}"), ["services: no services: add at least one, e.g. \"my-api\": {\"token_url\": ..., \"client_id\": ...}"])
+        XCTAssertEqual(
+            problems("{\"services\": {}}"),
+            ["services: no services: add at least one, e.g. \"my-api\": {\"token_url\": ..., \"client_id\": ...}"])
         XCTAssertEqual(problems("{}"), ["services: missing: an object of services keyed by name"])
     }
 
     func testSecretSourcesMustBeUsable() {
-        let both = problems("""
+        let both = problems(
+            """
             {"services": {"s": {"token_url": "https://a.example/t", "client_id": "x", "client_secret_env": "A", "client_secret_file": "f"}}}
             """)
         XCTAssertTrue(both.contains { $0.contains("not both") }, "\(both)")
-        let missingFile = problems("""
+        let missingFile = problems(
+            """
             {"services": {"s": {"token_url": "https://a.example/t", "client_id": "x", "client_secret_file": "nope.txt"}}}
             """)
-        XCTAssertTrue(missingFile.contains { $0.contains("client_secret_file: cannot read") && $0.contains("no such file") }, "\(missingFile)")
-        let credentialsWithoutSecret = problems("""
+        XCTAssertTrue(
+            missingFile.contains { $0.contains("client_secret_file: cannot read") && $0.contains("no such file") },
+            "\(missingFile)")
+        let credentialsWithoutSecret = problems(
+            """
             {"services": {"s": {"token_url": "https://a.example/t", "client_id": "x", "grant": "client_credentials"}}}
             """)
-        XCTAssertTrue(credentialsWithoutSecret.contains { $0.contains("needs a client secret") }, "\(credentialsWithoutSecret)")
+        XCTAssertTrue(
+            credentialsWithoutSecret.contains { $0.contains("needs a client secret") }, "\(credentialsWithoutSecret)")
     }
 
     func testInsecureHTTPNeedsLoopbackOrAnExplicitOptIn() throws {
-        for (url, allowed) in [("http://localhost:8080/t", true), ("http://127.0.0.1/t", true), ("http://[::1]:9/t", true),
-                               ("http://auth.internal/t", false), ("ftp://a/t", false), ("not a url", false)] {
+        for (url, allowed) in [
+            ("http://localhost:8080/t", true), ("http://127.0.0.1/t", true), ("http://[::1]:9/t", true),
+            ("http://auth.internal/t", false), ("ftp://a/t", false), ("not a url", false),
+        ] {
             let text = "{\"services\": {\"s\": {\"token_url\": \"\(url)\", \"client_id\": \"x\"}}}"
             if allowed {
                 XCTAssertNoThrow(try parse(text), url)
@@ -166,20 +193,32 @@ final class ConfigurationTests: XCTestCase {
                 XCTAssertThrowsError(try parse(text), url)
             }
         }
-        XCTAssertNoThrow(try parse("{\"services\": {\"s\": {\"token_url\": \"http://auth.internal/t\", \"client_id\": \"x\", \"allow_insecure_http\": true}}}"))
+        XCTAssertNoThrow(
+            try parse(
+                "{\"services\": {\"s\": {\"token_url\": \"http://auth.internal/t\", \"client_id\": \"x\", \"allow_insecure_http\": true}}}"
+            ))
     }
 
     /// A problem with a URL never quotes it: it may hold a password, and `baton serve` logs the
     /// problems of a configuration it failed to reload.
     func testURLsWithCredentialsAreNeverQuoted() {
-        for redisURL in ["rediss://:hunter2-userinfo@cache:6380/0", "rediss://cache:6380?password=hunter2-query",
-                         "unix-socket:///s.sock?pass=hunter2-pass", "hunter2-bare"] {
-            let found = problems(#"{"redis_url": "\#(redisURL)", "services": {"s": {"token_url": "https://a.example/t", "client_id": "x"}}}"#)
-            XCTAssertEqual(found, ["redis_url: not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"])
+        for redisURL in [
+            "rediss://:hunter2-userinfo@cache:6380/0", "rediss://cache:6380?password=hunter2-query",
+            "unix-socket:///s.sock?pass=hunter2-pass", "hunter2-bare",
+        ] {
+            let found = problems(
+                #"{"redis_url": "\#(redisURL)", "services": {"s": {"token_url": "https://a.example/t", "client_id": "x"}}}"#
+            )
+            XCTAssertEqual(
+                found,
+                [
+                    "redis_url: not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"
+                ])
             XCTAssertFalse(found.joined().contains("hunter2"), "\(found)")
         }
-        let fromEnvironment = problems(#"{"services": {"s": {"token_url": "https://a.example/t", "client_id": "x"}}}"#,
-                                       environment: ["BATON_REDIS_URL": "tcp://u:hunter2-env@h?token=hunter2-env"])
+        let fromEnvironment = problems(
+            #"{"services": {"s": {"token_url": "https://a.example/t", "client_id": "x"}}}"#,
+            environment: ["BATON_REDIS_URL": "tcp://u:hunter2-env@h?token=hunter2-env"])
         XCTAssertFalse(fromEnvironment.joined().contains("hunter2"), "\(fromEnvironment)")
         XCTAssertTrue(fromEnvironment.joined().contains("redis_url: not a Redis URL"), "\(fromEnvironment)")
         for tokenURL in ["https://user:hunter2-token@", "/token?client_secret=hunter2-token"] {
@@ -196,10 +235,12 @@ final class ConfigurationTests: XCTestCase {
     }
 
     func testJSONReader() throws {
-        let value = try JSONReader.parse(Array(#"{"a": [1, -2.5e3, true, null, "x\u00e9\n\ud83d\ude00"], "b": {}}"#.utf8))
+        let value = try JSONReader.parse(
+            Array(#"{"a": [1, -2.5e3, true, null, "x\u00e9\n\ud83d\ude00"], "b": {}}"#.utf8))
         guard case .object(let members) = value else { return XCTFail() }
         XCTAssertEqual(members.map(\.key), ["a", "b"])
-        XCTAssertEqual(members[0].value, .array([.number("1"), .number("-2.5e3"), .bool(true), .null, .string("xé\n😀")]))
+        XCTAssertEqual(
+            members[0].value, .array([.number("1"), .number("-2.5e3"), .bool(true), .null, .string("xé\n😀")]))
         for bad in ["{", "[1,]", "01", "\"unterminated", "{\"a\" 1}", "tru", "1 2", "\"\\x\""] {
             XCTAssertThrowsError(try JSONReader.parse(Array(bad.utf8)), bad)
         }

@@ -1,9 +1,10 @@
-@testable import BatonCoordinator
 import BatonRedis
 import BatonTestSupport
 import BatonTokens
 import Foundation
 import XCTest
+
+@testable import BatonCoordinator
 
 /// The coordinator in process, with a scripted provider: scheduling, backoff, blocked states and
 /// request coalescing, without HTTP or child processes.
@@ -26,21 +27,28 @@ final class CoordinatorTests: RedisTestCase {
         await running?.value
     }
 
-    private func start(_ provider: ScriptedTokenProvider, refreshBuffer: Duration = .seconds(60),
-                       retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300)) throws {
-        let settings = RefreshSettings(refreshBuffer: refreshBuffer, lockTTL: .seconds(5), lockWait: .seconds(2), requestTimeout: .seconds(2))
-        let definition = ServiceDefinition(name: "my-api", settings: settings, provider: provider, forcedRefreshMinInterval: .milliseconds(200))
+    private func start(
+        _ provider: ScriptedTokenProvider, refreshBuffer: Duration = .seconds(60),
+        retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300)
+    ) throws {
+        let settings = RefreshSettings(
+            refreshBuffer: refreshBuffer, lockTTL: .seconds(5), lockWait: .seconds(2), requestTimeout: .seconds(2))
+        let definition = ServiceDefinition(
+            name: "my-api", settings: settings, provider: provider, forcedRefreshMinInterval: .milliseconds(200))
         let lines = self.lines
         let coordinator = try Coordinator(
             client: client,
-            options: .init(replica: "r1", scheduleJitter: .milliseconds(50), retryBase: retryBase, retryCap: retryCap,
-                           blockedRecheck: .seconds(300)),
+            options: .init(
+                replica: "r1", scheduleJitter: .milliseconds(50), retryBase: retryBase, retryCap: retryCap,
+                blockedRecheck: .seconds(300)),
             services: [definition], log: StructuredLog(replica: "r1", minimum: .debug) { lines.append($0) })
         self.coordinator = coordinator
         running = Task { await coordinator.run() }
     }
 
-    private func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+    private func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool)
+        async throws
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }
@@ -57,7 +65,8 @@ final class CoordinatorTests: RedisTestCase {
         try await waitUntil("four refreshes") { provider.callCount >= 4 }
         let gaps = zip(provider.callTimes.dropFirst(), provider.callTimes).map { $0.timeIntervalSince($1) }
         // Due 1.5 s after each call (minus the time the call took): never a hot loop.
-        XCTAssertGreaterThanOrEqual(gaps.min() ?? 0, 1.0, "a token is refreshed at its refresh time, not before: \(gaps)")
+        XCTAssertGreaterThanOrEqual(
+            gaps.min() ?? 0, 1.0, "a token is refreshed at its refresh time, not before: \(gaps)")
         let record = try await store.record("my-api")
         XCTAssertEqual(record?.status, .ok)
         let secret = try await store.secret("my-api")
@@ -67,7 +76,8 @@ final class CoordinatorTests: RedisTestCase {
 
     func testRetriesWithBackoffAndRecovers() async throws {
         let down = ProviderFailure.unavailable(code: "server_error", description: "down", retryAfter: nil)
-        let provider = ScriptedTokenProvider(lifetime: .seconds(600), script: [.failure(down), .failure(down), .failure(down)])
+        let provider = ScriptedTokenProvider(
+            lifetime: .seconds(600), script: [.failure(down), .failure(down), .failure(down)])
         try start(provider, retryBase: .milliseconds(50), retryCap: .milliseconds(400))
         try await waitUntil("a good record after three failures") { try await store.record("my-api")?.status == .ok }
         XCTAssertEqual(provider.callCount, 4)
@@ -105,7 +115,10 @@ final class CoordinatorTests: RedisTestCase {
         let client = self.client!
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<50 {
-                group.addTask { try await client.send("LPUSH", "oauth:refresh-requests", #"{"service":"my-api","version":\#(version)}"#) }
+                group.addTask {
+                    try await client.send(
+                        "LPUSH", "oauth:refresh-requests", #"{"service":"my-api","version":\#(version)}"#)
+                }
             }
             try await group.waitForAll()
         }

@@ -1,10 +1,11 @@
 import BatonConfig
-@testable import BatonCoordinator
 import BatonRedis
 import BatonTestSupport
 import BatonTokens
 import Foundation
 import XCTest
+
+@testable import BatonCoordinator
 
 /// The coordinator's forced-refresh handling, in process, against a real redis-server and the
 /// fake provider: requests that race with change notifications, requests naming versions from
@@ -36,33 +37,46 @@ final class ForcedRefreshTests: XCTestCase {
     }
 
     private func startCoordinator(housekeeping: Duration = .seconds(3)) throws {
-        let json = TestConfiguration(settings: ["lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s"])
-            .service("my-api", tokenURL: provider.tokenURL, ["refresh_buffer": "10s", "request_timeout": "4s"]).json
+        let json = TestConfiguration(settings: [
+            "lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
+        ])
+        .service("my-api", tokenURL: provider.tokenURL, ["refresh_buffer": "10s", "request_timeout": "4s"]).json
         let configuration = try BatonConfiguration.parse(Array(json.utf8), environment: TestConfiguration.environment)
         let definitions = configuration.services.map { service in
-            ServiceDefinition(name: service.name, settings: RefreshSettings(service, configuration: configuration),
-                              provider: OAuthTokenProvider(service: service), forcedRefreshMinInterval: service.forcedRefreshMinInterval)
+            ServiceDefinition(
+                name: service.name, settings: RefreshSettings(service, configuration: configuration),
+                provider: OAuthTokenProvider(service: service),
+                forcedRefreshMinInterval: service.forcedRefreshMinInterval)
         }
         let lines = self.lines
         let log = StructuredLog(replica: replica, minimum: .debug) { lines.append($0) }
-        coordinator = try Coordinator(client: client, options: .init(replica: replica, housekeepingInterval: housekeeping),
-                                      services: definitions, log: log)
+        coordinator = try Coordinator(
+            client: client, options: .init(replica: replica, housekeepingInterval: housekeeping),
+            services: definitions, log: log)
         let coordinator = self.coordinator!
         running = Task { await coordinator.run() }
     }
 
-    private func waitForRecord(newerThan version: Int64 = 0, timeout: Duration = .seconds(15)) async throws -> TokenRecord {
+    private func waitForRecord(newerThan version: Int64 = 0, timeout: Duration = .seconds(15)) async throws
+        -> TokenRecord
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let record = try await store.record("my-api"), record.version > version, record.status == .ok { return record }
+            if let record = try await store.record("my-api"), record.version > version, record.status == .ok {
+                return record
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
-        XCTFail("no record newer than \(version) within \(timeout); the coordinator's log:\n\(lines.all.joined(separator: "\n"))")
+        XCTFail(
+            "no record newer than \(version) within \(timeout); the coordinator's log:\n\(lines.all.joined(separator: "\n"))"
+        )
         throw CancellationError()
     }
 
     /// Waits until `condition` holds, failing with the log when it does not within `timeout`.
-    private func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
+    private func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool)
+        async throws
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }
@@ -147,7 +161,9 @@ final class ForcedRefreshTests: XCTestCase {
     func testAStuckEntryOfALiveReplicaIsRecovered() async throws {
         try startCoordinator(housekeeping: .milliseconds(500))
         let first = try await waitForRecord()
-        try await client.send("LPUSH", "{oauth:refresh-requests}:processing:\(replica)", #"{"service":"my-api","version":\#(first.version)}"#)
+        try await client.send(
+            "LPUSH", "{oauth:refresh-requests}:processing:\(replica)",
+            #"{"service":"my-api","version":\#(first.version)}"#)
         let forced = try await waitForRecord(newerThan: first.version, timeout: .seconds(15))
         XCTAssertGreaterThan(forced.version, first.version)
         try await waitUntil("the stuck request was acknowledged") { try await requestListsAreEmpty() }

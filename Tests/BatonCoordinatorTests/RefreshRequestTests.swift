@@ -1,5 +1,6 @@
-@testable import BatonCoordinator
 import XCTest
+
+@testable import BatonCoordinator
 
 /// Parsing of forced-refresh list entries (no server needed).
 final class RefreshRequestTests: XCTestCase {
@@ -16,8 +17,10 @@ final class RefreshRequestTests: XCTestCase {
     }
 
     func testRejections() {
-        for bad in [#"{"service":"a","version":true}"#, #"{"service":"a","version":1.5}"#, #"{"service":"a","version":"x"}"#,
-                    #"{"service":"a","version":[1]}"#, #"{"version":1}"#, "[]", "not json", #"{"service":"a","version":1e300}"#] {
+        for bad in [
+            #"{"service":"a","version":true}"#, #"{"service":"a","version":1.5}"#, #"{"service":"a","version":"x"}"#,
+            #"{"service":"a","version":[1]}"#, #"{"version":1}"#, "[]", "not json", #"{"service":"a","version":1e300}"#,
+        ] {
             guard case .failure(.malformed) = parse(bad) else { return XCTFail("accepted \(bad)") }
         }
         let huge = #"{"service":"a","pad":""# + String(repeating: "x", count: RefreshRequest.maxEntryBytes) + #""}"#

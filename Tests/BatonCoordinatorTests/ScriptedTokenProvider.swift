@@ -34,8 +34,9 @@ final class ScriptedTokenProvider: TokenProvider, @unchecked Sendable {  // all 
         }
         switch answer {
         case .token:
-            return ProviderToken(accessToken: "at-\(number)", tokenType: "Bearer", expiresAt: now + lifetime.milliseconds,
-                                 scope: nil, rotatedRefreshToken: "rt-\(number)")
+            return ProviderToken(
+                accessToken: "at-\(number)", tokenType: "Bearer", expiresAt: now + lifetime.milliseconds,
+                scope: nil, rotatedRefreshToken: "rt-\(number)")
         case .failure(let failure):
             throw failure
         }

@@ -1,6 +1,7 @@
-@testable import BatonCoordinator
 import Foundation
 import XCTest
+
+@testable import BatonCoordinator
 
 final class StructuredLogTests: XCTestCase {
     private final class Lines: @unchecked Sendable {
@@ -23,10 +24,14 @@ final class StructuredLogTests: XCTestCase {
         XCTAssertEqual(first["event"] as? String, "refreshed")
         XCTAssertEqual(first["service"] as? String, "my-api")
         XCTAssertEqual(first["version"] as? Int, 12)
-        XCTAssertNotNil(ISO8601DateFormatter().date(from: (first["time"] as? String ?? "").replacingOccurrences(of: #"\.\d{3}"#, with: "", options: .regularExpression)))
+        XCTAssertNotNil(
+            ISO8601DateFormatter().date(
+                from: (first["time"] as? String ?? "").replacingOccurrences(
+                    of: #"\.\d{3}"#, with: "", options: .regularExpression)))
         XCTAssertFalse(lines.all[0].contains("\n"))
         let second = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines.all[1].utf8)) as? [String: Any])
         XCTAssertEqual(second["service"] as? String, "a\"b")
-        XCTAssertEqual(second["error_class"] as? String, "line\nbreak \\ tab\t\u{01}", "escaped, and decodes back exactly")
+        XCTAssertEqual(
+            second["error_class"] as? String, "line\nbreak \\ tab\t\u{01}", "escaped, and decodes back exactly")
     }
 }

@@ -1,5 +1,6 @@
-@testable import BatonCoordinator
 import XCTest
+
+@testable import BatonCoordinator
 
 final class TimerQueueTests: XCTestCase {
     func testOrderRescheduleAndRemove() {

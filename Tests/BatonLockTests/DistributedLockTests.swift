@@ -1,7 +1,8 @@
-@testable import BatonLock
 import BatonRedis
 import BatonTestSupport
 import XCTest
+
+@testable import BatonLock
 
 final class DistributedLockTests: LockTestCase {
     func testAcquireReleaseExtendAndNotHeld() async throws {
@@ -14,7 +15,8 @@ final class DistributedLockTests: LockTestCase {
 
         let redis = try RedisConnection(url: server.url)
         XCTAssertEqual(try redis.send(RedisCommand("GET", lock.keys.lock)).string, lease.owner)
-        XCTAssertTrue(lease.owner.hasPrefix(ProcessInfo.processInfo.hostName + ":\(ProcessInfo.processInfo.processIdentifier):"))
+        XCTAssertTrue(
+            lease.owner.hasPrefix(ProcessInfo.processInfo.hostName + ":\(ProcessInfo.processInfo.processIdentifier):"))
         XCTAssertEqual(lock.keys.lock, "test:{\(lockName)}:lock")
         XCTAssertEqual(lock.keys.fence, "test:{\(lockName)}:fence")
 
@@ -26,7 +28,8 @@ final class DistributedLockTests: LockTestCase {
         let status = try await lock.status()
         XCTAssertEqual(status.holder, lease.owner)
         XCTAssertEqual(status.fence, lease.fence)
-        XCTAssertEqual(status.holderLabel, "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)")
+        XCTAssertEqual(
+            status.holderLabel, "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)")
 
         let released = try await lease.release()
         XCTAssertTrue(released)
@@ -99,7 +102,8 @@ final class DistributedLockTests: LockTestCase {
     func testWithLockCancelsTheBodyWhenTheLeaseIsLost() async throws {
         let server = try startRedis()
         let service = try makeService(server)
-        let lock = try service.lock(lockName, options: .init(ttl: .milliseconds(600), renewInterval: .milliseconds(100)))
+        let lock = try service.lock(
+            lockName, options: .init(ttl: .milliseconds(600), renewInterval: .milliseconds(100)))
         let started = ContinuousClock.now
         let forcer = Task {
             try await Task.sleep(for: .milliseconds(300))
@@ -145,11 +149,12 @@ final class DistributedLockTests: LockTestCase {
         let order = OrderRecorder()
         var waiters: [Task<Void, any Error>] = []
         for index in 0..<5 {
-            waiters.append(Task {
-                let lease = try await lock.acquire(timeout: .seconds(10))
-                order.append(index)
-                try await lease.release()
-            })
+            waiters.append(
+                Task {
+                    let lease = try await lock.acquire(timeout: .seconds(10))
+                    order.append(index)
+                    try await lease.release()
+                })
             // Let each one queue before the next arrives.
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -167,7 +172,8 @@ final class DistributedLockTests: LockTestCase {
         let started = ContinuousClock.now
         let next = try await service.lock(lockName).acquire(timeout: .seconds(10))
         let waited = ContinuousClock.now - started
-        XCTAssertLessThan(waited, .milliseconds(800 + 150), "bounded by the holder's remaining TTL, not the wait timeout")
+        XCTAssertLessThan(
+            waited, .milliseconds(800 + 150), "bounded by the holder's remaining TTL, not the wait timeout")
         XCTAssertGreaterThan(next.fence, crashed.fence)
         try await next.release()
     }
@@ -216,7 +222,8 @@ final class DistributedLockTests: LockTestCase {
         let server = try startRedis()
         let service = try makeService(server)
         // A holder that stops renewing, as if paused by GC or SIGSTOP, past its TTL.
-        let paused = try await service.lock(lockName, options: .init(ttl: .milliseconds(300), autoRenew: false)).acquire(timeout: .zero)
+        let paused = try await service.lock(lockName, options: .init(ttl: .milliseconds(300), autoRenew: false))
+            .acquire(timeout: .zero)
         let lock = try service.lock(lockName)
         let state = "test:{\(lockName)}:state"
         let early = try await lock.fencedSet(state, value: "from paused holder", fence: paused.fence)

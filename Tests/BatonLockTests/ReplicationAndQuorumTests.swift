@@ -11,21 +11,29 @@ final class ReplicationAndQuorumTests: LockTestCase {
         let masterConnection = try RedisConnection(url: master.url)
         // Wait until the master streams to the replica (its first sync is done).
         for _ in 0..<200 {
-            if try masterConnection.send(RedisCommand("INFO", "replication")).string?.contains("state=online") == true { break }
+            if try masterConnection.send(RedisCommand("INFO", "replication")).string?.contains("state=online") == true {
+                break
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         let service = try makeService(master)
-        let confirmed = try await service.lock(lockName, options: .init(replicaAcknowledgements: 1, replicaTimeout: .seconds(3))).acquire(timeout: .seconds(1))
-        XCTAssertEqual(try replicaConnection.send(RedisCommand("GET", "test:{\(lockName)}:lock")).string, confirmed.owner)
+        let confirmed = try await service.lock(
+            lockName, options: .init(replicaAcknowledgements: 1, replicaTimeout: .seconds(3))
+        ).acquire(timeout: .seconds(1))
+        XCTAssertEqual(
+            try replicaConnection.send(RedisCommand("GET", "test:{\(lockName)}:lock")).string, confirmed.owner)
         try await confirmed.release()
 
         // Asking for more replicas than exist: acquired, not confirmed, released, typed error.
-        let strict = try service.lock(lockName, options: .init(replicaAcknowledgements: 2, replicaTimeout: .milliseconds(200)))
+        let strict = try service.lock(
+            lockName, options: .init(replicaAcknowledgements: 2, replicaTimeout: .milliseconds(200)))
         do {
             _ = try await strict.acquire(timeout: .seconds(1))
             XCTFail("two replicas cannot confirm: there is one")
         } catch let error as LockError {
-            guard case .replicationNotConfirmed(_, let acknowledged, let required) = error else { return XCTFail("\(error)") }
+            guard case .replicationNotConfirmed(_, let acknowledged, let required) = error else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(acknowledged, 1)
             XCTAssertEqual(required, 2)
         }
@@ -36,7 +44,11 @@ final class ReplicationAndQuorumTests: LockTestCase {
     func testQuorumOverThreeMasters() async throws {
         let servers = try (0..<3).map { _ in try startRedis() }
         let clients = try servers.map {
-            try RedisClient(url: $0.url, options: .init(connection: .init(connectTimeout: .milliseconds(200), commandTimeout: .milliseconds(200), reconnect: .never)))
+            try RedisClient(
+                url: $0.url,
+                options: .init(
+                    connection: .init(
+                        connectTimeout: .milliseconds(200), commandTimeout: .milliseconds(200), reconnect: .never)))
         }
         addTeardownBlock { clients.forEach { $0.shutDown() } }
         let lock = try QuorumLock(clients: clients, prefix: "test", name: lockName, ttl: .seconds(5))
@@ -71,6 +83,8 @@ final class ReplicationAndQuorumTests: LockTestCase {
             XCTAssertEqual(errors.count, 2)
         }
         let survivor = try RedisConnection(url: servers[2].url)
-        XCTAssertEqual(try survivor.send(RedisCommand("EXISTS", "test:{\(lockName)}:lock")), .integer(0), "a failed attempt releases what it took")
+        XCTAssertEqual(
+            try survivor.send(RedisCommand("EXISTS", "test:{\(lockName)}:lock")), .integer(0),
+            "a failed attempt releases what it took")
     }
 }

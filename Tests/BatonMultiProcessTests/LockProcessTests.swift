@@ -20,8 +20,10 @@ final class LockProcessTests: XCTestCase {
         let iterations = 200
         let started = Date()
         let children = try (0..<processes).map { _ in
-            try BatonExecutable.start(["lock", "selftest", "contention", "--iterations", String(iterations),
-                                       "--journal", journal, "--redis", server.url, "--prefix", "test", "--wait", "120s"])
+            try BatonExecutable.start([
+                "lock", "selftest", "contention", "--iterations", String(iterations),
+                "--journal", journal, "--redis", server.url, "--prefix", "test", "--wait", "120s",
+            ])
         }
         defer { children.forEach { try? FileManager.default.removeItem(at: $0.output) } }
         var finishTimes: [Double] = []
@@ -50,15 +52,21 @@ final class LockProcessTests: XCTestCase {
         }
         XCTAssertEqual(sectionsPerPID.count, processes)
         XCTAssertTrue(sectionsPerPID.values.allSatisfy { $0 == iterations }, "\(sectionsPerPID)")
-        print("contention: \(processes) processes x \(iterations) sections in \(String(format: "%.2f", finishTimes.max() ?? 0)) s; first finished at \(String(format: "%.2f", finishTimes.min() ?? 0)) s")
+        print(
+            "contention: \(processes) processes x \(iterations) sections in \(String(format: "%.2f", finishTimes.max() ?? 0)) s; first finished at \(String(format: "%.2f", finishTimes.min() ?? 0)) s"
+        )
     }
 
     func testKilledHolderIsReplacedWithinItsTTL() async throws {
         let server = try startRedis()
-        let (holder, output) = try BatonExecutable.start(["lock", "run", "crash", "--ttl", "2s", "--redis", server.url, "--prefix", "test", "--", "sleep", "4"])
+        let (holder, output) = try BatonExecutable.start([
+            "lock", "run", "crash", "--ttl", "2s", "--redis", server.url, "--prefix", "test", "--", "sleep", "4",
+        ])
         defer { try? FileManager.default.removeItem(at: output) }
         let redis = try RedisConnection(url: server.url)
-        try waitUntil("the holder takes the lock") { try redis.send(RedisCommand("EXISTS", "test:{crash}:lock")) == .integer(1) }
+        try waitUntil("the holder takes the lock") {
+            try redis.send(RedisCommand("EXISTS", "test:{crash}:lock")) == .integer(1)
+        }
         let crashedFence = try XCTUnwrap(redis.send(RedisCommand("GET", "test:{crash}:fence")).integer)
         holder.signal(SIGKILL)
         holder.waitForExit(timeout: 5)
@@ -66,7 +74,10 @@ final class LockProcessTests: XCTestCase {
 
         let client = try RedisClient(url: server.url)
         let service = try LockService(client: client, prefix: "test")
-        defer { service.shutDown(); client.shutDown() }
+        defer {
+            service.shutDown()
+            client.shutDown()
+        }
         let lease = try await service.lock("crash").acquire(timeout: .seconds(10))
         let waited = ContinuousClock.now - killedAt
         XCTAssertLessThan(waited, .milliseconds(2000 + 300), "TTL plus a small margin")
@@ -85,19 +96,27 @@ final class LockProcessTests: XCTestCase {
         let resultFile = scratch.appendingPathComponent("result").path
         let writer = scratch.appendingPathComponent("fenced-write.sh")
         try """
-            redis-cli -p \(server.port) EVAL "local n = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0') if tonumber(ARGV[1]) < n then return 0 end redis.call('HSET', KEYS[1], 'fence', ARGV[1], 'value', ARGV[2]) return 1" 1 \(state) "$BATON_LOCK_FENCE" stale > \(resultFile)
-            """.write(to: writer, atomically: true, encoding: .utf8)
+        redis-cli -p \(server.port) EVAL "local n = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0') if tonumber(ARGV[1]) < n then return 0 end redis.call('HSET', KEYS[1], 'fence', ARGV[1], 'value', ARGV[2]) return 1" 1 \(state) "$BATON_LOCK_FENCE" stale > \(resultFile)
+        """.write(to: writer, atomically: true, encoding: .utf8)
         let script = "trap 'sh \(writer.path); exit 1' TERM; sleep 30 & wait"
         let (holder, output) = try BatonExecutable.start(
-            ["lock", "run", "paused", "--ttl", "1s", "--redis", server.url, "--prefix", "test", "--", "sh", "-c", script])
+            [
+                "lock", "run", "paused", "--ttl", "1s", "--redis", server.url, "--prefix", "test", "--", "sh", "-c",
+                script,
+            ])
         defer { try? FileManager.default.removeItem(at: output) }
         let redis = try RedisConnection(url: server.url)
-        try waitUntil("the holder takes the lock") { try redis.send(RedisCommand("EXISTS", "test:{paused}:lock")) == .integer(1) }
+        try waitUntil("the holder takes the lock") {
+            try redis.send(RedisCommand("EXISTS", "test:{paused}:lock")) == .integer(1)
+        }
 
         holder.signal(SIGSTOP)
         let client = try RedisClient(url: server.url)
         let service = try LockService(client: client, prefix: "test")
-        defer { service.shutDown(); client.shutDown() }
+        defer {
+            service.shutDown()
+            client.shutDown()
+        }
         let lock = try service.lock("paused")
         let successor = try await lock.acquire(timeout: .seconds(5))
         let wrote = try await lock.fencedSet(state, value: "successor", fence: successor.fence)
@@ -108,7 +127,9 @@ final class LockProcessTests: XCTestCase {
         XCTAssertEqual(holder.terminationStatus, 76, "exit status for a lost lock")
         let log = try String(contentsOf: output, encoding: .utf8)
         XCTAssertTrue(log.contains("lost lock 'paused'"), log)
-        XCTAssertEqual(try String(contentsOfFile: resultFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "0", "the stale write was rejected")
+        XCTAssertEqual(
+            try String(contentsOfFile: resultFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            "0", "the stale write was rejected")
         XCTAssertEqual(try redis.send(RedisCommand("HGET", state, "value")).string, "successor")
         try await successor.release()
     }
@@ -116,15 +137,20 @@ final class LockProcessTests: XCTestCase {
     func testLockRunExitStatusesAndTimeout() throws {
         let server = try startRedis()
         let common = ["--redis", server.url, "--prefix", "test"]
-        XCTAssertEqual(try BatonExecutable.run(["lock", "run", "codes"] + common + ["--", "sh", "-c", "exit 7"]).status, 7)
-        let fence = try BatonExecutable.run(["lock", "run", "codes"] + common + ["--", "sh", "-c", "echo $BATON_LOCK_FENCE"])
+        XCTAssertEqual(
+            try BatonExecutable.run(["lock", "run", "codes"] + common + ["--", "sh", "-c", "exit 7"]).status, 7)
+        let fence = try BatonExecutable.run(
+            ["lock", "run", "codes"] + common + ["--", "sh", "-c", "echo $BATON_LOCK_FENCE"])
         XCTAssertEqual(fence.output.trimmingCharacters(in: .whitespacesAndNewlines), "2")
-        XCTAssertEqual(try BatonExecutable.run(["lock", "run", "codes"] + common + ["--", "/no/such/program"]).status, 127)
+        XCTAssertEqual(
+            try BatonExecutable.run(["lock", "run", "codes"] + common + ["--", "/no/such/program"]).status, 127)
 
         let (holder, output) = try BatonExecutable.start(["lock", "run", "codes"] + common + ["--", "sleep", "3"])
         defer { try? FileManager.default.removeItem(at: output) }
         let redis = try RedisConnection(url: server.url)
-        try waitUntil("the holder takes the lock") { try redis.send(RedisCommand("EXISTS", "test:{codes}:lock")) == .integer(1) }
+        try waitUntil("the holder takes the lock") {
+            try redis.send(RedisCommand("EXISTS", "test:{codes}:lock")) == .integer(1)
+        }
         let late = try BatonExecutable.run(["lock", "run", "codes", "--wait", "300ms"] + common + ["--", "true"])
         XCTAssertEqual(late.status, 75)
         XCTAssertTrue(late.output.contains("could not acquire lock 'codes' within"), late.output)

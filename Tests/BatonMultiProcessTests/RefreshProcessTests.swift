@@ -18,12 +18,17 @@ final class RefreshProcessTests: XCTestCase {
     func testTwentyConcurrentRefreshProcessesMakeOneProviderCall() throws {
         let redis = try RedisServerProcess.start()
         let provider = try FakeOAuthProvider.start(lifetime: 60)
-        addTeardownBlock { provider.stop(); redis.stop() }
+        addTeardownBlock {
+            provider.stop()
+            redis.stop()
+        }
         let config = try writeConfig(provider: provider, redis: redis)
         let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString)")
         try provider.seedRefreshToken().write(to: tokenFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: tokenFile) }
-        let seeded = try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config])
+        let seeded = try BatonExecutable.run([
+            "seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config,
+        ])
         XCTAssertEqual(seeded.status, 0, seeded.output)
 
         let processes = try (0..<20).map { _ in try BatonExecutable.start(["refresh", "my-api", "--config", config]) }
@@ -44,13 +49,17 @@ final class RefreshProcessTests: XCTestCase {
         XCTAssertEqual(get.status, 0)
         XCTAssertEqual(get.output.trimmingCharacters(in: .whitespacesAndNewlines), tokens.first)
         let header = try BatonExecutable.run(["get", "my-api", "--header", "--config", config])
-        XCTAssertEqual(header.output.trimmingCharacters(in: .whitespacesAndNewlines), "Authorization: Bearer \(tokens.first!)")
+        XCTAssertEqual(
+            header.output.trimmingCharacters(in: .whitespacesAndNewlines), "Authorization: Bearer \(tokens.first!)")
     }
 
     func testWatchPrintsEveryChangeButNeverAToken() throws {
         let redis = try RedisServerProcess.start()
         let provider = try FakeOAuthProvider.start(lifetime: 60)
-        addTeardownBlock { provider.stop(); redis.stop() }
+        addTeardownBlock {
+            provider.stop()
+            redis.stop()
+        }
         let config = try writeConfig(provider: provider, redis: redis)
         let (watch, output) = try BatonExecutable.start(["watch", "--config", config])
         defer { try? FileManager.default.removeItem(at: output) }
@@ -58,9 +67,13 @@ final class RefreshProcessTests: XCTestCase {
         let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString)")
         try provider.seedRefreshToken().write(to: tokenFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: tokenFile) }
-        XCTAssertEqual(try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config]).status, 0)
+        XCTAssertEqual(
+            try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config])
+                .status, 0)
         let refreshed = try BatonExecutable.run(["refresh", "my-api", "--config", config])
-        let token = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(refreshed.output.utf8)) as? [String: Any])?["access_token"] as? String)
+        let token = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(refreshed.output.utf8)) as? [String: Any])?["access_token"]
+                as? String)
         Thread.sleep(forTimeInterval: 0.7)
         watch.signal(SIGINT)
         XCTAssertTrue(watch.waitForExit(timeout: 5))
@@ -73,7 +86,10 @@ final class RefreshProcessTests: XCTestCase {
     func testExitCodesForMissingExpiredAndNeedsReauth() throws {
         let redis = try RedisServerProcess.start()
         let provider = try FakeOAuthProvider.start(lifetime: 2)
-        addTeardownBlock { provider.stop(); redis.stop() }
+        addTeardownBlock {
+            provider.stop()
+            redis.stop()
+        }
         let config = try writeConfig(provider: provider, redis: redis)
         let missing = try BatonExecutable.run(["get", "my-api", "--wait", "0", "--config", config])
         XCTAssertEqual(missing.status, 6)
@@ -85,7 +101,9 @@ final class RefreshProcessTests: XCTestCase {
         let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString)")
         try provider.seedRefreshToken().write(to: tokenFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: tokenFile) }
-        XCTAssertEqual(try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config]).status, 0)
+        XCTAssertEqual(
+            try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", tokenFile.path, "--config", config])
+                .status, 0)
         XCTAssertEqual(try BatonExecutable.run(["refresh", "my-api", "--config", config]).status, 0)
         Thread.sleep(forTimeInterval: 2.2)
         let expired = try BatonExecutable.run(["get", "my-api", "--wait", "500ms", "--config", config])
@@ -112,11 +130,13 @@ final class RefreshProcessTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let bad = folder.appendingPathComponent("bad.json")
         try """
-            {"services": {"svc": {"token_url": "http://auth.example.com/t", "client_id": "x", "client_secret": "inline", "refresh_buffer": "soon"}}}
-            """.write(to: bad, atomically: true, encoding: .utf8)
+        {"services": {"svc": {"token_url": "http://auth.example.com/t", "client_id": "x", "client_secret": "inline", "refresh_buffer": "soon"}}}
+        """.write(to: bad, atomically: true, encoding: .utf8)
         let result = try BatonExecutable.run(["config", "check", bad.path])
         XCTAssertEqual(result.status, 2)
-        for expected in ["3 problems", "services.svc.client_secret", "services.svc.token_url", "services.svc.refresh_buffer"] {
+        for expected in [
+            "3 problems", "services.svc.client_secret", "services.svc.token_url", "services.svc.refresh_buffer",
+        ] {
             XCTAssertTrue(result.output.contains(expected), "\(expected) missing from:\n\(result.output)")
         }
         XCTAssertFalse(result.output.contains("inline\""))
@@ -133,19 +153,28 @@ final class RefreshProcessTests: XCTestCase {
     func testSeedFromAnAuthorizationCodeWithPKCE() throws {
         let redis = try RedisServerProcess.start()
         let provider = try FakeOAuthProvider.start(lifetime: 60)
-        addTeardownBlock { provider.stop(); redis.stop() }
+        addTeardownBlock {
+            provider.stop()
+            redis.stop()
+        }
         let config = try writeConfig(provider: provider, redis: redis)
         let folder = URL(fileURLWithPath: config).deletingLastPathComponent()
         let verifier = "verifier-" + String(repeating: "v", count: 40)
         // S256 of the verifier, computed independently with Python's hashlib in the provider.
-        let challenge = try String(decoding: runPython("import base64,hashlib,sys; print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rstrip(b'=').decode())", verifier), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let challenge = try String(
+            decoding: runPython(
+                "import base64,hashlib,sys; print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rstrip(b'=').decode())",
+                verifier), as: UTF8.self
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
         let code = try provider.issueCode(challenge: challenge, redirectURI: "http://localhost:9/cb")
         try code.write(to: folder.appendingPathComponent("code"), atomically: true, encoding: .utf8)
         try verifier.write(to: folder.appendingPathComponent("verifier"), atomically: true, encoding: .utf8)
-        let seeded = try BatonExecutable.run(["seed", "my-api", "--authorization-code-file", folder.appendingPathComponent("code").path,
-                                              "--redirect-uri", "http://localhost:9/cb", "--code-verifier-file",
-                                              folder.appendingPathComponent("verifier").path, "--config", config])
+        let seeded = try BatonExecutable.run([
+            "seed", "my-api", "--authorization-code-file", folder.appendingPathComponent("code").path,
+            "--redirect-uri", "http://localhost:9/cb", "--code-verifier-file",
+            folder.appendingPathComponent("verifier").path, "--config", config,
+        ])
         XCTAssertEqual(seeded.status, 0, seeded.output)
         XCTAssertFalse(seeded.output.contains(code))
         XCTAssertEqual(try BatonExecutable.run(["get", "my-api", "--config", config]).status, 0)
@@ -159,14 +188,19 @@ final class RefreshProcessTests: XCTestCase {
     func testSeedKeepsTheRefreshTokenOfAnUnusableAuthorizationCodeAnswer() throws {
         let redis = try RedisServerProcess.start()
         let provider = try FakeOAuthProvider.start(lifetime: 60)
-        addTeardownBlock { provider.stop(); redis.stop() }
+        addTeardownBlock {
+            provider.stop()
+            redis.stop()
+        }
         let config = try writeConfig(provider: provider, redis: redis)
         let folder = URL(fileURLWithPath: config).deletingLastPathComponent()
         let code = try provider.issueCode(challenge: nil, redirectURI: "http://localhost:9/cb")
         try code.write(to: folder.appendingPathComponent("code"), atomically: true, encoding: .utf8)
         try provider.setMode("access_token_number", count: 1)
-        let seeded = try BatonExecutable.run(["seed", "my-api", "--authorization-code-file", folder.appendingPathComponent("code").path,
-                                              "--redirect-uri", "http://localhost:9/cb", "--config", config])
+        let seeded = try BatonExecutable.run([
+            "seed", "my-api", "--authorization-code-file", folder.appendingPathComponent("code").path,
+            "--redirect-uri", "http://localhost:9/cb", "--config", config,
+        ])
         XCTAssertEqual(seeded.status, 0, seeded.output)
         XCTAssertTrue(seeded.output.contains("with the refresh token from that answer"), seeded.output)
         XCTAssertFalse(seeded.output.contains("rt-"), "a token was printed: \(seeded.output)")
@@ -178,7 +212,8 @@ final class RefreshProcessTests: XCTestCase {
     private func runPython(_ program: String, _ argument: String) throws -> [UInt8] {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("py-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: output) }
-        let process = try ChildProcess(executable: "python3", arguments: ["-c", program, argument], streams: .file(output.path))
+        let process = try ChildProcess(
+            executable: "python3", arguments: ["-c", program, argument], streams: .file(output.path))
         process.waitForExit(timeout: 10)
         return Array(try Data(contentsOf: output))
     }

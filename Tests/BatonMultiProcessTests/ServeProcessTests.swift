@@ -18,16 +18,26 @@ final class ServeProcessTests: XCTestCase {
 
     private func start(lifetime: Double, persistentRedis: Bool = false) throws {
         // A persistent server runs with the durability settings docker-compose.yml ships, read from it.
-        redis = try RedisServerProcess.start(persistent: persistentRedis, arguments: persistentRedis ? try ShippedDeployment.redisDurabilityArguments() : [])
+        redis = try RedisServerProcess.start(
+            persistent: persistentRedis,
+            arguments: persistentRedis ? try ShippedDeployment.redisDurabilityArguments() : [])
         provider = try FakeOAuthProvider.start(lifetime: lifetime)
-        client = try RedisClient(url: redis.url, options: .init(connection: .init(reconnect: .init(giveUpAfter: .seconds(5))), poolSize: 16))
+        client = try RedisClient(
+            url: redis.url, options: .init(connection: .init(reconnect: .init(giveUpAfter: .seconds(5))), poolSize: 16))
         store = TokenStore(client: client, prefix: "oauth")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-serve-\(UUID().uuidString)")
         self.folder = folder
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        configuration = TestConfiguration(redisURL: redis.url, settings: ["lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
-                                                                          "state_dir": "state"])
-            .service("my-api", tokenURL: provider.tokenURL, secretFile: true, ["refresh_buffer": "2s", "request_timeout": "4500ms"])
+        configuration = TestConfiguration(
+            redisURL: redis.url,
+            settings: [
+                "lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
+                "state_dir": "state",
+            ]
+        )
+        .service(
+            "my-api", tokenURL: provider.tokenURL, secretFile: true,
+            ["refresh_buffer": "2s", "request_timeout": "4500ms"])
         configPath = try configuration.write(in: folder)
         addTeardownBlock { [self] in
             for (process, log) in replicas.values {
@@ -39,8 +49,11 @@ final class ServeProcessTests: XCTestCase {
             redis.stop()
             try? FileManager.default.removeItem(at: folder)
         }
-        try provider.seedRefreshToken().write(to: folder.appendingPathComponent("rt"), atomically: true, encoding: .utf8)
-        let seeded = try BatonExecutable.run(["seed", "my-api", "--refresh-token-file", folder.appendingPathComponent("rt").path, "--config", configPath])
+        try provider.seedRefreshToken().write(
+            to: folder.appendingPathComponent("rt"), atomically: true, encoding: .utf8)
+        let seeded = try BatonExecutable.run([
+            "seed", "my-api", "--refresh-token-file", folder.appendingPathComponent("rt").path, "--config", configPath,
+        ])
         XCTAssertEqual(seeded.status, 0, seeded.output)
     }
 
@@ -51,7 +64,9 @@ final class ServeProcessTests: XCTestCase {
     private func stopReplica(_ id: String) -> Int32? {
         guard let (process, _) = replicas[id] else { return nil }
         process.terminate(grace: 10)
-        if process.terminationStatus != 0 { print("replica \(id) exited \(process.terminationStatus ?? -1); its log:\n\(log(id))") }
+        if process.terminationStatus != 0 {
+            print("replica \(id) exited \(process.terminationStatus ?? -1); its log:\n\(log(id))")
+        }
         return process.terminationStatus
     }
 
@@ -59,10 +74,14 @@ final class ServeProcessTests: XCTestCase {
         replicas[id].flatMap { try? String(contentsOf: $0.1, encoding: .utf8) } ?? ""
     }
 
-    private func waitForRecord(newerThan version: Int64 = 0, timeout: Duration = .seconds(15)) async throws -> TokenRecord {
+    private func waitForRecord(newerThan version: Int64 = 0, timeout: Duration = .seconds(15)) async throws
+        -> TokenRecord
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let record = try await store.record("my-api"), record.version > version, record.status == .ok { return record }
+            if let record = try await store.record("my-api"), record.version > version, record.status == .ok {
+                return record
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw NoNewerRecord(version: version)
@@ -72,10 +91,16 @@ final class ServeProcessTests: XCTestCase {
     private func refreshedEvents() async throws -> [(Int64, Int64, String)] {
         let reply = try await client.send("XRANGE", "oauth:{my-api}:events", "-", "+")
         return (reply.array ?? []).compactMap { entry in
-            guard let parts = entry.array, let id = parts.first?.string, let fields = parts.last?.array else { return nil }
+            guard let parts = entry.array, let id = parts.first?.string, let fields = parts.last?.array else {
+                return nil
+            }
             var map: [String: String] = [:]
-            for index in stride(from: 0, to: fields.count - 1, by: 2) { map[fields[index].string ?? ""] = fields[index + 1].string ?? "" }
-            guard map["event"] == "refreshed", let time = Int64(id.split(separator: "-")[0]), let version = Int64(map["version"] ?? "") else { return nil }
+            for index in stride(from: 0, to: fields.count - 1, by: 2) {
+                map[fields[index].string ?? ""] = fields[index + 1].string ?? ""
+            }
+            guard map["event"] == "refreshed", let time = Int64(id.split(separator: "-")[0]),
+                let version = Int64(map["version"] ?? "")
+            else { return nil }
             return (time, version, map["replica"] ?? "")
         }
     }
@@ -91,7 +116,8 @@ final class ServeProcessTests: XCTestCase {
         let outcome = try await withThrowingTaskGroup(of: (fetches: Int, expired: Int).self) { group in
             for _ in 0..<50 {
                 group.addTask {
-                    var fetches = 0, expired = 0
+                    var fetches = 0
+                    var expired = 0
                     while ContinuousClock.now - started < runFor {
                         let record = try await tokens.accessToken(for: "my-api", wait: .seconds(5))
                         let now = try await store.now()
@@ -103,16 +129,23 @@ final class ServeProcessTests: XCTestCase {
                 }
             }
             var total = (fetches: 0, expired: 0)
-            for try await result in group { total.fetches += result.fetches; total.expired += result.expired }
+            for try await result in group {
+                total.fetches += result.fetches
+                total.expired += result.expired
+            }
             return total
         }
-        for id in ["replica-1", "replica-2", "replica-3"] { XCTAssertEqual(stopReplica(id), 0, "SIGTERM exits 0: \(log(id))") }
+        for id in ["replica-1", "replica-2", "replica-3"] {
+            XCTAssertEqual(stopReplica(id), 0, "SIGTERM exits 0: \(log(id))")
+        }
 
         let calls = try provider.tokenRequests()
         let events = try await refreshedEvents()
         let gaps = zip(events.dropFirst(), events).map { $0.0 - $1.0 }
         let byReplica = Dictionary(grouping: events, by: \.2).mapValues(\.count)
-        print("stampede: \(calls) provider calls, \(events.count) refreshes over \(runFor), by replica \(byReplica), min gap \(gaps.min() ?? 0) ms, \(outcome.fetches) worker fetches, \(outcome.expired) expired, invalid_grant \(try provider.invalidGrants())")
+        print(
+            "stampede: \(calls) provider calls, \(events.count) refreshes over \(runFor), by replica \(byReplica), min gap \(gaps.min() ?? 0) ms, \(outcome.fetches) worker fetches, \(outcome.expired) expired, invalid_grant \(try provider.invalidGrants())"
+        )
         XCTAssertEqual(try provider.invalidGrants(), 0)
         XCTAssertEqual(outcome.expired, 0, "no worker was ever handed an expired token")
         XCTAssertGreaterThanOrEqual(events.count, 10, "at least ten expiries covered")
@@ -132,10 +165,13 @@ final class ServeProcessTests: XCTestCase {
         let before = try provider.tokenRequests()
 
         // 100 concurrent requests naming the same version: one provider call.
-        let request = try JSONSerialization.data(withJSONObject: ["service": "my-api", "version": first.version], options: [.sortedKeys])
+        let request = try JSONSerialization.data(
+            withJSONObject: ["service": "my-api", "version": first.version], options: [.sortedKeys])
         let client = self.client!
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<100 { group.addTask { try await client.send("LPUSH", "oauth:refresh-requests", Array(request)) } }
+            for _ in 0..<100 {
+                group.addTask { try await client.send("LPUSH", "oauth:refresh-requests", Array(request)) }
+            }
             try await group.waitForAll()
         }
         let forced: TokenRecord
@@ -160,7 +196,8 @@ final class ServeProcessTests: XCTestCase {
         XCTAssertEqual(stopReplica("replica-2"), 0)
         let current = try await store.record("my-api")
         XCTAssertEqual(current?.version, forced.version)
-        let late = try JSONSerialization.data(withJSONObject: ["service": "my-api", "version": forced.version], options: [.sortedKeys])
+        let late = try JSONSerialization.data(
+            withJSONObject: ["service": "my-api", "version": forced.version], options: [.sortedKeys])
         try await client.send("LPUSH", "oauth:refresh-requests", Array(late))
         try await Task.sleep(for: .seconds(1))
         XCTAssertEqual(try provider.tokenRequests() - before, 1, "nobody is running")
@@ -192,7 +229,9 @@ final class ServeProcessTests: XCTestCase {
         let deadline = ContinuousClock.now + .seconds(10)
         while taker == nil && ContinuousClock.now < deadline {
             for id in ["replica-1", "replica-2"] {
-                if try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(id)").integer == 1 { taker = id }
+                if try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(id)").integer == 1 {
+                    taker = id
+                }
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -205,7 +244,9 @@ final class ServeProcessTests: XCTestCase {
         XCTAssertNotEqual(record.refreshedBy, victim)
         let left = try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(victim)").integer
         XCTAssertEqual(left, 0)
-        XCTAssertEqual(try provider.tokenRequests() - before, 1, "the dead replica's call was dropped by the provider; one call served the request")
+        XCTAssertEqual(
+            try provider.tokenRequests() - before, 1,
+            "the dead replica's call was dropped by the provider; one call served the request")
         XCTAssertEqual(try provider.invalidGrants(), 0)
     }
 
@@ -214,8 +255,12 @@ final class ServeProcessTests: XCTestCase {
         try startReplica("replica-1")
         _ = try await waitForRecord()
         // Add a client_credentials service (no seed needed) and reload.
-        configPath = try configuration
-            .service("machine", tokenURL: provider.tokenURL, secretFile: true, ["grant": "client_credentials", "request_timeout": "4s"])
+        configPath =
+            try configuration
+            .service(
+                "machine", tokenURL: provider.tokenURL, secretFile: true,
+                ["grant": "client_credentials", "request_timeout": "4s"]
+            )
             .write(in: folder)
         replicas["replica-1"]?.0.signal(SIGHUP)
         let deadline = ContinuousClock.now + .seconds(10)
@@ -287,7 +332,8 @@ final class ServeProcessTests: XCTestCase {
 
         let next = try await waitForRecord(newerThan: first.version, timeout: .seconds(15))
         let took = ContinuousClock.now - killedAt
-        print("replica crash: \(victim) killed mid-refresh; version \(next.version) by \(next.refreshedBy) after \(took)")
+        print(
+            "replica crash: \(victim) killed mid-refresh; version \(next.version) by \(next.refreshedBy) after \(took)")
         XCTAssertNotEqual(next.refreshedBy, victim)
         XCTAssertLessThan(took, .seconds(5 + 3), "within the lock TTL plus one retry")
         XCTAssertEqual(try provider.invalidGrants(), 0, "the refresh token was not burnt")
@@ -299,8 +345,9 @@ final class ServeProcessTests: XCTestCase {
 
     func testRedisRestartUnderTheDaemon() async throws {
         try start(lifetime: 4, persistentRedis: true)
-        XCTAssertEqual(redis.extraArguments, ["--appendonly", "yes", "--appendfsync", "always"],
-                       "docker-compose.yml ships AOF with an fsync per write: a crash loses no rotated refresh token")
+        XCTAssertEqual(
+            redis.extraArguments, ["--appendonly", "yes", "--appendfsync", "always"],
+            "docker-compose.yml ships AOF with an fsync per write: a crash loses no rotated refresh token")
         try startReplica("replica-1")
         try startReplica("replica-2")
         let first = try await waitForRecord()
@@ -325,13 +372,19 @@ final class ServeProcessTests: XCTestCase {
     /// token was seeded under refuses to refresh it, says so, and leaves the credential alone.
     func testAReplicaWithAnotherClientLeavesTheCredentialAlone() async throws {
         try start(lifetime: 2)
-        let drifted = try configuration
-            .service("my-api", tokenURL: provider.tokenURL, secretFile: true, ["client_id": "another-client", "refresh_buffer": "2s"])
+        let drifted =
+            try configuration
+            .service(
+                "my-api", tokenURL: provider.tokenURL, secretFile: true,
+                ["client_id": "another-client", "refresh_buffer": "2s"]
+            )
             .write(in: folder, name: "drifted.json")
         replicas["drifted"] = try BatonExecutable.start(["serve", "--config", drifted, "--id", "drifted"])
         let deadline = ContinuousClock.now + .seconds(15)
         while !log("drifted").contains("\"event\":\"config_mismatch\"") {
-            guard ContinuousClock.now < deadline else { return XCTFail("no config_mismatch logged:\n\(log("drifted"))") }
+            guard ContinuousClock.now < deadline else {
+                return XCTFail("no config_mismatch logged:\n\(log("drifted"))")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         XCTAssertEqual(try provider.tokenRequests(), 0, "the drifted replica never called the provider")
@@ -347,13 +400,14 @@ final class ServeProcessTests: XCTestCase {
     }
 
     func testBadConfigurationIsRefusedWithEveryProblem() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-badserve-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "baton-badserve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("bad.json").path
         try """
-            {"lock_ttl": "forever", "services": {"x y": {"client_id": "c"}}}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        {"lock_ttl": "forever", "services": {"x y": {"client_id": "c"}}}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         let result = try BatonExecutable.run(["serve", "--config", path], timeout: 10)
         XCTAssertEqual(result.status, 2)
         for expected in ["lock_ttl", "services.x y", "services.x y.token_url"] {

@@ -35,12 +35,14 @@ final class ShippedACLTests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let passwords = ["coordinator": Self.randomPassword(), "worker": Self.randomPassword()]
         let adminPassword = Self.randomPassword()
-        let acl = try ShippedDeployment.aclFileCopy(in: folder, passwords: passwords,
-                                                    extraLines: ["user acl-test-admin on >\(adminPassword) ~* &* +@all"])
+        let acl = try ShippedDeployment.aclFileCopy(
+            in: folder, passwords: passwords,
+            extraLines: ["user acl-test-admin on >\(adminPassword) ~* &* +@all"])
         // The shipped server command, with the ACL file's container path replaced by the copy.
         var arguments = try ShippedDeployment.redisCommandArguments()
         guard let aclOption = arguments.firstIndex(of: "--aclfile"), aclOption + 1 < arguments.count else {
-            throw ShippedDeployment.ReadError(description: "docker-compose.yml's redis command loads no --aclfile FILE: \(arguments)")
+            throw ShippedDeployment.ReadError(
+                description: "docker-compose.yml's redis command loads no --aclfile FILE: \(arguments)")
         }
         arguments[aclOption + 1] = acl.path
         redis = try RedisServerProcess.start(arguments: arguments)
@@ -52,10 +54,18 @@ final class ShippedACLTests: XCTestCase {
         provider = try FakeOAuthProvider.start(lifetime: 300)
 
         // The coordinator's URL (with its password) goes in the file, as `--redis` is no place for a password.
-        configPath = try TestConfiguration(redisURL: coordinatorURL, settings: ["lock_ttl": "5s", "lock_wait": "10s",
-                                                                               "forced_refresh_min_interval": "1s", "state_dir": "state"])
-            .service(Self.service, tokenURL: provider.tokenURL, secretFile: true, ["refresh_buffer": "5s", "request_timeout": "4s"])
-            .write(in: folder)
+        configPath = try TestConfiguration(
+            redisURL: coordinatorURL,
+            settings: [
+                "lock_ttl": "5s", "lock_wait": "10s",
+                "forced_refresh_min_interval": "1s", "state_dir": "state",
+            ]
+        )
+        .service(
+            Self.service, tokenURL: provider.tokenURL, secretFile: true,
+            ["refresh_buffer": "5s", "request_timeout": "4s"]
+        )
+        .write(in: folder)
     }
 
     override func tearDown() async throws {
@@ -78,7 +88,9 @@ final class ShippedACLTests: XCTestCase {
         // Coordinator: seed, two serve replicas, contended refreshes.
         let tokenFile = folder.appendingPathComponent("refresh-token")
         try provider.seedRefreshToken().write(to: tokenFile, atomically: true, encoding: .utf8)
-        try await expectSuccess("coordinator: baton seed", BatonExecutable.run(["seed", Self.service, "--refresh-token-file", tokenFile.path, "--config", configPath]))
+        try await expectSuccess(
+            "coordinator: baton seed",
+            BatonExecutable.run(["seed", Self.service, "--refresh-token-file", tokenFile.path, "--config", configPath]))
         for id in ["replica-1", "replica-2"] {
             replicas[id] = try BatonExecutable.start(["serve", "--config", configPath, "--id", id])
         }
@@ -86,7 +98,9 @@ final class ShippedACLTests: XCTestCase {
 
         // Three processes forcing a refresh at once: all but one wait for the service lock, woken
         // through `PSUBSCRIBE oauth:*:wake`.
-        let refreshes = try (0..<3).map { _ in try BatonExecutable.start(["refresh", Self.service, "--force", "--config", configPath]) }
+        let refreshes = try (0..<3).map { _ in
+            try BatonExecutable.start(["refresh", Self.service, "--force", "--config", configPath])
+        }
         for (index, (process, output)) in refreshes.enumerated() {
             try await expectSuccess("coordinator: baton refresh --force #\(index + 1)", finish(process, output))
         }
@@ -98,10 +112,12 @@ final class ShippedACLTests: XCTestCase {
         let get = try BatonExecutable.run(["get", Self.service], environment: workerEnvironment, timeout: 30)
         try await expectSuccess("worker: baton get", get)
         let current = try await waitForRecord(newerThan: refreshed.version - 1, "the current record")
-        XCTAssertEqual(get.output.trimmingCharacters(in: .whitespacesAndNewlines), current.accessToken,
-                       "worker: baton get printed something else than the token: \(redacted(get.output))")
-        let newer = try BatonExecutable.run(["get", Self.service, "--newer-than", String(current.version), "--wait", "20s", "--json"],
-                                            environment: workerEnvironment, timeout: 40)
+        XCTAssertEqual(
+            get.output.trimmingCharacters(in: .whitespacesAndNewlines), current.accessToken,
+            "worker: baton get printed something else than the token: \(redacted(get.output))")
+        let newer = try BatonExecutable.run(
+            ["get", Self.service, "--newer-than", String(current.version), "--wait", "20s", "--json"],
+            environment: workerEnvironment, timeout: 40)
         try await expectSuccess("worker: baton get --newer-than", newer)
         let newerJSON = try? JSONSerialization.jsonObject(with: Data(newer.output.utf8)) as? [String: Any]
         let newerVersion = (newerJSON?["version"] as? NSNumber)?.int64Value ?? 0
@@ -123,7 +139,8 @@ final class ShippedACLTests: XCTestCase {
         XCTAssertTrue(secret.output.contains("NOPERM"), "the worker read a refresh-token key (status \(secret.status))")
         XCTAssertFalse(secret.output.contains("refresh_token"), "the worker read a refresh token")
         let overwrite = try redisCLI(["SET", keys.token, "forged"])
-        XCTAssertTrue(overwrite.output.contains("NOPERM"), "the worker could overwrite a token record: \(overwrite.output)")
+        XCTAssertTrue(
+            overwrite.output.contains("NOPERM"), "the worker could overwrite a token record: \(overwrite.output)")
 
         // Coordinator: `baton lock run` under the default prefix `baton`, contended. The first holder
         // waits for a file; the other two queue (so they are subscribed to `baton:*:wake`), then the
@@ -135,8 +152,9 @@ final class ShippedACLTests: XCTestCase {
         let body = "echo \"$BATON_LOCK_FENCE\" >> '\(fences)'; while [ ! -e '\(go)' ]; do sleep 0.05; done"
         let coordinatorEnvironment = ["BATON_REDIS_URL": coordinatorURL]
         func lockRun() throws -> (ChildProcess, URL) {
-            try BatonExecutable.start(["lock", "run", Self.lockName, "--ttl", "5s", "--wait", "60s", "--", "/bin/sh", "-c", body],
-                                      environment: coordinatorEnvironment)
+            try BatonExecutable.start(
+                ["lock", "run", Self.lockName, "--ttl", "5s", "--wait", "60s", "--", "/bin/sh", "-c", body],
+                environment: coordinatorEnvironment)
         }
         var holders = [try lockRun()]
         try await waitFor("the first baton lock run holds baton:{\(Self.lockName)}:lock", processes: holders) {
@@ -150,31 +168,47 @@ final class ShippedACLTests: XCTestCase {
         for (index, (process, output)) in holders.enumerated() {
             try await expectSuccess("coordinator: baton lock run #\(index + 1)", finish(process, output))
         }
-        let fenceList = try String(contentsOfFile: fences, encoding: .utf8).split(separator: "\n").compactMap { Int64($0) }
+        let fenceList = try String(contentsOfFile: fences, encoding: .utf8).split(separator: "\n").compactMap {
+            Int64($0)
+        }
         XCTAssertEqual(fenceList.count, 3, "three critical sections: \(fenceList)")
         XCTAssertEqual(fenceList, fenceList.sorted(), "fences increase in hand-over order: \(fenceList)")
         XCTAssertEqual(Set(fenceList).count, fenceList.count, "every holder had its own fence: \(fenceList)")
 
         // Coordinator: the ops commands.
-        try await expectSuccess("coordinator: baton status", BatonExecutable.run(["status", "--config", configPath], timeout: 30))
-        try await expectSuccess("coordinator: baton ping", BatonExecutable.run(["ping", "--count", "1"], environment: coordinatorEnvironment, timeout: 30))
-        try await expectSuccess("coordinator: baton lock status", BatonExecutable.run(["lock", "status", Self.lockName], environment: coordinatorEnvironment, timeout: 30))
+        try await expectSuccess(
+            "coordinator: baton status", BatonExecutable.run(["status", "--config", configPath], timeout: 30))
+        try await expectSuccess(
+            "coordinator: baton ping",
+            BatonExecutable.run(["ping", "--count", "1"], environment: coordinatorEnvironment, timeout: 30))
+        try await expectSuccess(
+            "coordinator: baton lock status",
+            BatonExecutable.run(["lock", "status", Self.lockName], environment: coordinatorEnvironment, timeout: 30))
 
         // The replicas stop cleanly, having logged no permission error.
         for id in replicas.keys.sorted() {
             guard let (process, log) = replicas[id] else { continue }
             process.terminate(grace: 15)
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            XCTAssertEqual(process.terminationStatus, 0, "replica \(id) exited \(process.terminationStatus ?? -1); its log:\n\(redacted(text))")
+            XCTAssertEqual(
+                process.terminationStatus, 0,
+                "replica \(id) exited \(process.terminationStatus ?? -1); its log:\n\(redacted(text))")
             XCTAssertFalse(text.contains("NOPERM"), "replica \(id) was denied something; its log:\n\(redacted(text))")
         }
 
         // Redis's own record: the worker's two refused commands, and nothing else.
         let denials = try await aclLog()
-        let expected = denials.filter { $0["username"] == "worker" && ($0["object"] == keys.secret || $0["object"] == "set") }
+        let expected = denials.filter {
+            $0["username"] == "worker" && ($0["object"] == keys.secret || $0["object"] == "set")
+        }
         let unexpected = denials.filter { entry in !expected.contains { $0 == entry } }
-        XCTAssertTrue(unexpected.isEmpty, "ACL LOG has denials besides the worker's two forbidden commands:\n\(unexpected.map { $0.description }.joined(separator: "\n"))")
-        XCTAssertEqual(Set(expected.compactMap { $0["object"] }), [keys.secret, "set"], "ACL LOG lacks the worker's refused commands: \(denials)")
+        XCTAssertTrue(
+            unexpected.isEmpty,
+            "ACL LOG has denials besides the worker's two forbidden commands:\n\(unexpected.map { $0.description }.joined(separator: "\n"))"
+        )
+        XCTAssertEqual(
+            Set(expected.compactMap { $0["object"] }), [keys.secret, "set"],
+            "ACL LOG lacks the worker's refused commands: \(denials)")
         XCTAssertEqual(try provider.invalidGrants(), 0)
     }
 
@@ -186,14 +220,17 @@ final class ShippedACLTests: XCTestCase {
 
     /// Fails (and throws, ending the test) unless the command exited 0 without `NOPERM` and, when
     /// given, printed `expected`.
-    private func expectSuccess(_ label: String, _ result: (status: Int32, output: String), contains expected: String? = nil,
-                               file: StaticString = #filePath, line: UInt = #line) async throws {
+    private func expectSuccess(
+        _ label: String, _ result: (status: Int32, output: String), contains expected: String? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws {
         var problems: [String] = []
         if result.status != 0 { problems.append("exited \(result.status)") }
         if result.output.contains("NOPERM") { problems.append("was refused (NOPERM)") }
         if let expected, !result.output.contains(expected) { problems.append("did not print \(expected)") }
         guard !problems.isEmpty else { return }
-        let message = "\(label) \(problems.joined(separator: ", ")); its output:\n\(redacted(result.output))\n\(await diagnostics())"
+        let message =
+            "\(label) \(problems.joined(separator: ", ")); its output:\n\(redacted(result.output))\n\(await diagnostics())"
         XCTFail(message, file: file, line: line)
         throw CommandFailed(description: "\(label) failed (details above)")
     }
@@ -209,13 +246,16 @@ final class ShippedACLTests: XCTestCase {
     private func redisCLI(_ command: [String]) throws -> (status: Int32, output: String) {
         let components = try RedisEndpoint(url: workerURL)
         let output = folder.appendingPathComponent("redis-cli-\(UUID().uuidString).out")
-        let process = try ChildProcess(executable: "redis-cli",
-                                       arguments: ["-h", "127.0.0.1", "-p", String(redis.port), "--user", "worker"] + command,
-                                       streams: .file(output.path), environment: ["REDISCLI_AUTH": components.password ?? ""])
+        let process = try ChildProcess(
+            executable: "redis-cli",
+            arguments: ["-h", "127.0.0.1", "-p", String(redis.port), "--user", "worker"] + command,
+            streams: .file(output.path), environment: ["REDISCLI_AUTH": components.password ?? ""])
         return finish(process, output)
     }
 
-    private func waitForRecord(newerThan version: Int64, _ what: String, timeout: Duration = .seconds(30)) async throws -> TokenRecord {
+    private func waitForRecord(newerThan version: Int64, _ what: String, timeout: Duration = .seconds(30)) async throws
+        -> TokenRecord
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let record = try await store.record(Self.service), record.version > version, record.status == .ok {
@@ -224,13 +264,16 @@ final class ShippedACLTests: XCTestCase {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        XCTFail("waiting for \(what): no ok record newer than version \(version) within \(timeout)\n\(await diagnostics())")
+        XCTFail(
+            "waiting for \(what): no ok record newer than version \(version) within \(timeout)\n\(await diagnostics())")
         throw CommandFailed(description: "waiting for \(what) timed out (details above)")
     }
 
     /// Polls `condition` every 20 ms for up to 30 s while `processes` (which must not exit
     /// meanwhile) run; otherwise fails with their output.
-    private func waitFor(_ what: String, processes: [(ChildProcess, URL)], condition: () async throws -> Bool) async throws {
+    private func waitFor(_ what: String, processes: [(ChildProcess, URL)], condition: () async throws -> Bool)
+        async throws
+    {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline && processes.allSatisfy({ $0.0.isRunning }) {
             if try await condition() { return }
@@ -250,7 +293,9 @@ final class ShippedACLTests: XCTestCase {
             let fields = entry.array ?? []
             var map: [String: String] = [:]
             for index in stride(from: 0, to: fields.count - 1, by: 2) {
-                map[fields[index].string ?? ""] = fields[index + 1].string ?? fields[index + 1].integer.map(String.init) ?? fields[index + 1].description
+                map[fields[index].string ?? ""] =
+                    fields[index + 1].string ?? fields[index + 1].integer.map(String.init)
+                    ?? fields[index + 1].description
             }
             return map
         }
@@ -272,8 +317,11 @@ final class ShippedACLTests: XCTestCase {
     /// `text` with every access token seen and every JSON `access_token` value blanked out.
     private func redacted(_ text: String) -> String {
         var result = text
-        for token in seenTokens where !token.isEmpty { result = result.replacingOccurrences(of: token, with: "<access token>") }
-        return result.replacingOccurrences(of: #""access_token"\s*:\s*"[^"]*""#, with: #""access_token":"<redacted>""#, options: .regularExpression)
+        for token in seenTokens where !token.isEmpty {
+            result = result.replacingOccurrences(of: token, with: "<access token>")
+        }
+        return result.replacingOccurrences(
+            of: #""access_token"\s*:\s*"[^"]*""#, with: #""access_token":"<redacted>""#, options: .regularExpression)
     }
 }
 

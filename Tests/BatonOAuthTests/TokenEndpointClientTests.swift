@@ -1,8 +1,9 @@
 import BatonConfig
-@testable import BatonOAuth
 import BatonTestSupport
 import Foundation
 import XCTest
+
+@testable import BatonOAuth
 
 /// The libcurl token-endpoint client against the fake provider over real HTTP on loopback.
 final class TokenEndpointClientTests: XCTestCase {
@@ -18,8 +19,10 @@ final class TokenEndpointClientTests: XCTestCase {
         provider.stop()
     }
 
-    private func service(auth: String = "client_secret_post", grant: String = "refresh_token", extra: String = "",
-                         timeout: String = "15s", secret: String = FakeOAuthProvider.clientSecret) throws -> ServiceConfiguration {
+    private func service(
+        auth: String = "client_secret_post", grant: String = "refresh_token", extra: String = "",
+        timeout: String = "15s", secret: String = FakeOAuthProvider.clientSecret
+    ) throws -> ServiceConfiguration {
         let json = """
             {"lock_ttl": "60s", "services": {"svc": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
              "client_secret_env": "SECRET", "auth_method": "\(auth)", "grant": "\(grant)", "scope": "read write",
@@ -28,7 +31,9 @@ final class TokenEndpointClientTests: XCTestCase {
         return try BatonConfiguration.parse(Array(json.utf8), environment: ["SECRET": secret]).services[0]
     }
 
-    private func refresh(_ service: ServiceConfiguration, token: String? = nil) throws -> Result<TokenResponse, TokenEndpointError> {
+    private func refresh(_ service: ServiceConfiguration, token: String? = nil) throws -> Result<
+        TokenResponse, TokenEndpointError
+    > {
         let refreshToken = try token ?? provider.seedRefreshToken()
         return client.requestToken(.refreshToken(Secret(refreshToken)), for: service, now: now)
     }
@@ -45,7 +50,9 @@ final class TokenEndpointClientTests: XCTestCase {
         let rotated = try XCTUnwrap(response.refreshToken)
         XCTAssertNotEqual(rotated, first)
         // The provider invalidated the old token on use: reusing it is invalid_grant.
-        XCTAssertEqual(try refresh(svc, token: first), .failure(.invalidGrant(description: "refresh token is invalid, expired or already used")))
+        XCTAssertEqual(
+            try refresh(svc, token: first),
+            .failure(.invalidGrant(description: "refresh token is invalid, expired or already used")))
         XCTAssertNoThrow(try refresh(svc, token: rotated).get())
         let stats = try provider.stats()
         XCTAssertEqual((stats["calls"] as? [String: Int])?["refresh_token"], 3)
@@ -57,7 +64,11 @@ final class TokenEndpointClientTests: XCTestCase {
         var last = try provider.stats()["last"] as? [String: Any]
         XCTAssertEqual(last?["auth"] as? String, "basic")
         XCTAssertNil((last?["params"] as? [String: String])?["client_id"], "basic sends no credentials in the body")
-        _ = try refresh(try service(auth: "client_secret_post", extra: ", \"extra_params\": {\"audience\": \"https://api.example.com\"}, \"resource\": \"urn:r\"")).get()
+        _ = try refresh(
+            try service(
+                auth: "client_secret_post",
+                extra: ", \"extra_params\": {\"audience\": \"https://api.example.com\"}, \"resource\": \"urn:r\"")
+        ).get()
         last = try provider.stats()["last"] as? [String: Any]
         XCTAssertEqual(last?["auth"] as? String, "post")
         let params = last?["params"] as? [String: String]
@@ -69,7 +80,9 @@ final class TokenEndpointClientTests: XCTestCase {
     }
 
     func testClientCredentialsGrant() throws {
-        let response = try client.requestToken(.clientCredentials, for: try service(grant: "client_credentials"), now: now).get()
+        let response = try client.requestToken(
+            .clientCredentials, for: try service(grant: "client_credentials"), now: now
+        ).get()
         XCTAssertNil(response.refreshToken)
         XCTAssertEqual((try provider.stats()["calls"] as? [String: Int])?["client_credentials"], 1)
     }
@@ -78,15 +91,22 @@ final class TokenEndpointClientTests: XCTestCase {
         let verifier = PKCE.makeVerifier()
         XCTAssertEqual(verifier.count, 43)
         // Cross-checked with Python: base64.urlsafe_b64encode(hashlib.sha256(v).digest()).rstrip(b"=").
-        XCTAssertEqual(PKCE.challenge(for: "dBjftJeZ4CVP-mJ92TuxzLO4uGIUjgLDxAMg6ASgIR0"), "MuBaJYd-NJ1noS6Rtivys4I5HkqY4HPttXVMRka6e3E")
+        XCTAssertEqual(
+            PKCE.challenge(for: "dBjftJeZ4CVP-mJ92TuxzLO4uGIUjgLDxAMg6ASgIR0"),
+            "MuBaJYd-NJ1noS6Rtivys4I5HkqY4HPttXVMRka6e3E")
         let svc = try service()
         let code = try provider.issueCode(challenge: PKCE.challenge(for: verifier), redirectURI: "http://localhost/cb")
-        let response = try client.requestToken(.authorizationCode(code: Secret(code), redirectURI: "http://localhost/cb", codeVerifier: Secret(verifier)),
-                                               for: svc, now: now).get()
+        let response = try client.requestToken(
+            .authorizationCode(code: Secret(code), redirectURI: "http://localhost/cb", codeVerifier: Secret(verifier)),
+            for: svc, now: now
+        ).get()
         XCTAssertNotNil(response.refreshToken)
         let wrong = try provider.issueCode(challenge: PKCE.challenge(for: verifier), redirectURI: "http://localhost/cb")
-        let rejected = client.requestToken(.authorizationCode(code: Secret(wrong), redirectURI: "http://localhost/cb", codeVerifier: Secret("not-the-verifier-at-all-xxxxxxxxxxxxxxxxxxx")),
-                                           for: svc, now: now)
+        let rejected = client.requestToken(
+            .authorizationCode(
+                code: Secret(wrong), redirectURI: "http://localhost/cb",
+                codeVerifier: Secret("not-the-verifier-at-all-xxxxxxxxxxxxxxxxxxx")),
+            for: svc, now: now)
         XCTAssertEqual(rejected, .failure(.invalidGrant(description: "PKCE verification failed")))
     }
 
@@ -120,30 +140,42 @@ final class TokenEndpointClientTests: XCTestCase {
     func testErrorClasses() throws {
         let svc = try service()
         try provider.setMode("invalid_client", count: 1)
-        guard case .failure(.rejectedConfiguration("invalid_client", _, 401)) = try refresh(svc) else { return XCTFail() }
+        guard case .failure(.rejectedConfiguration("invalid_client", _, 401)) = try refresh(svc) else {
+            return XCTFail()
+        }
         try provider.setMode("unauthorized_client", count: 1)
-        guard case .failure(.rejectedConfiguration("unauthorized_client", _, 400)) = try refresh(svc) else { return XCTFail() }
+        guard case .failure(.rejectedConfiguration("unauthorized_client", _, 400)) = try refresh(svc) else {
+            return XCTFail()
+        }
         try provider.setMode("rate_limited", count: 1, retryAfter: "7")
-        XCTAssertEqual(try refresh(svc), .failure(.rateLimited(status: 429, retryAfter: .seconds(7), description: "slow down")))
+        XCTAssertEqual(
+            try refresh(svc), .failure(.rateLimited(status: 429, retryAfter: .seconds(7), description: "slow down")))
         let date = Date().addingTimeInterval(30)
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
         try provider.setMode("unavailable", count: 1, retryAfter: formatter.string(from: date))
-        guard case .failure(.rateLimited(503, let retryAfter?, _)) = client.requestToken(.refreshToken(Secret(try provider.seedRefreshToken())), for: svc,
-                                                                                         now: Int64(Date().timeIntervalSince1970 * 1000)) else { return XCTFail() }
+        guard
+            case .failure(.rateLimited(503, let retryAfter?, _)) = client.requestToken(
+                .refreshToken(Secret(try provider.seedRefreshToken())), for: svc,
+                now: Int64(Date().timeIntervalSince1970 * 1000))
+        else { return XCTFail() }
         XCTAssertGreaterThan(retryAfter, .seconds(25))
         XCTAssertLessThanOrEqual(retryAfter, .seconds(31))
         try provider.setMode("server_error", count: 1)
-        guard case .failure(let serverError) = try refresh(svc), case .serverError(500, _) = serverError else { return XCTFail() }
+        guard case .failure(let serverError) = try refresh(svc), case .serverError(500, _) = serverError else {
+            return XCTFail()
+        }
         XCTAssertTrue(serverError.isRetryable)
         try provider.setMode("non_json", count: 1)
         guard case .failure(.protocolError(200, let detail, nil)) = try refresh(svc) else { return XCTFail() }
         XCTAssertFalse(detail.contains("Welcome"), "a 2xx body is described, never quoted: \(detail)")
         XCTAssertTrue(detail.contains("content-type text/html"), detail)
         try provider.setMode("missing_access_token", count: 1)
-        guard case .failure(.protocolError(200, let missing, let recovered?)) = try refresh(svc) else { return XCTFail() }
+        guard case .failure(.protocolError(200, let missing, let recovered?)) = try refresh(svc) else {
+            return XCTFail()
+        }
         XCTAssertTrue(missing.contains("no access_token"), missing)
         XCTAssertFalse(missing.contains(recovered), missing)
     }
@@ -159,7 +191,8 @@ final class TokenEndpointClientTests: XCTestCase {
     func testSlowProviderTimesOutAsTransient() throws {
         try provider.setMode("normal", count: 1, delay: 3)
         let started = Date()
-        guard case .failure(let error) = try refresh(try service(timeout: "1s")), case .transport(let detail) = error else { return XCTFail() }
+        guard case .failure(let error) = try refresh(try service(timeout: "1s")), case .transport(let detail) = error
+        else { return XCTFail() }
         XCTAssertTrue(error.isRetryable)
         XCTAssertTrue(detail.lowercased().contains("timeout") || detail.lowercased().contains("timed out"), detail)
         XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
@@ -168,17 +201,25 @@ final class TokenEndpointClientTests: XCTestCase {
     func testConnectionRefusedIsTransient() throws {
         let svc = try service()
         provider.stop()
-        guard case .failure(.transport(let detail)) = client.requestToken(.refreshToken(Secret("rt-whatever")), for: svc, now: now) else { return XCTFail() }
+        guard
+            case .failure(.transport(let detail)) = client.requestToken(
+                .refreshToken(Secret("rt-whatever")), for: svc, now: now)
+        else { return XCTFail() }
         XCTAssertTrue(detail.contains("127.0.0.1"), detail)
     }
 
     func testNoSecretInAnyError() throws {
         let svc = try service(secret: "wrong-client-secret-value")
         let refreshToken = try provider.seedRefreshToken()
-        for mode in ["invalid_grant", "invalid_client", "rate_limited", "unavailable", "server_error", "non_json", "oversized", "normal"] {
+        for mode in [
+            "invalid_grant", "invalid_client", "rate_limited", "unavailable", "server_error", "non_json", "oversized",
+            "normal",
+        ] {
             try provider.setMode(mode, count: 1)
             let result = client.requestToken(.refreshToken(Secret(refreshToken)), for: svc, now: now)
-            guard case .failure(let error) = result else { return XCTFail("\(mode) should fail: the client secret is wrong") }
+            guard case .failure(let error) = result else {
+                return XCTFail("\(mode) should fail: the client secret is wrong")
+            }
             let text = "\(error) \(String(reflecting: error))"
             XCTAssertFalse(text.contains(refreshToken), "\(mode): \(text)")
             XCTAssertFalse(text.contains("wrong-client-secret-value"), "\(mode): \(text)")
@@ -217,7 +258,9 @@ final class TokenEndpointClientTests: XCTestCase {
         let live = try XCTUnwrap(next.refreshToken)
 
         try provider.setMode("html_with_tokens", count: 1)
-        guard case .failure(let html) = try refresh(svc, token: live), case .protocolError(200, let htmlDetail, nil) = html else {
+        guard case .failure(let html) = try refresh(svc, token: live),
+            case .protocolError(200, let htmlDetail, nil) = html
+        else {
             return XCTFail("an HTML 2xx is a protocol error")
         }
         for leak in ["at-", "rt-", "Signed in", live] {
@@ -240,22 +283,29 @@ final class MalformedTokenResponseTests: XCTestCase {
     private let now: Int64 = 1_800_000_000_000
     private let defaultLifetime = Duration.seconds(3600)
 
-    private func parse(_ body: String, contentType: String = "application/json", status: Int = 200) -> Result<TokenResponse, TokenEndpointError> {
-        TokenResponseParser.parse(status: status, headers: ["content-type": contentType], body: Array(body.utf8), now: now,
-                                  defaultLifetime: defaultLifetime, secrets: [])
+    private func parse(_ body: String, contentType: String = "application/json", status: Int = 200) -> Result<
+        TokenResponse, TokenEndpointError
+    > {
+        TokenResponseParser.parse(
+            status: status, headers: ["content-type": contentType], body: Array(body.utf8), now: now,
+            defaultLifetime: defaultLifetime, secrets: [])
     }
 
     private func jwt(_ claims: String) -> String {
         func encode(_ text: String) -> String {
-            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                .replacingOccurrences(of: "=", with: "")
+            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+                of: "/", with: "_"
+            )
+            .replacingOccurrences(of: "=", with: "")
         }
         return encode(#"{"alg":"none"}"#) + "." + encode(claims) + ".sig"
     }
 
     func testUnusableExpiresInFallsBackToTheDefaultLifetime() throws {
-        for expiresIn in ["1e400", "-1e400", "\"inf\"", "\"-inf\"", "\"nan\"", "\"0x10\"", "-5", "0", "9.3e15", "9300000000000000",
-                          "\"9.3e15\"", "1e-400", "true", "null", "{}"] {
+        for expiresIn in [
+            "1e400", "-1e400", "\"inf\"", "\"-inf\"", "\"nan\"", "\"0x10\"", "-5", "0", "9.3e15", "9300000000000000",
+            "\"9.3e15\"", "1e-400", "true", "null", "{}",
+        ] {
             let body = #"{"access_token":"at-xyz","expires_in":"# + expiresIn + #","refresh_token":"rt-new"}"#
             let response = try parse(body).get()
             XCTAssertEqual(response.expirySource, .defaultLifetime, expiresIn)
@@ -267,7 +317,8 @@ final class MalformedTokenResponseTests: XCTestCase {
         XCTAssertEqual(try parse(#"{"access_token":"a","expires_in":"3600"}"#).get().expiresAt, now + 3_600_000)
         let cap = TokenResponse.maximumLifetime.components.seconds
         XCTAssertEqual(try parse(#"{"access_token":"a","expires_in":\#(cap)}"#).get().expirySource, .expiresIn)
-        XCTAssertEqual(try parse(#"{"access_token":"a","expires_in":\#(cap + 1)}"#).get().expirySource, .defaultLifetime)
+        XCTAssertEqual(
+            try parse(#"{"access_token":"a","expires_in":\#(cap + 1)}"#).get().expirySource, .defaultLifetime)
     }
 
     func testUnusableJWTExpFallsBackToTheDefaultLifetime() throws {
@@ -284,13 +335,17 @@ final class MalformedTokenResponseTests: XCTestCase {
     }
 
     func testAHugeDefaultLifetimeDoesNotTrap() throws {
-        let response = try TokenResponseParser.parse(status: 200, headers: [:], body: Array(#"{"access_token":"a"}"#.utf8), now: now,
-                                                     defaultLifetime: .seconds(Int64.max), secrets: []).get()
+        let response = try TokenResponseParser.parse(
+            status: 200, headers: [:], body: Array(#"{"access_token":"a"}"#.utf8), now: now,
+            defaultLifetime: .seconds(Int64.max), secrets: []
+        ).get()
         XCTAssertEqual(response.expiresAt, now + TokenResponse.maximumLifetime.components.seconds * 1000)
     }
 
     func testAnHTMLSuccessIsDescribedNotQuoted() {
-        let body = "<html><body>Welcome! access_token=at-SECRET-123 refresh_token=rt-SECRET-456 " + String(repeating: "x", count: 300) + "</body></html>"
+        let body =
+            "<html><body>Welcome! access_token=at-SECRET-123 refresh_token=rt-SECRET-456 "
+            + String(repeating: "x", count: 300) + "</body></html>"
         guard case .failure(let error) = parse(body, contentType: "text/html; charset=utf-8") else { return XCTFail() }
         let text = "\(error)"
         XCTAssertNil(error.recoveredRefreshToken, "not JSON or form-encoded: nothing to recover")
@@ -301,28 +356,47 @@ final class MalformedTokenResponseTests: XCTestCase {
 
     func testWrongTypedAccessTokenRecoversTheRefreshToken() {
         let cases: [(body: String, contentType: String, shape: String)] = [
-            (#"{"access_token":12345678901234,"refresh_token":"rt-rotated-json","expires_in":3600}"#, "application/json",
-             "{access_token: number, refresh_token: string, expires_in: number}"),
-            (#"{"access_token":{"value":"at-nested-secret"},"refresh_token":"rt-rotated-json"}"#, "application/json", "access_token: object"),
+            (
+                #"{"access_token":12345678901234,"refresh_token":"rt-rotated-json","expires_in":3600}"#,
+                "application/json",
+                "{access_token: number, refresh_token: string, expires_in: number}"
+            ),
+            (
+                #"{"access_token":{"value":"at-nested-secret"},"refresh_token":"rt-rotated-json"}"#, "application/json",
+                "access_token: object"
+            ),
             (#"{"access_token":"","refresh_token":"rt-rotated-json"}"#, "application/json", "access_token: string"),
-            (#"{"token_type":"Bearer","refresh_token":"rt-rotated-json"}"#, "application/json", "{token_type: string, refresh_token: string}"),
-            ("refresh_token=rt-rotated-form&token_type=bearer&expires_in=3600", "application/x-www-form-urlencoded",
-             "form-encoded {refresh_token: string, token_type: string, expires_in: string}"),
+            (
+                #"{"token_type":"Bearer","refresh_token":"rt-rotated-json"}"#, "application/json",
+                "{token_type: string, refresh_token: string}"
+            ),
+            (
+                "refresh_token=rt-rotated-form&token_type=bearer&expires_in=3600", "application/x-www-form-urlencoded",
+                "form-encoded {refresh_token: string, token_type: string, expires_in: string}"
+            ),
             ("access_token=&refresh_token=rt-rotated-form", "application/x-www-form-urlencoded", "access_token: empty"),
         ]
         for (body, contentType, shape) in cases {
             guard case .failure(let error) = parse(body, contentType: contentType),
-                  case .protocolError(200, let description, let recovered?) = error else { XCTFail(body); continue }
+                case .protocolError(200, let description, let recovered?) = error
+            else {
+                XCTFail(body)
+                continue
+            }
             XCTAssertTrue(recovered.hasPrefix("rt-rotated-"), body)
             XCTAssertTrue(body.contains(recovered), body)
             let text = "\(error) \(String(reflecting: error))"
-            for leak in ["rt-rotated", "12345678901234", "at-nested-secret"] { XCTAssertFalse(text.contains(leak), "\(leak): \(text)") }
+            for leak in ["rt-rotated", "12345678901234", "at-nested-secret"] {
+                XCTAssertFalse(text.contains(leak), "\(leak): \(text)")
+            }
             XCTAssertTrue(description.contains(shape), "\(description) lacks \(shape)")
         }
     }
 
     func testARefreshTokenOfTheWrongTypeIsAnErrorWithNothingRecovered() {
-        guard case .failure(let error) = parse(#"{"access_token":"at-ok-secret","refresh_token":987654321}"#) else { return XCTFail() }
+        guard case .failure(let error) = parse(#"{"access_token":"at-ok-secret","refresh_token":987654321}"#) else {
+            return XCTFail()
+        }
         XCTAssertNil(error.recoveredRefreshToken)
         XCTAssertFalse("\(error)".contains("at-ok-secret"))
         XCTAssertFalse("\(error)".contains("987654321"))
@@ -337,7 +411,9 @@ final class MalformedTokenResponseTests: XCTestCase {
     }
 
     func testRetryAfterFarInTheFutureDoesNotTrap() {
-        for value in ["Fri, 31 Dec 9999 23:59:59 GMT", "Sat Jan 1 00:00:00 99999999999", "Mon, 01 Jan 0001 00:00:00 GMT"] {
+        for value in [
+            "Fri, 31 Dec 9999 23:59:59 GMT", "Sat Jan 1 00:00:00 99999999999", "Mon, 01 Jan 0001 00:00:00 GMT",
+        ] {
             _ = TokenResponseParser.parseRetryAfter(value, now: now)
         }
     }

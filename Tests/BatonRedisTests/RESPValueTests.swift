@@ -26,7 +26,8 @@ final class RESPValueTests: XCTestCase {
     }
 
     func testBackoffStaysWithinItsBounds() {
-        let policy = ReconnectPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(200), giveUpAfter: .seconds(1))
+        let policy = ReconnectPolicy(
+            initialDelay: .milliseconds(10), maxDelay: .milliseconds(200), giveUpAfter: .seconds(1))
         for attempt in 0..<40 {
             let delay = policy.delay(beforeAttempt: attempt)
             XCTAssertGreaterThanOrEqual(delay, .zero)

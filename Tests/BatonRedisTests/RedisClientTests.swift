@@ -55,9 +55,11 @@ final class RedisClientTests: RedisTestCase {
 
     func testPoolWaitDeadline() async throws {
         let server = try startRedis()
-        let client = try makeClient(server, options: .init(
-            connection: .init(commandTimeout: .seconds(5)), poolSize: 1, poolWaitTimeout: .milliseconds(200)
-        ))
+        let client = try makeClient(
+            server,
+            options: .init(
+                connection: .init(commandTimeout: .seconds(5)), poolSize: 1, poolWaitTimeout: .milliseconds(200)
+            ))
         try await client.ping()
         let list = key()
         let blocker = Task { try await client.send(RedisCommand("BLPOP", list, 1), timeout: .some(.seconds(3))) }

@@ -16,16 +16,19 @@ final class RedisConnectionTests: RedisTestCase {
         XCTAssertEqual(try connection.send(RedisCommand("LRANGE", k + "l", 0, -1)), .array([.bulk([97]), .bulk([98])]))
         XCTAssertEqual(try connection.send(RedisCommand("LRANGE", k + "none", 0, -1)), .array([]))
         // Nested arrays and an error inside an array (EXEC of a failing command).
-        XCTAssertEqual(try connection.send(RedisCommand("EVAL", "return {1, {2, 'x'}, false}", 0)),
-                       .array([.integer(1), .array([.integer(2), .bulk([120])]), .null]))
-        XCTAssertEqual(try connection.pipeline([RedisCommand("MULTI"), RedisCommand("INCR", k), RedisCommand("EXEC")]),
-                       [.status("OK"), .status("QUEUED"), .array([.error("ERR value is not an integer or out of range")])])
+        XCTAssertEqual(
+            try connection.send(RedisCommand("EVAL", "return {1, {2, 'x'}, false}", 0)),
+            .array([.integer(1), .array([.integer(2), .bulk([120])]), .null]))
+        XCTAssertEqual(
+            try connection.pipeline([RedisCommand("MULTI"), RedisCommand("INCR", k), RedisCommand("EXEC")]),
+            [.status("OK"), .status("QUEUED"), .array([.error("ERR value is not an integer or out of range")])])
         // A top-level error reply is thrown with its text verbatim and the command named.
         XCTAssertThrowsError(try connection.send(RedisCommand("LPUSH", k, "x"))) { error in
             guard case .server(let serverError) = error as? RedisError else { return XCTFail("\(error)") }
             XCTAssertEqual(serverError.code, "WRONGTYPE")
             XCTAssertEqual(serverError.command, "LPUSH")
-            XCTAssertTrue(serverError.message.hasPrefix("WRONGTYPE Operation against a key holding the wrong kind of value"))
+            XCTAssertTrue(
+                serverError.message.hasPrefix("WRONGTYPE Operation against a key holding the wrong kind of value"))
         }
         // The connection is still usable after an error reply.
         XCTAssertEqual(try connection.send(RedisCommand("PING")), .status("PONG"))
@@ -79,7 +82,8 @@ final class RedisConnectionTests: RedisTestCase {
         // The fallback EVAL cached it again.
         XCTAssertEqual(try connection.send(RedisCommand("SCRIPT", "EXISTS", script.sha1)), .array([.integer(1)]))
         // A script's own error is thrown as a server error.
-        XCTAssertThrowsError(try connection.run(RedisScript("return redis.error_reply('BATON custom failure')"))) { error in
+        XCTAssertThrowsError(try connection.run(RedisScript("return redis.error_reply('BATON custom failure')"))) {
+            error in
             XCTAssertEqual((error as? RedisError)?.serverError?.message, "BATON custom failure")
         }
     }
@@ -128,10 +132,14 @@ final class RedisConnectionTests: RedisTestCase {
     func testConnectionRefusedNamesTheAddress() throws {
         let port = try freeLoopbackPort()
         let started = ContinuousClock.now
-        XCTAssertThrowsError(try RedisConnection(
-            url: "redis://127.0.0.1:\(port)",
-            options: .init(reconnect: .init(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50), giveUpAfter: .milliseconds(300)))
-        )) { error in
+        XCTAssertThrowsError(
+            try RedisConnection(
+                url: "redis://127.0.0.1:\(port)",
+                options: .init(
+                    reconnect: .init(
+                        initialDelay: .milliseconds(10), maxDelay: .milliseconds(50), giveUpAfter: .milliseconds(300)))
+            )
+        ) { error in
             guard case .connectionRefused(let address) = error as? RedisError else { return XCTFail("\(error)") }
             XCTAssertEqual(address, "127.0.0.1:\(port)")
             XCTAssertTrue(String(describing: error).contains("127.0.0.1:\(port)"))
@@ -141,12 +149,14 @@ final class RedisConnectionTests: RedisTestCase {
     }
 
     func testConnectFailuresAreClassifiedByErrno() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("baton-\(name.filter(\.isLetter))-\(getpid())")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "baton-\(name.filter(\.isLetter))-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         // No socket file: ENOENT, a connect failure that is not a refusal.
         let missing = directory.appendingPathComponent("missing.sock").path
-        XCTAssertThrowsError(try RedisConnection(url: "unix://\(missing)", options: .init(reconnect: .never))) { error in
+        XCTAssertThrowsError(try RedisConnection(url: "unix://\(missing)", options: .init(reconnect: .never))) {
+            error in
             guard case .connectionFailed(_, let reason) = error as? RedisError else { return XCTFail("\(error)") }
             XCTAssertFalse(reason.isEmpty)
         }
@@ -159,7 +169,9 @@ final class RedisConnectionTests: RedisTestCase {
             for (index, byte) in stale.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         XCTAssertEqual(bound, 0)
         close(descriptor)  // bound, never listening: connecting is refused
@@ -173,7 +185,9 @@ final class RedisConnectionTests: RedisTestCase {
         let stalling = try RedisConnection(url: server.url)
         let victim = try RedisConnection(url: server.url, options: .init(commandTimeout: .milliseconds(200)))
         XCTAssertEqual(try victim.send(RedisCommand("PING")), .status("PONG"))
-        let sleeper = Thread { _ = try? stalling.send(RedisCommand("DEBUG", "SLEEP", "1.5"), timeout: .some(.seconds(5))) }
+        let sleeper = Thread {
+            _ = try? stalling.send(RedisCommand("DEBUG", "SLEEP", "1.5"), timeout: .some(.seconds(5)))
+        }
         sleeper.start()
         Thread.sleep(forTimeInterval: 0.2)
         let started = ContinuousClock.now
@@ -208,9 +222,13 @@ final class RedisConnectionTests: RedisTestCase {
 
     func testReconnectsWithBackoffWhileTheServerIsDown() throws {
         let server = try startRedis()
-        let connection = try RedisConnection(url: server.url, options: .init(reconnect: .init(giveUpAfter: .seconds(5))))
+        let connection = try RedisConnection(
+            url: server.url, options: .init(reconnect: .init(giveUpAfter: .seconds(5))))
         server.stop()
-        let restarter = Thread { Thread.sleep(forTimeInterval: 0.5); try? server.startAgain() }
+        let restarter = Thread {
+            Thread.sleep(forTimeInterval: 0.5)
+            try? server.startAgain()
+        }
         restarter.start()
         XCTAssertEqual(try connection.send(RedisCommand("PING")), .status("PONG"))
     }

@@ -90,8 +90,10 @@ final class RedisEndpointTests: XCTestCase {
             ("redis://u:hunter2@x@host", "redis://***@host"),
             ("unix:///s.sock?password=hunter2", "unix:///s.sock?password=***"),
             ("unix:///s.sock?db=2&password=hunter2", "unix:///s.sock?db=2&password=***"),
-            ("unix:///s.sock?pass=hunter2&pwd=hunter2&secret=hunter2&token=hunter2&key=hunter2&auth=hunter2&x=hunter2",
-             "unix:///s.sock?pass=***&pwd=***&secret=***&token=***&key=***&auth=***&x=***"),
+            (
+                "unix:///s.sock?pass=hunter2&pwd=hunter2&secret=hunter2&token=hunter2&key=hunter2&auth=hunter2&x=hunter2",
+                "unix:///s.sock?pass=***&pwd=***&secret=***&token=***&key=***&auth=***&x=***"
+            ),
             ("unix:///s.sock?PASSWORD=hunter2&pass%77ord=hunter2", "unix:///s.sock?PASSWORD=***&pass%77ord=***"),
             ("unix:///s.sock?db=hunter2", "unix:///s.sock?db=***"),
             ("unix:///s.sock?hunter2", "unix:///s.sock?***"),

@@ -20,17 +20,21 @@ final class RedisSubscriptionTests: RedisTestCase {
 
         let payload: [UInt8] = [0x00, 0x68, 0x69, 0xff]
         XCTAssertEqual(try publisher.send(RedisCommand("PUBLISH", channel, payload)), .integer(1))
-        XCTAssertEqual(try subscription.next(timeout: .seconds(2)),
-                       .message(PubSubMessage(channel: channel, pattern: nil, payload: payload)))
+        XCTAssertEqual(
+            try subscription.next(timeout: .seconds(2)),
+            .message(PubSubMessage(channel: channel, pattern: nil, payload: payload)))
 
         try publisher.send(RedisCommand("PUBLISH", key("p") + ":svc", "hello"))
-        XCTAssertEqual(try subscription.next(timeout: .seconds(2)),
-                       .message(PubSubMessage(channel: key("p") + ":svc", pattern: key("p") + ":*", payload: Array("hello".utf8))))
+        XCTAssertEqual(
+            try subscription.next(timeout: .seconds(2)),
+            .message(PubSubMessage(channel: key("p") + ":svc", pattern: key("p") + ":*", payload: Array("hello".utf8))))
 
         // A message published while nobody waits is delivered by the next wait, in order.
         for index in 0..<3 { try publisher.send(RedisCommand("PUBLISH", channel, "m\(index)")) }
         for index in 0..<3 {
-            guard case .message(let message) = try subscription.next(timeout: .seconds(2)) else { return XCTFail("missing m\(index)") }
+            guard case .message(let message) = try subscription.next(timeout: .seconds(2)) else {
+                return XCTFail("missing m\(index)")
+            }
             XCTAssertEqual(message.text, "m\(index)")
         }
 
@@ -50,7 +54,9 @@ final class RedisSubscriptionTests: RedisTestCase {
         XCTAssertEqual(try subscription.next(timeout: .seconds(5)), .resubscribed)
         let publisher = try RedisConnection(url: server.url)
         XCTAssertEqual(try publisher.send(RedisCommand("PUBLISH", channel, "after")), .integer(1))
-        guard case .message(let message) = try subscription.next(timeout: .seconds(2)) else { return XCTFail("no message after restart") }
+        guard case .message(let message) = try subscription.next(timeout: .seconds(2)) else {
+            return XCTFail("no message after restart")
+        }
         XCTAssertEqual(message.text, "after")
     }
 }

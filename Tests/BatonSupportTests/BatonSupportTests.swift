@@ -38,7 +38,9 @@ final class BatonSupportTests: XCTestCase {
     func testMailboxTimesOut() async {
         let mailbox = Mailbox<Int>(collapsing: { _, _ in false })
         let start = ContinuousClock.now
-        guard case .timedOut = await mailbox.next(timeout: .milliseconds(50)) else { return XCTFail("expected a timeout") }
+        guard case .timedOut = await mailbox.next(timeout: .milliseconds(50)) else {
+            return XCTFail("expected a timeout")
+        }
         XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(40))
     }
 
@@ -146,8 +148,9 @@ final class BatonSupportTests: XCTestCase {
         XCTAssertEqual(Digest.sha1Hex([]), "da39a3ee5e6b4b0d3255bfef95601890afd80709")
         XCTAssertEqual(Digest.sha1Hex(Array("return 1".utf8)), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
         // `echo -n abc | sha256sum`
-        XCTAssertEqual(Digest.sha256(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined(),
-                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(
+            Digest.sha256(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
     func testEditDistance() {

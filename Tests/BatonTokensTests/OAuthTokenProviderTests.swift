@@ -34,8 +34,10 @@ final class OAuthTokenProviderTests: XCTestCase {
             XCTAssertEqual(failure.recoveredRefreshToken, recovered)
             XCTAssertNotEqual(recovered, seeded)
             XCTAssertEqual(failure.code, "protocol_error")
-            for text in [description, failure.detail, failure.description, String(reflecting: failure),
-                         "\(RefreshError.provider(service: "my-api", failure: failure))"] {
+            for text in [
+                description, failure.detail, failure.description, String(reflecting: failure),
+                "\(RefreshError.provider(service: "my-api", failure: failure))",
+            ] {
                 XCTAssertFalse(text.contains(recovered), text)
                 XCTAssertFalse(text.contains(seeded), text)
             }
@@ -50,13 +52,18 @@ final class OAuthTokenProviderTests: XCTestCase {
         for mode in ["non_json", "server_error", "invalid_grant"] {
             try provider.setMode(mode, count: 1)
             do {
-                _ = try await oauth.fetchToken(service: "my-api", refreshToken: try provider.seedRefreshToken(), now: 1_800_000_000_000)
+                _ = try await oauth.fetchToken(
+                    service: "my-api", refreshToken: try provider.seedRefreshToken(), now: 1_800_000_000_000)
                 XCTFail(mode)
             } catch let failure as ProviderFailure {
                 XCTAssertNil(failure.recoveredRefreshToken, mode)
             }
         }
-        XCTAssertNil(ProviderFailure(TokenEndpointError.protocolError(status: 200, description: "x")).recoveredRefreshToken)
-        XCTAssertEqual(ProviderFailure(TokenEndpointError.protocolError(status: 200, description: "x", recoveredRefreshToken: "rt-1")).recoveredRefreshToken, "rt-1")
+        XCTAssertNil(
+            ProviderFailure(TokenEndpointError.protocolError(status: 200, description: "x")).recoveredRefreshToken)
+        XCTAssertEqual(
+            ProviderFailure(
+                TokenEndpointError.protocolError(status: 200, description: "x", recoveredRefreshToken: "rt-1")
+            ).recoveredRefreshToken, "rt-1")
     }
 }

@@ -1,6 +1,7 @@
-@testable import BatonTokens
 import Foundation
 import XCTest
+
+@testable import BatonTokens
 
 /// The rotated-token spool on its own (no server): durability, locking between holders, and
 /// what is left by processes that died.
@@ -16,7 +17,9 @@ final class RotatedTokenSpoolTests: XCTestCase {
     }
 
     private func entry(_ fence: Int64, token: String = "rt-secret") -> RotatedTokenSpool.Entry {
-        .init(store: "127.0.0.1:6379/0/oauth", service: "my-api", fence: fence, usedSecret: "abc", refreshToken: token, client: "c1")
+        .init(
+            store: "127.0.0.1:6379/0/oauth", service: "my-api", fence: fence, usedSecret: "abc", refreshToken: token,
+            client: "c1")
     }
 
     func testAHeldFileIsSkippedAndAReleasedOneIsClaimed() throws {
@@ -41,7 +44,8 @@ final class RotatedTokenSpoolTests: XCTestCase {
         let complete = try Data(contentsOf: URL(fileURLWithPath: spool.directory + "/" + entry(3).fileName))
         try FileManager.default.removeItem(atPath: spool.directory + "/" + entry(3).fileName)
         try complete.write(to: URL(fileURLWithPath: spool.directory + "/" + entry(3).fileName + ".tmp-99999"))
-        try Data(complete.prefix(20)).write(to: URL(fileURLWithPath: spool.directory + "/" + entry(4).fileName + ".tmp-99998"))
+        try Data(complete.prefix(20)).write(
+            to: URL(fileURLWithPath: spool.directory + "/" + entry(4).fileName + ".tmp-99998"))
         try Data("not a token".utf8).write(to: URL(fileURLWithPath: spool.directory + "/odd.json"))
         let (entries, unreadable) = spool.claimAll()
         XCTAssertEqual(entries.map(\.entry), [entry(3)], "a complete temporary file is replayed")

@@ -21,7 +21,10 @@ final class TokenRefresherTests: XCTestCase {
     private func start(redisArguments: [String] = [], persistent: Bool = false) throws {
         redis = try RedisServerProcess.start(persistent: persistent, arguments: redisArguments)
         provider = try FakeOAuthProvider.start(lifetime: 30)
-        client = try RedisClient(url: redis.url, options: .init(connection: .init(commandTimeout: .seconds(2), reconnect: .init(giveUpAfter: .milliseconds(500)))))
+        client = try RedisClient(
+            url: redis.url,
+            options: .init(
+                connection: .init(commandTimeout: .seconds(2), reconnect: .init(giveUpAfter: .milliseconds(500)))))
         store = TokenStore(client: client, prefix: "oauth")
         locks = try LockService(client: client, prefix: "oauth")
     }
@@ -39,7 +42,10 @@ final class TokenRefresherTests: XCTestCase {
 
     private func configuration(grant: String = "refresh_token", lockTTL: String = "30s") throws -> BatonConfiguration {
         let json = TestConfiguration(settings: ["lock_ttl": lockTTL, "lock_wait": "5s"])
-            .service("my-api", tokenURL: provider.tokenURL, ["grant": grant, "refresh_buffer": "10s", "request_timeout": "5s"]).json
+            .service(
+                "my-api", tokenURL: provider.tokenURL,
+                ["grant": grant, "refresh_buffer": "10s", "request_timeout": "5s"]
+            ).json
         return try BatonConfiguration.parse(Array(json.utf8), environment: TestConfiguration.environment)
     }
 
@@ -47,8 +53,10 @@ final class TokenRefresherTests: XCTestCase {
         TokenRefresher(store: store, locks: locks, replica: replica)
     }
 
-    private func refresh(_ request: TokenRefresher.Request = .fresh, replica: String = "test", grant: String = "refresh_token",
-                         lockTTL: String = "30s") async throws -> TokenRecord {
+    private func refresh(
+        _ request: TokenRefresher.Request = .fresh, replica: String = "test", grant: String = "refresh_token",
+        lockTTL: String = "30s"
+    ) async throws -> TokenRecord {
         try await caller(grant: grant, lockTTL: lockTTL).refresh(request, replica: replica)
     }
 
@@ -152,7 +160,8 @@ final class TokenRefresherTests: XCTestCase {
         let caller = try caller()
         let refreshing = Task { try await caller.refresh(.forced(seenVersion: nil), replica: "holder") }
         try await waitForProviderCall(before + 1)
-        let seededFence = try await store.seed(service: "my-api", refreshToken: try provider.seedRefreshToken(), replica: "ops")
+        let seededFence = try await store.seed(
+            service: "my-api", refreshToken: try provider.seedRefreshToken(), replica: "ops")
         let record = try await refreshing.value
         XCTAssertEqual(record.status, .ok)
         XCTAssertGreaterThan(record.version, seededFence, "the retry's write wins over the seed it used")
@@ -252,8 +261,9 @@ final class TokenRefresherTests: XCTestCase {
         try await store.seed(service: "my-api", refreshToken: token, replica: "ops", client: "0123456789abcdef")
         XCTAssertNotEqual(service.clientFingerprint, "0123456789abcdef")
         do {
-            _ = try await refresher().refresh("my-api", settings: RefreshSettings(service, configuration: configuration),
-                                              provider: OAuthTokenProvider(service: service))
+            _ = try await refresher().refresh(
+                "my-api", settings: RefreshSettings(service, configuration: configuration),
+                provider: OAuthTokenProvider(service: service))
             XCTFail("another client's token must not be used")
         } catch RefreshError.configMismatch(let name) {
             XCTAssertEqual(name, "my-api")
@@ -313,15 +323,18 @@ final class TokenRefresherTests: XCTestCase {
         var settings = RefreshSettings(configuration.services[0], configuration: configuration)
         settings.lockWait = .milliseconds(300)
         let provider = OAuthTokenProvider(service: configuration.services[0])
-        let served = try await refresher().refresh("my-api", settings: settings, provider: provider, request: .forced(seenVersion: nil))
+        let served = try await refresher().refresh(
+            "my-api", settings: settings, provider: provider, request: .forced(seenVersion: nil))
         XCTAssertEqual(served, current, "still valid: served while someone else holds the lock")
         // Make the stored token expired: now the caller gets `busy`, still without a provider call.
         var expired = current
         expired.expiresAt = 1
-        _ = try await store.persist(expired, service: "my-api", secret: nil, fence: current.version, usedSecret: nil, event: .refreshed,
-                                    replica: "t", owner: "x")
+        _ = try await store.persist(
+            expired, service: "my-api", secret: nil, fence: current.version, usedSecret: nil, event: .refreshed,
+            replica: "t", owner: "x")
         do {
-            _ = try await refresher().refresh("my-api", settings: settings, provider: provider, request: .forced(seenVersion: nil))
+            _ = try await refresher().refresh(
+                "my-api", settings: settings, provider: provider, request: .forced(seenVersion: nil))
             XCTFail()
         } catch RefreshError.busy(let service, _) {
             XCTAssertEqual(service, "my-api")
@@ -405,9 +418,10 @@ private struct RefreshCaller: Sendable {
 
     func refresh(_ request: TokenRefresher.Request, replica: String) async throws -> TokenRecord {
         let service = configuration.services[0]
-        return try await TokenRefresher(store: store, locks: locks, replica: replica, onPersistRetry: onPersistRetry).refresh(
-            "my-api", settings: RefreshSettings(service, configuration: configuration),
-            provider: OAuthTokenProvider(service: service), request: request)
+        return try await TokenRefresher(store: store, locks: locks, replica: replica, onPersistRetry: onPersistRetry)
+            .refresh(
+                "my-api", settings: RefreshSettings(service, configuration: configuration),
+                provider: OAuthTokenProvider(service: service), request: request)
     }
 }
 

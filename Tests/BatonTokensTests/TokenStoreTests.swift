@@ -1,29 +1,40 @@
 import BatonLock
 import BatonRedis
 import BatonTestSupport
-@testable import BatonTokens
 import Foundation
 import XCTest
+
+@testable import BatonTokens
 
 final class TokenStoreTests: XCTestCase {
     private func start() throws -> (RedisServerProcess, TokenStore, RedisConnection) {
         let server = try RedisServerProcess.start()
         let client = try RedisClient(url: server.url)
-        addTeardownBlock { client.shutDown(); server.stop() }
+        addTeardownBlock {
+            client.shutDown()
+            server.stop()
+        }
         return (server, TokenStore(client: client, prefix: "oauth"), try RedisConnection(url: server.url))
     }
 
-    private func record(_ service: String = "my-api", token: String = "at", version: Int64 = 0, status: TokenRecord.Status = .ok) -> TokenRecord {
-        TokenRecord(service: service, accessToken: token, tokenType: "Bearer", expiresAt: 2_000_000_000_000, scope: "read",
-                    version: version, refreshedAt: 1_999_999_000_000, refreshedBy: "test", status: status)
+    private func record(
+        _ service: String = "my-api", token: String = "at", version: Int64 = 0, status: TokenRecord.Status = .ok
+    ) -> TokenRecord {
+        TokenRecord(
+            service: service, accessToken: token, tokenType: "Bearer", expiresAt: 2_000_000_000_000, scope: "read",
+            version: version, refreshedAt: 1_999_999_000_000, refreshedBy: "test", status: status)
     }
 
     /// `persist` with the test's defaults: service my-api; `used` is the refresh token the
     /// provider call used (none by default).
-    private func persist(_ store: TokenStore, _ record: TokenRecord?, secret: String? = nil, fence: Int64, used: String? = nil,
-                         event: TokenEvent.Kind = .refreshed, replica: String = "r", owner: String = "nobody") async throws -> TokenStore.PersistOutcome {
-        try await store.persist(record, service: "my-api", secret: secret, fence: fence, usedSecret: used.map(SecretEnvelope.identity(of:)), event: event,
-                                replica: replica, owner: owner)
+    private func persist(
+        _ store: TokenStore, _ record: TokenRecord?, secret: String? = nil, fence: Int64, used: String? = nil,
+        event: TokenEvent.Kind = .refreshed, replica: String = "r", owner: String = "nobody"
+    ) async throws -> TokenStore.PersistOutcome {
+        try await store.persist(
+            record, service: "my-api", secret: secret, fence: fence, usedSecret: used.map(SecretEnvelope.identity(of:)),
+            event: event,
+            replica: replica, owner: owner)
     }
 
     func testKeySchemaIsTheDocumentedContract() throws {
@@ -37,7 +48,9 @@ final class TokenStoreTests: XCTestCase {
         XCTAssertEqual(TokenKeys.refreshRequests(prefix: "oauth"), "oauth:refresh-requests")
         for bad in ["", "my api", "a{b}", "x*", String(repeating: "s", count: 129), "ünï"] {
             XCTAssertThrowsError(try TokenKeys(prefix: "oauth", service: bad), bad) { error in
-                XCTAssertTrue(String(describing: error).contains("service name") || String(describing: error).contains("not allowed"), "\(error)")
+                XCTAssertTrue(
+                    String(describing: error).contains("service name")
+                        || String(describing: error).contains("not allowed"), "\(error)")
             }
         }
         XCTAssertNoThrow(try TokenKeys(prefix: "oauth", service: String(repeating: "s", count: 128)))
@@ -45,8 +58,12 @@ final class TokenStoreTests: XCTestCase {
 
     func testRecordJSONHasExactlyTheContractFields() throws {
         let json = try JSONSerialization.jsonObject(with: Data(record(version: 12).jsonBytes())) as? [String: Any]
-        XCTAssertEqual(Set(json?.keys.map { $0 } ?? []), ["service", "access_token", "token_type", "expires_at", "scope", "version",
-                                                          "refreshed_at", "refreshed_by", "status", "last_error"])
+        XCTAssertEqual(
+            Set(json?.keys.map { $0 } ?? []),
+            [
+                "service", "access_token", "token_type", "expires_at", "scope", "version",
+                "refreshed_at", "refreshed_by", "status", "last_error",
+            ])
         XCTAssertTrue(json?["last_error"] is NSNull, "last_error is null, not absent")
         XCTAssertEqual(json?["version"] as? Int, 12)
         XCTAssertEqual(json?["expires_at"] as? Int, 2_000_000_000_000)
@@ -60,14 +77,16 @@ final class TokenStoreTests: XCTestCase {
     }
 
     func testRefreshRuleCapsTheBufferAtHalfTheLifetime() {
-        let long = TokenRecord(service: "s", accessToken: "a", tokenType: "Bearer", expiresAt: 3_600_000, scope: nil,
-                               version: 1, refreshedAt: 0, refreshedBy: "t")
+        let long = TokenRecord(
+            service: "s", accessToken: "a", tokenType: "Bearer", expiresAt: 3_600_000, scope: nil,
+            version: 1, refreshedAt: 0, refreshedBy: "t")
         XCTAssertEqual(long.refreshDueAt(refreshBuffer: .seconds(60)), 3_540_000)
         XCTAssertFalse(long.needsRefresh(at: 3_539_999, refreshBuffer: .seconds(60)))
         XCTAssertTrue(long.needsRefresh(at: 3_540_000, refreshBuffer: .seconds(60)))
         // A 10-second token with a 60-second buffer is refreshed at half its life, not constantly.
-        let short = TokenRecord(service: "s", accessToken: "a", tokenType: "Bearer", expiresAt: 10_000, scope: nil,
-                                version: 1, refreshedAt: 0, refreshedBy: "t")
+        let short = TokenRecord(
+            service: "s", accessToken: "a", tokenType: "Bearer", expiresAt: 10_000, scope: nil,
+            version: 1, refreshedAt: 0, refreshedBy: "t")
         XCTAssertEqual(short.refreshDueAt(refreshBuffer: .seconds(60)), 5_000)
         XCTAssertTrue(short.isExpired(at: 10_000))
         XCTAssertFalse(short.isExpired(at: 9_999))
@@ -102,9 +121,11 @@ final class TokenStoreTests: XCTestCase {
         let (_, store, redis) = try start()
         // Holder 7 wrote a successful record; holder 5 (paused past its lease) comes back.
         try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 7))
-        let newer = try await persist(store, record(token: "at-7"), secret: "rt-7", fence: 7, used: "rt-1", replica: "r7", owner: "o7")
+        let newer = try await persist(
+            store, record(token: "at-7"), secret: "rt-7", fence: 7, used: "rt-1", replica: "r7", owner: "o7")
         XCTAssertEqual(newer, .written(version: 7, lockHeld: false, secret: .written))
-        let stale = try await persist(store, record(token: "at-5"), secret: "rt-5", fence: 5, used: "rt-1", replica: "r5", owner: "o5")
+        let stale = try await persist(
+            store, record(token: "at-5"), secret: "rt-5", fence: 5, used: "rt-1", replica: "r5", owner: "o5")
         XCTAssertEqual(stale, .rejectedAsStale(newerVersion: 7, secret: .rejected))
         let kept = try await store.record("my-api")
         XCTAssertEqual(kept?.accessToken, "at-7")
@@ -121,9 +142,12 @@ final class TokenStoreTests: XCTestCase {
         let seeded = try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
         try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 9))
         // Holder 9 used the old refresh token after holder 8 had rotated it: invalid_grant.
-        _ = try await persist(store, record(token: "old", status: .needsReauth), fence: 9, event: .needsReauth, replica: "r9", owner: "o9")
+        _ = try await persist(
+            store, record(token: "old", status: .needsReauth), fence: 9, event: .needsReauth, replica: "r9", owner: "o9"
+        )
         // Holder 8 finally persists its rotation of the stored token: written, with a version above 9.
-        let outcome = try await persist(store, record(token: "at-8"), secret: "rt-8", fence: 8, used: "rt-0", replica: "r8", owner: "o8")
+        let outcome = try await persist(
+            store, record(token: "at-8"), secret: "rt-8", fence: 8, used: "rt-0", replica: "r8", owner: "o8")
         guard case .written(let version, _, .written) = outcome else { return XCTFail("\(outcome)") }
         XCTAssertEqual(version, 10, "versions only grow: a fresh fence was drawn")
         let healed = try await store.record("my-api")
@@ -141,7 +165,9 @@ final class TokenStoreTests: XCTestCase {
         try redis.send(RedisCommand("SET", "oauth:{my-api}:lock", "owner-1"))
         let outcome = try await persist(store, record(), fence: 3, owner: "owner-1")
         XCTAssertEqual(outcome, .written(version: 3, lockHeld: true, secret: .notOffered))
-        guard case .message(let message) = try subscription.next(timeout: .seconds(2)) else { return XCTFail("no change notification") }
+        guard case .message(let message) = try subscription.next(timeout: .seconds(2)) else {
+            return XCTFail("no change notification")
+        }
         XCTAssertEqual(message.text, "3")
         let event = try await store.events("my-api").first
         XCTAssertEqual(event?.fields["lock_held"], "1")
@@ -212,7 +238,8 @@ final class TokenStoreTests: XCTestCase {
         let unchanged = try await store.secret("my-api")
         XCTAssertEqual(unchanged?.refreshToken, "rt-2")
         // Once that token was rotated further, an old file is refused.
-        _ = try await persist(store, record(token: "at-3"), secret: "rt-3", fence: (unchanged?.fence ?? 0) + 1, used: "rt-2")
+        _ = try await persist(
+            store, record(token: "at-3"), secret: "rt-3", fence: (unchanged?.fence ?? 0) + 1, used: "rt-2")
         let stale = try await persist(store, nil, secret: "rt-2", fence: first, used: "rt-1", event: .spoolReplayed)
         XCTAssertEqual(stale.secret, .rejected)
         let kept = try await store.secret("my-api")
@@ -224,10 +251,13 @@ final class TokenStoreTests: XCTestCase {
     func testAStoredSpooledTokenHealsANeedsReauthRecord() async throws {
         let (_, store, redis) = try start()
         let seeded = try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
-        try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", seeded + 2))  // leases seeded+1 and seeded+2 were handed out
+        // Leases seeded+1 and seeded+2 were handed out.
+        try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", seeded + 2))
         _ = try await persist(store, record(token: "at-1"), fence: seeded + 1)
-        _ = try await persist(store, record(token: "at-1", status: .needsReauth), fence: seeded + 2, used: "rt-0", event: .needsReauth)
-        let replayed = try await persist(store, nil, secret: "rt-1", fence: seeded + 1, used: "rt-0", event: .spoolReplayed)
+        _ = try await persist(
+            store, record(token: "at-1", status: .needsReauth), fence: seeded + 2, used: "rt-0", event: .needsReauth)
+        let replayed = try await persist(
+            store, nil, secret: "rt-1", fence: seeded + 1, used: "rt-0", event: .spoolReplayed)
         guard case .written(let version, _, .written) = replayed else { return XCTFail("\(replayed)") }
         let healed = try await store.record("my-api")
         XCTAssertEqual(healed?.status, .ok)
@@ -243,7 +273,8 @@ final class TokenStoreTests: XCTestCase {
         let (_, store, _) = try start()
         let fresh = try await store.seed(service: "my-api", refreshToken: "rt-fresh", replica: "ops")
         XCTAssertEqual(fresh, 1)
-        let replayed = try await persist(store, nil, secret: "rt-old", fence: 1, used: "rt-before-the-data-loss", event: .spoolReplayed)
+        let replayed = try await persist(
+            store, nil, secret: "rt-old", fence: 1, used: "rt-before-the-data-loss", event: .spoolReplayed)
         XCTAssertEqual(replayed.secret, .rejected)
         let kept = try await store.secret("my-api")
         XCTAssertEqual(kept?.refreshToken, "rt-fresh")
@@ -256,7 +287,8 @@ final class TokenStoreTests: XCTestCase {
         let first = try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
         _ = try await persist(store, record(token: "at-1"), fence: first + 1)
         _ = try await store.seed(service: "my-api", refreshToken: "rt-seeded", replica: "ops")
-        let failure = try await persist(store, record(token: "at-1", status: .needsReauth), fence: first + 5, used: "rt-0", event: .needsReauth)
+        let failure = try await persist(
+            store, record(token: "at-1", status: .needsReauth), fence: first + 5, used: "rt-0", event: .needsReauth)
         XCTAssertEqual(failure, .rejectedAsStale(newerVersion: first + 1, secret: .rejected))
         let record = try await store.record("my-api")
         XCTAssertEqual(record?.status, .ok)
@@ -270,7 +302,12 @@ final class TokenStoreTests: XCTestCase {
         let other = try RedisServerProcess.start(arguments: ["--cluster-enabled", "yes"])
         let client = try RedisClient(url: home.url)
         let otherClient = try RedisClient(url: other.url)
-        addTeardownBlock { client.shutDown(); otherClient.shutDown(); home.stop(); other.stop() }
+        addTeardownBlock {
+            client.shutDown()
+            otherClient.shutDown()
+            home.stop()
+            other.stop()
+        }
         let slotReply = try await client.send("CLUSTER", "KEYSLOT", "oauth:{my-api}:token")
         let registryReply = try await client.send("CLUSTER", "KEYSLOT", "oauth:services")
         let slot = try XCTUnwrap(slotReply.integer)
@@ -289,14 +326,23 @@ final class TokenStoreTests: XCTestCase {
         let store = TokenStore(client: client, prefix: "oauth")
         let fence: Int64
         do {
-            fence = try await client.run(TokenScripts.seed, keys: [try store.keys("my-api").secret, "oauth:{my-api}:fence",
-                                                                   "oauth:{my-api}:token", "oauth:{my-api}:events"],
-                                         arguments: [#"{"fence":"@@VERSION@@","refresh_token":"rt-1"}"#, "my-api", "ops", "oauth:{my-api}:changed"]).integer ?? -1
+            fence =
+                try await client.run(
+                    TokenScripts.seed,
+                    keys: [
+                        try store.keys("my-api").secret, "oauth:{my-api}:fence",
+                        "oauth:{my-api}:token", "oauth:{my-api}:events",
+                    ],
+                    arguments: [
+                        #"{"fence":"@@VERSION@@","refresh_token":"rt-1"}"#, "my-api", "ops", "oauth:{my-api}:changed",
+                    ]
+                ).integer ?? -1
         } catch {
             return XCTFail("the seed script left its slot: \(error)")
         }
-        let outcome = try await store.persist(record(token: "at-2"), service: "my-api", secret: "rt-2", fence: fence + 1,
-                                              usedSecret: SecretEnvelope.identity(of: "rt-1"), event: .refreshed, replica: "r", owner: "o")
+        let outcome = try await store.persist(
+            record(token: "at-2"), service: "my-api", secret: "rt-2", fence: fence + 1,
+            usedSecret: SecretEnvelope.identity(of: "rt-1"), event: .refreshed, replica: "r", owner: "o")
         guard case .written(_, _, .written) = outcome else { return XCTFail("\(outcome)") }
         let secret = try await store.secret("my-api")
         XCTAssertEqual(secret?.refreshToken, "rt-2")

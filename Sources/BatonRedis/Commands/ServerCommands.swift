@@ -4,7 +4,9 @@ extension RedisClient {
     /// Checks that the server answers. [PING](https://redis.io/commands/ping/)
     public func ping() async throws {
         let reply = try await send(RedisCommand("PING"))
-        guard reply.string == "PONG" else { throw RedisError.unexpectedReply(command: "PING", reply: reply.description) }
+        guard reply.string == "PONG" else {
+            throw RedisError.unexpectedReply(command: "PING", reply: reply.description)
+        }
     }
 
     /// The server's clock, in milliseconds since the Unix epoch. [TIME](https://redis.io/commands/time/)
@@ -13,7 +15,8 @@ extension RedisClient {
     /// with skewed clocks agree.
     public func serverTimeMilliseconds() async throws -> Int64 {
         let reply = try await send(RedisCommand("TIME"))
-        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].integer, let micros = parts[1].integer else {
+        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].integer, let micros = parts[1].integer
+        else {
             throw RedisError.unexpectedReply(command: "TIME", reply: reply.description)
         }
         return seconds * 1000 + micros / 1000

@@ -16,7 +16,9 @@ extension RedisClient {
     public func get(_ key: String) async throws -> [UInt8]? {
         let reply = try await send(RedisCommand("GET", key))
         if reply.isNull { return nil }
-        guard let bytes = reply.bytes else { throw RedisError.unexpectedReply(command: "GET", reply: reply.description) }
+        guard let bytes = reply.bytes else {
+            throw RedisError.unexpectedReply(command: "GET", reply: reply.description)
+        }
         return bytes
     }
 
@@ -26,7 +28,10 @@ extension RedisClient {
     ///   - condition: `NX` / `XX` behaviour; default ``SetCondition/always``.
     /// - Returns: whether the value was written (`false` when the condition was not met).
     @discardableResult
-    public func set(_ key: String, to value: some RedisArgumentConvertible, expiry: Duration? = nil, condition: SetCondition = .always) async throws -> Bool {
+    public func set(
+        _ key: String, to value: some RedisArgumentConvertible, expiry: Duration? = nil,
+        condition: SetCondition = .always
+    ) async throws -> Bool {
         var arguments: [any RedisArgumentConvertible] = [key, value]
         if let expiry { arguments += ["PX", Int64(max(1, expiry.milliseconds))] }
         switch condition {
