@@ -49,13 +49,10 @@ final class CoordinatorTests: RedisTestCase {
     private func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool)
         async throws
     {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        XCTFail("\(what): not within \(timeout); the coordinator's log:\n\(lines.all.joined(separator: "\n"))")
-        throw CancellationError()
+        try await eventually(
+            what, timeout: timeout,
+            diagnostics: { "the coordinator's log:\n" + self.lines.all.joined(separator: "\n") },
+            condition)
     }
 
     func testRefreshesAtTheRefreshTimeNeverEarlier() async throws {

@@ -60,30 +60,23 @@ final class ForcedRefreshTests: XCTestCase {
     private func waitForRecord(newerThan version: Int64 = 0, timeout: Duration = .seconds(15)) async throws
         -> TokenRecord
     {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let record = try await store.record("my-api"), record.version > version, record.status == .ok {
-                return record
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        try await eventually(
+            "a record newer than \(version)", timeout: timeout,
+            diagnostics: { "the coordinator's log:\n" + self.lines.all.joined(separator: "\n") }
+        ) {
+            let record = try await store.record("my-api")
+            return record.flatMap { $0.version > version && $0.status == .ok ? $0 : nil }
         }
-        XCTFail(
-            "no record newer than \(version) within \(timeout); the coordinator's log:\n\(lines.all.joined(separator: "\n"))"
-        )
-        throw CancellationError()
     }
 
     /// Waits until `condition` holds, failing with the log when it does not within `timeout`.
     private func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool)
         async throws
     {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        XCTFail("\(what): not within \(timeout); the coordinator's log:\n\(lines.all.joined(separator: "\n"))")
-        throw CancellationError()
+        try await eventually(
+            what, timeout: timeout,
+            diagnostics: { "the coordinator's log:\n" + self.lines.all.joined(separator: "\n") },
+            condition)
     }
 
     private func push(_ entry: String) async throws {
