@@ -54,7 +54,10 @@ enum TokenCommands {
         options: [.flag("json")], groups: [ConnectionOptions.tokens.group], positionals: 0...1000,
         discussion: """
             One line per known service: status, version, time to expiry, who refreshed it, and the
-            last error. Never prints a token.
+            last error. Never prints a token. Status is ok, expired, refreshing_failed,
+            needs_reauth, seeded (a refresh token but no record yet), needs_seed, or
+            config_mismatch (with a configuration: the stored refresh token was seeded for another
+            client than the one configured, so replicas with this configuration leave it alone).
             """)
 
     // MARK: - get
