@@ -129,9 +129,9 @@ public struct TokenRefresher: Sendable {
         }
     }
 
-    /// Stores the spooled rotated tokens of this store (same Redis, database and prefix) (left by a process that stopped
-    /// before Redis had them) through the fenced persist, and removes each file once Redis has
-    /// that token or a newer one.
+    /// Stores the rotated tokens that processes on this host left in the spool before Redis had
+    /// them (those of this store: same Redis, database and prefix) through the fenced persist, and
+    /// removes each file once Redis has that token or a newer one.
     /// - Returns: how many were stored, and how many were already superseded.
     /// - Throws: the first Redis error (the files stay for the next attempt).
     @discardableResult
@@ -279,10 +279,15 @@ public struct TokenRefresher: Sendable {
         while true {
             let outcome: TokenStore.PersistOutcome
             do {
-                outcome = try await store.persist(
-                    record, service: service, secret: rotated, client: client, fence: lease.fence.value,
-                    usedSecret: usedSecret, event: record == nil ? .recovered : .refreshed,
-                    replica: replica, owner: lease.owner)
+                // Detached: a cancelled caller (a shutdown past its grace) must not drop the write
+                // of a token that exists nowhere else; the loop decides when to stop.
+                let (store, replica, fence, owner) = (store, replica, lease.fence.value, lease.owner)
+                outcome = try await Task.detached {
+                    try await store.persist(
+                        record, service: service, secret: rotated, client: client, fence: fence,
+                        usedSecret: usedSecret, event: record == nil ? .recovered : .refreshed,
+                        replica: replica, owner: owner)
+                }.value
             } catch let error as RedisError where rotated != nil || error.isConnectionProblem {
                 onPersistRetry(service, error)
                 if Task.isCancelled && spooled != nil { throw CancellationError() }  // the spool keeps it
