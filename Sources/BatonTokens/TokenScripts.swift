@@ -37,8 +37,9 @@ enum TokenScripts {
     /// - Appends `event` to the stream (`MAXLEN ~ 1000`) and publishes the version on the change
     ///   channel when the record changed.
     ///
-    /// Returns `{written, version, lockHeld, secret}`: `written` 1 when the record (or, with no
-    /// record, the secret) was written; `secret` 1 written, 0 none offered, -1 refused.
+    /// Returns `{written, version, lockHeld, secret, created}`: `written` 1 when the record (or,
+    /// with no record, the secret) was written; `secret` 1 written, 0 none offered, -1 refused;
+    /// `created` 1 when the service had no record before (the caller registers it then).
     static let persist = RedisScript(
         """
         local fence = tonumber(ARGV[1])
@@ -52,7 +53,7 @@ enum TokenScripts {
         local function refuse(currentVersion, reason)
           redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'event', 'stale_write_rejected',
             'service', ARGV[9], 'version', tostring(fence), 'replica', ARGV[5], 'reason', reason)
-          return {0, currentVersion, 0, -1}
+          return {0, currentVersion, 0, -1, 0}
         end
         local current = decode(redis.call('GET', KEYS[1]))
         local currentVersion, currentOK = 0, false
@@ -93,7 +94,7 @@ enum TokenScripts {
         if recordRejected then
           redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'event', 'stale_write_rejected',
             'service', ARGV[9], 'version', tostring(fence), 'newer_version', tostring(currentVersion), 'replica', ARGV[5])
-          return {0, currentVersion, 0, secretState}
+          return {0, currentVersion, 0, secretState, 0}
         end
         local recordChanged = false
         if ARGV[2] ~= '' then
@@ -115,7 +116,9 @@ enum TokenScripts {
         end
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', unpack(fields))
         if recordChanged then redis.call('PUBLISH', ARGV[6], tostring(version)) end
-        return {1, version, tonumber(held), secretState}
+        local created = 0
+        if not current then created = 1 end
+        return {1, version, tonumber(held), secretState, created}
         """)
 
     /// Store a refresh token given by an operator (`baton seed`): always wins, with a fresh fence.

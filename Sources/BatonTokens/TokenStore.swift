@@ -145,13 +145,14 @@ public struct TokenStore: Sendable {
                 errorCode ?? "", service, usedSecret ?? "",
             ]
         )
-        guard let parts = reply.array, parts.count == 4, let flag = parts[0].integer, let version = parts[1].integer,
-            let held = parts[2].integer, let secretFlag = parts[3].integer
+        guard let parts = reply.array, parts.count == 5, let flag = parts[0].integer, let version = parts[1].integer,
+            let held = parts[2].integer, let secretFlag = parts[3].integer, let created = parts[4].integer
         else {
             throw RedisError.unexpectedReply(command: "token persist script", reply: reply.description)
         }
         let secretOutcome: SecretOutcome = secretFlag == 1 ? .written : secretFlag == 0 ? .notOffered : .rejected
-        if flag == 1 || secretOutcome == .written { try? await register(service) }
+        // A service's first record registers it (a seed registers it too); later writes need not.
+        if flag == 1 && created == 1 { try? await register(service) }
         return flag == 1
             ? .written(version: version, lockHeld: held == 1, secret: secretOutcome)
             : .rejectedAsStale(newerVersion: version, secret: secretOutcome)

@@ -15,14 +15,20 @@ final class RefreshProcessTests: XCTestCase {
             .write(in: folder)
     }
 
-    func testTwentyConcurrentRefreshProcessesMakeOneProviderCall() throws {
+    /// A throwaway redis-server and fake provider (stopped when the test ends) and a configuration
+    /// for them.
+    private func startServers(tokenLifetime: Double) throws -> (RedisServerProcess, FakeOAuthProvider, config: String) {
         let redis = try RedisServerProcess.start()
-        let provider = try FakeOAuthProvider.start(lifetime: 60)
+        let provider = try FakeOAuthProvider.start(lifetime: tokenLifetime)
         addTeardownBlock {
             provider.stop()
             redis.stop()
         }
-        let config = try writeConfig(provider: provider, redis: redis)
+        return (redis, provider, try writeConfig(provider: provider, redis: redis))
+    }
+
+    func testTwentyConcurrentRefreshProcessesMakeOneProviderCall() throws {
+        let (_, provider, config) = try startServers(tokenLifetime: 60)
         let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString)")
         try provider.seedRefreshToken().write(to: tokenFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: tokenFile) }
@@ -54,13 +60,7 @@ final class RefreshProcessTests: XCTestCase {
     }
 
     func testWatchPrintsEveryChangeButNeverAToken() throws {
-        let redis = try RedisServerProcess.start()
-        let provider = try FakeOAuthProvider.start(lifetime: 60)
-        addTeardownBlock {
-            provider.stop()
-            redis.stop()
-        }
-        let config = try writeConfig(provider: provider, redis: redis)
+        let (_, provider, config) = try startServers(tokenLifetime: 60)
         let (watch, output) = try BatonExecutable.start(["watch", "--config", config])
         defer { try? FileManager.default.removeItem(at: output) }
         Thread.sleep(forTimeInterval: 0.5)
@@ -84,13 +84,7 @@ final class RefreshProcessTests: XCTestCase {
     }
 
     func testExitCodesForMissingExpiredAndNeedsReauth() throws {
-        let redis = try RedisServerProcess.start()
-        let provider = try FakeOAuthProvider.start(lifetime: 2)
-        addTeardownBlock {
-            provider.stop()
-            redis.stop()
-        }
-        let config = try writeConfig(provider: provider, redis: redis)
+        let (redis, provider, config) = try startServers(tokenLifetime: 2)
         let missing = try BatonExecutable.run(["get", "my-api", "--wait", "0", "--config", config])
         XCTAssertEqual(missing.status, 6)
         XCTAssertTrue(missing.output.contains("there is no record at all"), missing.output)
@@ -151,13 +145,7 @@ final class RefreshProcessTests: XCTestCase {
     }
 
     func testSeedFromAnAuthorizationCodeWithPKCE() throws {
-        let redis = try RedisServerProcess.start()
-        let provider = try FakeOAuthProvider.start(lifetime: 60)
-        addTeardownBlock {
-            provider.stop()
-            redis.stop()
-        }
-        let config = try writeConfig(provider: provider, redis: redis)
+        let (_, provider, config) = try startServers(tokenLifetime: 60)
         let folder = URL(fileURLWithPath: config).deletingLastPathComponent()
         let verifier = "verifier-" + String(repeating: "v", count: 40)
         // S256 of the verifier, computed independently with Python's hashlib in the provider.
@@ -186,13 +174,7 @@ final class RefreshProcessTests: XCTestCase {
     /// The code is single-use: when the answer to it is unusable but carries a refresh token,
     /// that token is stored rather than lost (and never printed).
     func testSeedKeepsTheRefreshTokenOfAnUnusableAuthorizationCodeAnswer() throws {
-        let redis = try RedisServerProcess.start()
-        let provider = try FakeOAuthProvider.start(lifetime: 60)
-        addTeardownBlock {
-            provider.stop()
-            redis.stop()
-        }
-        let config = try writeConfig(provider: provider, redis: redis)
+        let (_, provider, config) = try startServers(tokenLifetime: 60)
         let folder = URL(fileURLWithPath: config).deletingLastPathComponent()
         let code = try provider.issueCode(challenge: nil, redirectURI: "http://localhost:9/cb")
         try code.write(to: folder.appendingPathComponent("code"), atomically: true, encoding: .utf8)
