@@ -83,10 +83,13 @@ public final class RedisClient: Sendable {
 
     /// Runs `body` with exclusive use of one pooled connection, on that connection's worker thread.
     ///
-    /// Use it for work that must stay on one connection (`MULTI`/`EXEC`, `WATCH`). The body blocks a
-    /// worker, so keep it short and never call back into this client from it.
-    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T
-    {
+    /// Use it for work that must stay on one connection (`MULTI`/`EXEC`, `WATCH`, a write and its
+    /// `WAIT`). The body blocks a worker, so keep it short and never call back into this client from it.
+    /// - Parameter routingKey: a key the body touches: in a Redis Cluster the connection is to the
+    ///   node serving that key's slot (all keys of one service share a hash tag). Ignored elsewhere.
+    public func withConnection<T: Sendable>(
+        routingKey: String? = nil, _ body: @escaping @Sendable (RedisConnection) throws -> T
+    ) async throws -> T {
         let id = workers.makeJobID()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
