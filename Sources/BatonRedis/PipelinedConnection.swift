@@ -80,7 +80,9 @@ final class PipelinedConnection: @unchecked Sendable {
         var request: [UInt8] = []
         for command in commands { command.encode(into: &request) }
         let timeout = options.commandTimeout
-        return try await withCheckedThrowingContinuation { continuation in
+        // Unsafe rather than checked: the queue resumes each waiter exactly once (on a reply, a
+        // failure, a deadline or shut-down), and this is the client's hottest path.
+        return try await withUnsafeThrowingContinuation { continuation in
             let waiter = Waiter(
                 expected: commands.count, replies: [], deadline: timeout.map { ContinuousClock.now + $0 },
                 command: commands[0].name, resume: { continuation.resume(with: $0) })
