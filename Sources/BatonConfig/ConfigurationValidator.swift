@@ -100,7 +100,9 @@ struct ConfigurationValidator {
     /// with 0 ms would wait forever.)
     mutating func replicaAcknowledgement(_ fields: [String: JSONValue], lockTTL: Duration) -> (Int, Duration) {
         let replicas = integer(fields["persist_replicas"], "persist_replicas", range: 0...100) ?? 0
-        guard let timeout = duration(fields["persist_timeout"], "persist_timeout") else { return (replicas, .seconds(1)) }
+        guard let timeout = duration(fields["persist_timeout"], "persist_timeout") else {
+            return (replicas, .seconds(1))
+        }
         if timeout >= lockTTL {
             problem(
                 "persist_timeout",

@@ -30,7 +30,9 @@ extension RedisServerProcess {
         defer { connection.close() }
         let info = try connection.send(RedisCommand("INFO", "commandstats")).string ?? ""
         let prefix = "cmdstat_\(command.lowercased()):calls="
-        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(prefix) }) else { return 0 }
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(prefix) }) else {
+            return 0
+        }
         return Int(line.dropFirst(prefix.count).prefix { $0.isNumber }) ?? 0
     }
 }

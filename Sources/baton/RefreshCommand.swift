@@ -41,7 +41,8 @@ enum RefreshCommand {
             acknowledgement: ReplicaAcknowledgement(context.configuration!),
             onPersistRetry: { name, error in
                 Terminal.err(
-                    "baton refresh: a new refresh token for '\(name)' is not stored yet; retrying until it is (\(error))")
+                    "baton refresh: a new refresh token for '\(name)' is not stored yet; retrying until it is (\(error))"
+                )
             },
             onReplicaAcknowledgement: { Terminal.err("baton refresh: \($0)") })
         let replayed = try await refresher.replaySpool()

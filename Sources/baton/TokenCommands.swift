@@ -346,7 +346,8 @@ enum TokenCommands {
 
     /// The last column of a service whose rotated refresh token waits for replicas.
     static func awaitingNote(_ waiting: [String: Any]?) -> String? {
-        guard let waiting, let required = waiting["required"] as? Int, let acknowledged = waiting["acknowledged"] as? Int,
+        guard let waiting, let required = waiting["required"] as? Int,
+            let acknowledged = waiting["acknowledged"] as? Int,
             let waited = waiting["waiting_ms"] as? Int64, let attempts = waiting["attempts"] as? Int,
             let replica = waiting["replica"] as? String
         else { return nil }

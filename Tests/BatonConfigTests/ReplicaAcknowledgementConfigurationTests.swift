@@ -54,14 +54,16 @@ final class ReplicaAcknowledgementConfigurationTests: XCTestCase {
         XCTAssertEqual(
             problems(#""persist_replicas": "1""#),
             ["persist_replicas: must be a whole number without quotes, not the string \"1\""])
-        XCTAssertEqual(problems(#""persist_replicas": true"#), ["persist_replicas: must be a whole number, not true/false"])
+        XCTAssertEqual(
+            problems(#""persist_replicas": true"#), ["persist_replicas: must be a whole number, not true/false"])
         XCTAssertEqual(
             problems(#""persist_replicas": 101"#), ["persist_replicas: must be a whole number from 0 to 100, not 101"])
     }
 
     func testBadTimeoutsNameTheKey() {
         XCTAssertEqual(
-            problems(#""persist_timeout": 1"#), [#"persist_timeout: 1 has no unit: write a string with one, as in "1s""#])
+            problems(#""persist_timeout": 1"#),
+            [#"persist_timeout: 1 has no unit: write a string with one, as in "1s""#])
         for text in ["0s", "-1s", "soon", "1.5s"] {
             let found = problems(#""persist_timeout": "\#(text)""#)
             XCTAssertEqual(found.count, 1, "\(text): \(found)")
@@ -77,8 +79,10 @@ final class ReplicaAcknowledgementConfigurationTests: XCTestCase {
 
     func testMisspelledKeysGetASuggestion() {
         XCTAssertEqual(
-            problems(#""persist_replica": 1"#), ["persist_replica: unknown key at line 2 (did you mean 'persist_replicas'?)"])
+            problems(#""persist_replica": 1"#),
+            ["persist_replica: unknown key at line 2 (did you mean 'persist_replicas'?)"])
         XCTAssertEqual(
-            problems(#""persist_timout": "1s""#), ["persist_timout: unknown key at line 2 (did you mean 'persist_timeout'?)"])
+            problems(#""persist_timout": "1s""#),
+            ["persist_timout: unknown key at line 2 (did you mean 'persist_timeout'?)"])
     }
 }

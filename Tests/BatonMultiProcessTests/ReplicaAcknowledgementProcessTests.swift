@@ -33,7 +33,8 @@ final class ReplicaAcknowledgementProcessTests: XCTestCase {
         )
         .service("my-api", tokenURL: provider.tokenURL, secretFile: true, ["request_timeout": "2s"])
         .write(in: folder)
-        try provider.seedRefreshToken().write(to: folder.appendingPathComponent("rt"), atomically: true, encoding: .utf8)
+        try provider.seedRefreshToken().write(
+            to: folder.appendingPathComponent("rt"), atomically: true, encoding: .utf8)
         let seeded = try BatonExecutable.run([
             "seed", "my-api", "--refresh-token-file", folder.appendingPathComponent("rt").path, "--config", config,
         ])

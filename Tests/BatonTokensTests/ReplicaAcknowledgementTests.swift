@@ -212,7 +212,8 @@ final class ReplicaAcknowledgementTests: XCTestCase {
         XCTAssertEqual(marked?.attempts, attemptsBefore + 1, "replays count on from the refresh's attempts")
 
         replica.signal(SIGCONT)
-        let replayed = try await eventually("a replay is acknowledged", timeout: .seconds(30), diagnostics: diagnostics) {
+        let replayed = try await eventually("a replay is acknowledged", timeout: .seconds(30), diagnostics: diagnostics)
+        {
             let replay = try await waiting.replaySpool()
             return replay.stored == 1 ? replay : nil
         }
