@@ -5,7 +5,7 @@ extension StructuredLog {
     /// for each attempt that fell short (it is retried), `replicas_acknowledged` (info) when such
     /// a token is acknowledged after all. Fields: `fence`, `acknowledged`, `required`, `attempt`,
     /// `waited_ms`.
-    public func replicaAcknowledgement(_ report: ReplicaAcknowledgementReport) {
+    func replicaAcknowledgement(_ report: ReplicaAcknowledgementReport) {
         log(
             report.isAcknowledged ? .info : .warn,
             report.isAcknowledged ? "replicas_acknowledged" : "replicas_pending", service: report.service,
