@@ -303,7 +303,7 @@ public struct TokenRefresher: Sendable {
     /// persisted again (idempotent) and waited for again, while this lease holds.
     /// - Throws: ``RefreshError/replicasNotAcknowledged(service:acknowledged:required:)`` when
     ///   the lease is lost before enough replicas acknowledged, and `CancellationError` when the
-    ///   caller is cancelled once the token is spooled: in both cases the spool file stays for a
+    ///   caller is cancelled, both only once the token is spooled: the spool file stays for a
     ///   replay (which waits for replicas too).
     private func persistDurably(
         _ record: TokenRecord?, rotated: String?, lease: LockLease, service: String,
@@ -345,7 +345,9 @@ public struct TokenRefresher: Sendable {
             if let acknowledged = written.acknowledged, acknowledged < acknowledgement.replicas {
                 await fellShort(&wait, acknowledged: acknowledged)
                 if Task.isCancelled && spooled != nil { throw CancellationError() }  // the spool keeps it
-                guard await stillHeld(lease) else {
+                // Abandoned only when the spool keeps the token; with no spool file this process
+                // holds its only other copy, so it goes on (the fence keeps a late write safe).
+                if await !stillHeld(lease) && spooled != nil {
                     throw RefreshError.replicasNotAcknowledged(
                         service: service, acknowledged: acknowledged, required: acknowledgement.replicas)
                 }
