@@ -1,4 +1,3 @@
-import BatonRedis
 import Foundation
 
 /// Replication helpers for tests that need a master and its replicas (`WAIT`, acknowledgements).
@@ -14,25 +13,17 @@ extension RedisServerProcess {
     /// Master settings for tests: a diskless first sync that starts at once.
     public static let replicationFriendlyArguments = ["--repl-diskless-sync-delay", "0"]
 
-    /// How many replicas this master streams to (`state=online` in `INFO replication`).
+    /// How many replicas this master streams to (`slaveN:...,state=online` in `INFO replication`).
     public func onlineReplicas() throws -> Int {
-        let connection = try RedisConnection(url: url)
-        defer { connection.close() }
-        let info = try connection.send(RedisCommand("INFO", "replication")).string ?? ""
-        return info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("slave") && $0.contains("state=online") }
-            .count
+        try RedisCLI.info(port: port, section: "replication")
+            .filter { $0.key.hasPrefix("slave") && $0.value.contains("state=online") }.count
     }
 
-    /// How many times this server ran `command` since it started (`INFO commandstats`), e.g.
-    /// `calls(of: "wait")`.
+    /// How many times this server ran `command` since it started (`calls=` of `cmdstat_<command>`
+    /// in `INFO commandstats`; 0 when never), e.g. `calls(of: "wait")`.
     public func calls(of command: String) throws -> Int {
-        let connection = try RedisConnection(url: url)
-        defer { connection.close() }
-        let info = try connection.send(RedisCommand("INFO", "commandstats")).string ?? ""
-        let prefix = "cmdstat_\(command.lowercased()):calls="
-        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(prefix) }) else {
-            return 0
-        }
-        return Int(line.dropFirst(prefix.count).prefix { $0.isNumber }) ?? 0
+        let stats = try RedisCLI.info(port: port, section: "commandstats")["cmdstat_\(command.lowercased())"] ?? ""
+        let calls = stats.split(separator: ",").first { $0.hasPrefix("calls=") }?.dropFirst("calls=".count)
+        return calls.flatMap { Int($0) } ?? 0
     }
 }
