@@ -59,7 +59,9 @@ let package = Package(
         // Several real `baton` processes against a real redis-server.
         .testTarget(
             name: "BatonMultiProcessTests",
-            dependencies: ["BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonTestSupport"]),
+            dependencies: [
+                "BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonSupport", "BatonTestSupport",
+            ]),
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig", "BatonSupport"]),
