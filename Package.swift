@@ -5,7 +5,7 @@
 // Dependency direction (see docs/ARCHITECTURE.md):
 //   CCrypto <- BatonSupport, which every Baton module may use (primitives: locked box, mailbox,
 //              stop flag, backoff, blocking calls on a thread, durations, digests, edit distance)
-//   CHiredis <- BatonRedis <- BatonLock <- BatonTokens <- BatonCoordinator <- baton
+//   CHiredis, CTLS <- BatonRedis <- BatonLock <- BatonTokens <- BatonCoordinator <- baton
 //   BatonConfig, CCurl <- BatonOAuth <- BatonTokens
 //   BatonCommandLine <- baton
 import PackageDescription
@@ -27,12 +27,14 @@ let package = Package(
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         // C boundary: OpenSSL's libcrypto, for digests (script SHA-1, PKCE SHA-256).
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
+        // C boundary: OpenSSL's libssl for Redis over TLS, with wrappers for the macros Swift cannot import.
+        .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // C boundary: libcurl with typed, non-variadic setopt/getinfo wrappers.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
         // The bottom of the graph: Foundation-only primitives (and the one libcrypto digest).
         .target(name: "BatonSupport", dependencies: ["CCrypto"]),
-        .target(name: "BatonRedis", dependencies: ["CHiredis", "BatonSupport"]),
+        .target(name: "BatonRedis", dependencies: ["CHiredis", "CTLS", "BatonSupport"]),
         .target(name: "BatonLock", dependencies: ["BatonRedis", "BatonSupport"]),
         .target(
             name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth", "BatonSupport"]),
@@ -60,7 +62,7 @@ let package = Package(
             dependencies: ["BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonTestSupport"]),
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
-        .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
+        .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig", "BatonSupport"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         // `baton` itself, for the check of every subcommand's help against its options.
         .testTarget(

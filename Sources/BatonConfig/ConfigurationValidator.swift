@@ -41,12 +41,10 @@ struct ConfigurationValidator {
         if let override = BatonDefaults.Environment.value(BatonDefaults.Environment.redisURL, in: environment) {
             redisURL = override
         }
-        if !(redisURL.hasPrefix("redis://") || redisURL.hasPrefix("unix://")) {
+        if !BatonDefaults.redisURLSchemes.contains(where: { redisURL.hasPrefix($0) }) {
             // Not quoted: the value may hold a password (user-info or ?password=), and the
             // problem goes into `baton serve`'s config_reload_failed log line.
-            problem(
-                "redis_url",
-                "not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]")
+            problem("redis_url", "not a Redis URL: use \(BatonDefaults.redisURLForms)")
         }
         var prefix = string(fields["prefix"], "prefix") ?? BatonDefaults.tokenPrefix
         if let override = BatonDefaults.Environment.value(BatonDefaults.Environment.prefix, in: environment) {
@@ -281,7 +279,7 @@ struct ConfigurationValidator {
         case "https":
             return url
         case "http":
-            if allowInsecure || Self.isLoopback(host) { return url }
+            if allowInsecure || HostNames.isLoopback(host) { return url }
             problem(
                 path,
                 "http:// sends the client secret and tokens in clear text: use https, or set \"allow_insecure_http\": true for this service if you really must"
@@ -337,10 +335,5 @@ struct ConfigurationValidator {
     /// The key schema's rule for service names, as a problem message, or `nil` when `name` is fine.
     static func serviceNameProblem(_ name: String) -> String? {
         KeyNameRules.nameProblem(name, kind: "service name")
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 }

@@ -20,30 +20,32 @@ public struct RedisClientOptions: Sendable, Hashable {
     }
 }
 
-/// A thread-safe Redis client with a bounded connection pool and an async/await surface.
+/// A thread-safe Redis client with an async/await surface: one server, a master that Sentinel
+/// names, or a Redis Cluster (see ``RedisEndpoint``).
 ///
-/// **Threading model:** hiredis calls block, so they never run on Swift's cooperative thread pool.
-/// Each pooled connection is owned by its own worker thread (see `ConnectionWorkers`); an `async`
-/// call queues a job for the workers and suspends on a continuation, freeing its cooperative
-/// thread until the reply arrives. Threads that are not in an async context use the `…Blocking`
-/// variants, which wait on the same queue.
+/// **Threading model:** no Redis I/O ever runs on Swift's cooperative thread pool.
+/// - Ordinary commands (``send(_:timeout:)`` with the default timeout, ``pipeline(_:)``, scripts)
+///   share one pipelined connection per server: the calling task writes its request without
+///   blocking and suspends; the connection's I/O thread reads the reply and resumes it
+///   (``PipelinedConnection``).
+/// - Exclusive work (``withConnection(routingKey:_:)``: transactions, blocking commands such as
+///   `BLPOP`, a write and its `WAIT`) and commands with their own timeout run on a bounded pool of
+///   dedicated connections, each owned by a worker thread.
+/// - Threads that are not in an async context use the `…Blocking` variants, which wait on the pool.
 ///
 /// The client may be shared freely between tasks and threads.
 public final class RedisClient: Sendable {
-    /// The server this client talks to.
+    /// Where the client connects.
     public let endpoint: RedisEndpoint
     /// The options this client was made with.
     public let options: RedisClientOptions
-    private let workers: ConnectionWorkers
+    private let node: RedisNodeClient
 
     /// Creates a client. No connection is opened until the first command.
     public init(endpoint: RedisEndpoint, options: RedisClientOptions = .init()) {
         self.endpoint = endpoint
         self.options = options
-        let connectionOptions = options.connection
-        self.workers = ConnectionWorkers(size: options.poolSize, waitTimeout: options.poolWaitTimeout) {
-            try RedisConnection(endpoint: endpoint, options: connectionOptions)
-        }
+        self.node = RedisNodeClient(endpoint: endpoint, options: options)
     }
 
     /// Creates a client for a Redis URL (see ``RedisEndpoint``).
@@ -52,22 +54,31 @@ public final class RedisClient: Sendable {
     }
 
     deinit {
-        workers.shutDown()
+        node.shutDown()
     }
 
-    /// Stops the client: queued commands fail with ``RedisError/closed``; connections close as
-    /// their workers finish what they are doing.
+    /// Stops the client: queued and in-flight commands fail with ``RedisError/closed``; pooled
+    /// connections close as their workers finish what they are doing.
     public func shutDown() {
-        workers.shutDown()
+        node.shutDown()
     }
 
     // MARK: - async
 
-    /// Sends one command on a pooled connection.
-    /// - Throws: ``RedisError/server(_:)`` for an error reply, or a connection or pool error.
+    /// Sends one command.
+    /// - Parameter timeout: a timeout of its own (a blocking command's); the command then runs on
+    ///   a pooled connection. `nil` uses ``RedisConnectionOptions/commandTimeout`` on the shared one.
+    /// - Throws: ``RedisError/server(_:)`` for an error reply, or a connection error.
     @discardableResult
     public func send(_ command: RedisCommand, timeout: Duration?? = nil) async throws -> RESPValue {
-        try await withConnection { try $0.send(command, timeout: timeout) }
+        if let timeout {
+            return try await withConnection { try $0.send(command, timeout: timeout) }
+        }
+        let reply = try await node.pipeline([command])[0]
+        if case .error(let message) = reply {
+            throw RedisError.server(RedisServerError(message: message, command: command.name))
+        }
+        return reply
     }
 
     /// Sends one command built from a name and arguments.
@@ -76,9 +87,9 @@ public final class RedisClient: Sendable {
         try await send(RedisCommand(name, arguments: arguments))
     }
 
-    /// Sends commands pipelined on one connection; error replies come back in place.
+    /// Sends commands pipelined in one write; error replies come back in place.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        try await withConnection { try $0.pipeline(commands) }
+        try await node.pipeline(commands)
     }
 
     /// Runs `body` with exclusive use of one pooled connection, on that connection's worker thread.
@@ -90,54 +101,21 @@ public final class RedisClient: Sendable {
     public func withConnection<T: Sendable>(
         routingKey: String? = nil, _ body: @escaping @Sendable (RedisConnection) throws -> T
     ) async throws -> T {
-        let id = workers.makeJobID()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                workers.submit(
-                    .init(
-                        id: id,
-                        run: { slot in continuation.resume(with: Result { try body(slot.connected()) }) },
-                        fail: { continuation.resume(throwing: $0) }
-                    ))
-            }
-        } onCancel: {
-            workers.remove(jobID: id)?.fail(CancellationError())
-        }
+        try await node.withConnection(body)
     }
 
     // MARK: - blocking
 
-    /// Blocking form of ``send(_:timeout:)`` for threads outside Swift concurrency.
+    /// Blocking form of ``send(_:timeout:)`` for threads outside Swift concurrency (pooled).
     /// Never call it from an `async` context: it would park a cooperative thread.
     @discardableResult
     public func sendBlocking(_ command: RedisCommand, timeout: Duration?? = nil) throws -> RESPValue {
         try withConnectionBlocking { try $0.send(command, timeout: timeout) }
     }
 
-    /// Blocking form of ``withConnection(_:)`` for threads outside Swift concurrency.
-    public func withConnectionBlocking<T>(_ body: (RedisConnection) throws -> T) throws -> T {
-        let done = DispatchSemaphore(value: 0)
-        let outcome = UncheckedBox<Result<T, any Error>?>(nil)
-        withoutActuallyEscaping(body) { escapingBody in
-            // The caller blocks until the job has run or failed, so the non-Sendable body and
-            // result never outlive this frame nor are touched by two threads at once. The box is
-            // emptied before returning: the body must not outlive `withoutActuallyEscaping`.
-            let unsafeBody = UncheckedBox<((RedisConnection) throws -> T)?>(escapingBody)
-            workers.submit(
-                .init(
-                    id: workers.makeJobID(),
-                    run: { slot in
-                        outcome.value = Result { try unsafeBody.value!(slot.connected()) }
-                        done.signal()
-                    },
-                    fail: { error in
-                        outcome.value = .failure(error)
-                        done.signal()
-                    }
-                ))
-            done.wait()
-            unsafeBody.value = nil
-        }
-        return try outcome.value!.get()
+    /// Blocking form of ``withConnection(routingKey:_:)`` for threads outside Swift concurrency.
+    public func withConnectionBlocking<T>(routingKey: String? = nil, _ body: (RedisConnection) throws -> T) throws -> T
+    {
+        try node.withConnectionBlocking(body)
     }
 }

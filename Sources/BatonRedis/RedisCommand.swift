@@ -1,6 +1,6 @@
 /// A value that can be sent as one argument of a Redis command.
 ///
-/// Arguments travel as length-prefixed byte strings (`redisAppendCommandArgv`), never formatted
+/// Arguments travel as length-prefixed RESP bulk strings, never formatted
 /// into a command string, so any bytes are safe, NUL included.
 public protocol RedisArgumentConvertible: Sendable {
     /// The bytes sent to Redis for this argument.

@@ -1,15 +1,23 @@
 import BatonSupport
 
-/// Where a Redis server is and how to log in to it, parsed from a Redis URL.
+/// Where Redis is and how to log in to it, parsed from a Redis URL: one server, a master found
+/// through Sentinel, or a Redis Cluster.
 ///
-/// Accepted forms:
-/// - `redis://[user[:password]@]host[:port][/db]` (port defaults to 6379, db to 0; IPv6 hosts in brackets)
+/// Accepted forms (IPv6 hosts in brackets; user name and password percent-decoded):
+/// - `redis://[user[:password]@]host[:port][/db]` (port 6379, db 0 by default)
+/// - `rediss://...` the same over TLS, with the `tls_*` query parameters of ``RedisTLSOptions``
 /// - `unix://[user[:password]@]/path/to/redis.sock[?db=N]`
+/// - `redis-sentinel://[user[:password]@]host1[:26379][,host2[:port]...][/db]#master-name`: the
+///   credentials are the master's; the Sentinels' own come from `BATON_SENTINEL_USER` and
+///   `BATON_SENTINEL_PASSWORD`. `rediss-sentinel://`, or any `tls_*` parameter, speaks TLS to
+///   Sentinels and master alike.
+/// - `redis-cluster://[user[:password]@]host:port[,host:port...]`: seed nodes of a Redis Cluster
+///   (database 0 only); `rediss-cluster://` or any `tls_*` parameter for TLS.
 ///
-/// User name and password are percent-decoded. The password never appears in ``description``;
-/// a URL as the user typed it goes into messages only through ``redacted(_:)``.
+/// The password never appears in ``description``; a URL as the user typed it goes into messages
+/// only through ``redacted(_:)``.
 public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
-    /// How to reach the server.
+    /// How to reach one server.
     public enum Transport: Sendable, Hashable {
         /// A TCP host and port.
         case tcp(host: String, port: Int)
@@ -17,22 +25,72 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         case unix(path: String)
     }
 
-    /// How to reach the server.
-    public var transport: Transport
+    /// Which servers the URL names and how the one to talk to is found.
+    public enum Topology: Sendable, Hashable {
+        /// One server.
+        case standalone(Transport)
+        /// The master that these Sentinels name `masterName`, found again after every failover.
+        case sentinel(sentinels: [Transport], masterName: String)
+        /// A Redis Cluster reached through these seed nodes; commands go to the node that serves
+        /// their keys' slot.
+        case cluster(seeds: [Transport])
+    }
+
+    /// Which servers to talk to.
+    public var topology: Topology
     /// The ACL user name for `AUTH user password`; `nil` uses `AUTH password` (the `default` user).
     public var username: String?
     /// The password; `nil` sends no `AUTH`.
     public var password: String?
     /// The database number selected after connecting (default 0).
     public var database: Int
+    /// TLS settings; `nil` for plain TCP.
+    public var tls: RedisTLSOptions?
+
+    /// Creates an endpoint for one server.
+    public init(
+        transport: Transport, username: String? = nil, password: String? = nil, database: Int = 0,
+        tls: RedisTLSOptions? = nil
+    ) {
+        self.init(
+            topology: .standalone(transport), username: username, password: password, database: database, tls: tls)
+    }
 
     /// Creates an endpoint from its parts.
-    public init(transport: Transport, username: String? = nil, password: String? = nil, database: Int = 0) {
-        self.transport = transport
+    public init(
+        topology: Topology, username: String? = nil, password: String? = nil, database: Int = 0,
+        tls: RedisTLSOptions? = nil
+    ) {
+        self.topology = topology
         self.username = username
         self.password = password
         self.database = database
+        self.tls = tls
     }
+
+    /// The server, for a single-server URL; `nil` for Sentinel and Cluster URLs.
+    public var transport: Transport? {
+        if case .standalone(let transport) = topology { return transport }
+        return nil
+    }
+
+    /// The same credentials, database and TLS settings, for the one server at `transport` (a
+    /// master that Sentinel named, a Cluster node).
+    public func server(at transport: Transport) -> RedisEndpoint {
+        var copy = self
+        copy.topology = .standalone(transport)
+        return copy
+    }
+
+    private enum Scheme {
+        case server, unix, sentinel, cluster
+    }
+
+    private static let schemes: [(prefix: String, scheme: Scheme, tls: Bool)] = [
+        ("redis://", .server, false), ("rediss://", .server, true), ("unix://", .unix, false),
+        ("redis-sentinel://", .sentinel, false), ("rediss-sentinel://", .sentinel, true),
+        ("redis-cluster://", .cluster, false), ("rediss-cluster://", .cluster, true),
+    ]
 
     /// Parses a Redis URL.
     /// - Throws: ``RedisError/invalidURL(_:reason:)`` naming what is wrong.
@@ -44,24 +102,18 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         func quoted(_ piece: some StringProtocol, prefix: String = " ") -> String {
             quotable ? "\(prefix)'\(piece)'" : ""
         }
-        let rest: Substring
-        let isUnix: Bool
-        if url.hasPrefix("redis://") {
-            rest = url.dropFirst("redis://".count)
-            isUnix = false
-        } else if url.hasPrefix("unix://") {
-            rest = url.dropFirst("unix://".count)
-            isUnix = true
-        } else {
-            throw invalid(
-                "the scheme must be redis:// or unix:// (rediss:// needs TLS, which Debian's hiredis 0.14 lacks)")
+        guard let (prefix, scheme, schemeMeansTLS) = Self.schemes.first(where: { url.hasPrefix($0.prefix) }) else {
+            throw invalid("the scheme must be one of \(BatonDefaults.redisURLSchemes.joined(separator: ", "))")
         }
+        let isUnix = scheme == .unix
 
-        var remainder = rest
+        var remainder = url.dropFirst(prefix.count)
         var username: String?
         var password: String?
         // The credentials end at the last '@' before the path: passwords may contain '@' when encoded.
-        let pathStart = isUnix ? remainder.firstIndex(of: "/") : remainder.firstIndex(where: { $0 == "/" || $0 == "?" })
+        let pathStart =
+            isUnix
+            ? remainder.firstIndex(of: "/") : remainder.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" })
         let authorityEnd = pathStart ?? remainder.endIndex
         if let at = remainder[..<authorityEnd].lastIndex(of: "@") {
             let credentials = remainder[..<at]
@@ -82,6 +134,18 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             }
         }
 
+        var masterName: String?
+        if let hash = remainder.firstIndex(of: "#") {
+            guard scheme == .sentinel else {
+                throw invalid("a #fragment is only meaningful in a redis-sentinel:// URL, where it names the master")
+            }
+            guard let name = Self.percentDecoded(remainder[remainder.index(after: hash)...]), !name.isEmpty else {
+                throw invalid("the master name after '#' is empty or has a bad %-escape")
+            }
+            masterName = name
+            remainder = remainder[..<hash]
+        }
+
         var query: [String: String] = [:]
         if let questionMark = remainder.firstIndex(of: "?") {
             for pair in remainder[remainder.index(after: questionMark)...].split(separator: "&") {
@@ -93,8 +157,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             }
             remainder = remainder[..<questionMark]
         }
-        for name in query.keys where !["db", "password"].contains(name) {
-            throw invalid("unknown query parameter '\(name)' (known: db, password)")
+        let known = ["db", "password"] + RedisTLSOptions.parameterNames
+        for name in query.keys.sorted() where !known.contains(name) {
+            throw invalid("unknown query parameter '\(name)' (known: \(known.joined(separator: ", ")))")
         }
         if let queryPassword = query["password"] { password = queryPassword }
 
@@ -106,6 +171,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             database = number
         }
 
+        let tls = try Self.tlsOptions(
+            query, schemeMeansTLS: schemeMeansTLS, scheme: scheme, prefix: prefix, invalid: invalid)
+
         if isUnix {
             guard remainder.hasPrefix("/"), remainder.count > 1 else {
                 throw invalid("a unix:// URL needs an absolute socket path, as in unix:///run/redis/redis.sock")
@@ -115,9 +183,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             return
         }
 
-        var hostPort = remainder
+        var hostList = remainder
         if let slash = remainder.firstIndex(of: "/") {
-            hostPort = remainder[..<slash]
+            hostList = remainder[..<slash]
             let dbText = remainder[remainder.index(after: slash)...]
             if !dbText.isEmpty {
                 guard let number = Int(dbText), number >= 0 else {
@@ -126,6 +194,45 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
                 database = number
             }
         }
+        let defaultPort = scheme == .sentinel ? BatonDefaults.sentinelPort : BatonDefaults.redisPort
+        var hosts: [Transport] = []
+        for hostPort in hostList.split(separator: ",", omittingEmptySubsequences: false) {
+            hosts.append(try Self.parseHost(hostPort, defaultPort: defaultPort, quoted: quoted, invalid: invalid))
+        }
+        if let tls, tls.insecure {
+            for case .tcp(let host, _) in hosts where !HostNames.isLoopback(host) {
+                throw invalid(
+                    "tls_insecure=true turns off certificate checks and is accepted only for loopback hosts, not\(quoted(host))"
+                )
+            }
+        }
+
+        let topology: Topology
+        switch scheme {
+        case .server:
+            guard hosts.count == 1 else {
+                throw invalid(
+                    "a \(prefix) URL names one server; for several, use redis-sentinel:// or redis-cluster://")
+            }
+            topology = .standalone(hosts[0])
+        case .sentinel:
+            guard let masterName else {
+                throw invalid("a redis-sentinel:// URL ends with #master-name, the name the Sentinels monitor")
+            }
+            topology = .sentinel(sentinels: hosts, masterName: masterName)
+        case .cluster:
+            guard database == 0 else { throw invalid("a Redis Cluster has only database 0") }
+            topology = .cluster(seeds: hosts)
+        case .unix:
+            preconditionFailure("handled above")
+        }
+        self.init(topology: topology, username: username, password: password, database: database, tls: tls)
+    }
+
+    private static func parseHost(
+        _ hostPort: Substring, defaultPort: Int, quoted: (Substring, String) -> String,
+        invalid: (String) -> RedisError
+    ) throws -> Transport {
         var host: Substring
         var portText: Substring?
         if hostPort.hasPrefix("[") {
@@ -135,7 +242,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             if after.hasPrefix(":") {
                 portText = after.dropFirst()
             } else if !after.isEmpty {
-                throw invalid("unexpected characters\(quoted(after)) after the IPv6 host")
+                throw invalid("unexpected characters\(quoted(after, " ")) after the IPv6 host")
             }
         } else if let colon = hostPort.lastIndex(of: ":") {
             host = hostPort[..<colon]
@@ -144,34 +251,77 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             host = hostPort
         }
         guard !host.isEmpty else { throw invalid("the host is missing") }
-        var port = BatonDefaults.redisPort
+        var port = defaultPort
         if let portText {
             guard let number = Int(portText), (1...65535).contains(number) else {
-                throw invalid("the port must be 1-65535\(quoted(portText, prefix: ", not "))")
+                throw invalid("the port must be 1-65535\(quoted(portText, ", not "))")
             }
             port = number
         }
-        self.init(
-            transport: .tcp(host: String(host), port: port), username: username, password: password, database: database)
+        return .tcp(host: String(host), port: port)
     }
 
-    /// The address alone (`127.0.0.1:6379`, `/run/redis.sock`), for error messages.
+    private static func tlsOptions(
+        _ query: [String: String], schemeMeansTLS: Bool, scheme: Scheme, prefix: String,
+        invalid: (String) -> RedisError
+    ) throws -> RedisTLSOptions? {
+        let given = RedisTLSOptions.parameterNames.filter { query[$0] != nil }
+        guard schemeMeansTLS || !given.isEmpty else { return nil }
+        if !schemeMeansTLS && (scheme == .server || scheme == .unix) {
+            throw invalid("\(given.joined(separator: ", ")) need TLS: write rediss:// instead of \(prefix)")
+        }
+        for name in given where query[name]!.isEmpty { throw invalid("\(name) is empty") }
+        var insecure = false
+        if let text = query["tls_insecure"] {
+            guard text == "true" || text == "false" else { throw invalid("tls_insecure must be true or false") }
+            insecure = text == "true"
+        }
+        if (query["tls_cert_file"] == nil) != (query["tls_key_file"] == nil) {
+            throw invalid("mutual TLS needs both tls_cert_file and tls_key_file")
+        }
+        return RedisTLSOptions(
+            caFile: query["tls_ca_file"], caDirectory: query["tls_ca_dir"], certificateFile: query["tls_cert_file"],
+            keyFile: query["tls_key_file"], serverName: query["tls_server_name"], insecure: insecure)
+    }
+
+    /// Where the server is, for messages: `127.0.0.1:6379`, `/run/redis.sock`, `master 'mymaster'
+    /// (Sentinels a:26379,b:26379)`, `Redis Cluster (seeds a:7000,b:7001)`.
     public var address: String {
+        switch topology {
+        case .standalone(let transport):
+            return Self.address(of: transport)
+        case .sentinel(let sentinels, let masterName):
+            return "master '\(masterName)' (Sentinels \(sentinels.map(Self.address(of:)).joined(separator: ",")))"
+        case .cluster(let seeds):
+            return "Redis Cluster (seeds \(seeds.map(Self.address(of:)).joined(separator: ",")))"
+        }
+    }
+
+    /// One server's address: `host:port` (`[::1]:6379` for IPv6) or the socket path.
+    public static func address(of transport: Transport) -> String {
         switch transport {
         case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): return path
         }
     }
 
-    /// The URL with the password replaced by `***`.
+    /// The URL with the password replaced by `***` (TLS parameters are not repeated).
     public var description: String {
         var credentials = ""
         if let username { credentials = username }
         if password != nil { credentials += ":***" }
         if !credentials.isEmpty { credentials += "@" }
-        switch transport {
-        case .tcp: return "redis://\(credentials)\(address)/\(database)"
-        case .unix(let path): return "unix://\(credentials)\(path)?db=\(database)"
+        let secure = tls == nil ? "" : "s"
+        func hosts(_ list: [Transport]) -> String { list.map(Self.address(of:)).joined(separator: ",") }
+        switch topology {
+        case .standalone(.tcp):
+            return "redis\(secure)://\(credentials)\(address)/\(database)"
+        case .standalone(.unix(let path)):
+            return "unix://\(credentials)\(path)?db=\(database)"
+        case .sentinel(let sentinels, let masterName):
+            return "redis\(secure)-sentinel://\(credentials)\(hosts(sentinels))/\(database)#\(masterName)"
+        case .cluster(let seeds):
+            return "redis\(secure)-cluster://\(credentials)\(hosts(seeds))"
         }
     }
 
@@ -181,10 +331,10 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// as one) reaches a message. It hides:
     /// - the whole user-info part, between `//` and the last `@` (`redis://pw@host` spells a
     ///   password with no user name, so the user name is hidden too);
-    /// - the value of every query parameter except a numeric `db` (`password=`, `pass=`,
-    ///   `token=`, `key=`, and anything else: a list of dangerous names would always be
-    ///   incomplete), and a query part without `=` entirely;
-    /// - a `#fragment`;
+    /// - the value of every query parameter except a numeric `db` and the `tls_*` parameters (file
+    ///   paths and names) (`password=`, `pass=`, `token=`, `key=`, and anything else: a list of
+    ///   dangerous names would always be incomplete), and a query part without `=` entirely;
+    /// - a `#fragment`, except a `redis-sentinel://` URL's (the master's name);
     /// - everything after the scheme when a `?` or `#` comes before the last `@` (the `@` may
     ///   then sit inside a query value);
     /// - the whole string when it has no `scheme://` (it may be a bare password).
@@ -205,7 +355,8 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         }
         var fragment = ""
         if let hash = rest.firstIndex(of: "#") {
-            fragment = "#***"
+            // A Sentinel URL's fragment is the master's name, which messages need; any other is hidden.
+            fragment = scheme.hasSuffix("-sentinel://") ? String(rest[hash...]) : "#***"
             rest = rest[..<hash]
         }
         guard let questionMark = rest.firstIndex(of: "?") else { return scheme + credentials + rest + fragment }
@@ -215,6 +366,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             let name = pair[..<equals]
             let value = pair[pair.index(after: equals)...]
             if name == "db" && !value.isEmpty && value.allSatisfy({ $0.isASCII && $0.isNumber }) { return String(pair) }
+            if RedisTLSOptions.parameterNames.contains(String(name)) { return String(pair) }
             return name + "=***"
         }
         return scheme + credentials + rest[...questionMark] + query.joined(separator: "&") + fragment

@@ -39,6 +39,14 @@ public enum RedisError: Error, Sendable {
     /// The connection broke while a command was in flight. The command may or may not have run:
     /// it is not sent again automatically.
     case connectionLost(address: String, command: String, reason: String)
+    /// The TLS handshake failed: an untrusted or expired certificate, a name mismatch, a plain
+    /// port, a refused client certificate, or a TLS file that could not be loaded.
+    case tlsFailed(address: String, reason: String)
+    /// No Sentinel named a master: each Sentinel's answer or failure is in `reasons`.
+    case masterUnavailable(masterName: String, reasons: [String])
+    /// The server a Sentinel named as master answers `ROLE` with another role (a failover is
+    /// under way); the next attempt asks the Sentinels again.
+    case notAMaster(address: String, role: String)
     /// The server sent bytes that are not valid RESP (or hiredis rejected them).
     case protocolError(address: String, detail: String)
     /// No pooled connection became free before the pool's wait deadline.
@@ -82,6 +90,15 @@ extension RedisError: CustomStringConvertible {
         case .connectionLost(let address, let command, let reason):
             return
                 "connection to Redis at \(address) was lost while \(command) was in flight (\(reason)); it may or may not have run and was not sent again"
+        case .tlsFailed(let address, let reason):
+            return "TLS connection to Redis at \(address) failed: \(reason)"
+        case .masterUnavailable(let masterName, let reasons):
+            let detail = reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")
+            return
+                "no Sentinel named a master for '\(masterName)'\(detail) (check the Sentinel addresses, the master name after '#', and BATON_SENTINEL_PASSWORD if the Sentinels require one)"
+        case .notAMaster(let address, let role):
+            return
+                "the server at \(address) that Sentinel named as master reports role '\(role)': a failover is under way; Baton asks the Sentinels again"
         case .protocolError(let address, let detail):
             return "protocol error talking to Redis at \(address): \(detail)"
         case .poolTimeout(let waited, let poolSize):
@@ -89,7 +106,7 @@ extension RedisError: CustomStringConvertible {
                 "no Redis connection became free within \(waited.shortDescription) (pool of \(poolSize)): raise the pool size or the wait deadline"
         case .invalidURL(let url, let reason):
             return
-                "invalid Redis URL '\(RedisEndpoint.redacted(url))': \(reason); expected redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"
+                "invalid Redis URL '\(RedisEndpoint.redacted(url))': \(reason); expected \(BatonDefaults.redisURLForms)"
         case .unexpectedReply(let command, let reply):
             return "unexpected reply to \(command): \(reply)"
         case .closed:
@@ -107,7 +124,8 @@ extension RedisError: CustomStringConvertible {
     /// the server answering with an error): callers retry these after a pause.
     public var isConnectionProblem: Bool {
         switch self {
-        case .connectionRefused, .connectionFailed, .timeout, .connectionLost, .protocolError, .poolTimeout:
+        case .connectionRefused, .connectionFailed, .timeout, .connectionLost, .protocolError, .poolTimeout,
+            .tlsFailed, .masterUnavailable, .notAMaster:
             return true
         case .server(let error):
             // A server that is still loading its data set, or a failed-over master, will come back.

@@ -37,12 +37,18 @@ extension RedisConnection {
 }
 
 extension RedisClient {
-    /// Runs a script on a pooled connection (see ``RedisConnection/run(_:keys:arguments:)``).
+    /// Runs a script by hash on the shared pipelined connection, loading it with `EVAL` when the
+    /// server answers `NOSCRIPT`.
+    /// - Throws: ``RedisError/server(_:)`` when the script raises an error, or a connection error.
     @discardableResult
     public func run(_ script: RedisScript, keys: [String] = [], arguments: [any RedisArgumentConvertible] = [])
         async throws -> RESPValue
     {
-        let arguments = arguments
-        return try await withConnection { try $0.run(script, keys: keys, arguments: arguments) }
+        let tail: [any RedisArgumentConvertible] = [keys.count] + keys + arguments
+        do {
+            return try await send(RedisCommand("EVALSHA", arguments: [script.sha1] + tail))
+        } catch let error as RedisError where error.serverError?.code == "NOSCRIPT" {
+            return try await send(RedisCommand("EVAL", arguments: [script.source] + tail))
+        }
     }
 }

@@ -92,6 +92,7 @@ public final class RedisSubscription: @unchecked Sendable {
     ///   the reconnect policy.
     public func next(timeout: Duration) throws -> Event? {
         if !pending.isEmpty { return .message(pending.removeFirst()) }
+        if connection.followsAnOldMaster { connection.close() }
         if !connection.isConnected || connection.generation != subscribedGeneration {
             try resubscribe()
             return .resubscribed

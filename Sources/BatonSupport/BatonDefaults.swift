@@ -3,6 +3,21 @@
 public enum BatonDefaults {
     /// The port of a Redis URL that names none, and of the default URL.
     public static let redisPort = 6379
+    /// The schemes a Redis URL may start with (the forms are ``redisURLForms``).
+    public static let redisURLSchemes = [
+        "redis://", "rediss://", "unix://", "redis-sentinel://", "rediss-sentinel://", "redis-cluster://",
+        "rediss-cluster://",
+    ]
+    /// The Redis URL forms, for messages that ask for one.
+    public static let redisURLForms =
+        "redis[s]://[user[:password]@]host[:port][/db], unix:///path/to/redis.sock[?db=N], redis[s]-sentinel://[user[:password]@]host1[:26379][,host2...][/db]#master-name or redis[s]-cluster://host:port[,host:port...]"
+    /// The port of a Sentinel in a `redis-sentinel://` URL that names none.
+    public static let sentinelPort = 26379
+    /// The environment variables with the Sentinels' own credentials, when they require them
+    /// (the credentials in a `redis-sentinel://` URL are the master's).
+    public static let sentinelUserVariable = "BATON_SENTINEL_USER"
+    /// See ``sentinelUserVariable``.
+    public static let sentinelPasswordVariable = "BATON_SENTINEL_PASSWORD"
     /// `redis_url` and the CLI's Redis URL when nothing names one: `redis://127.0.0.1:6379/0`.
     public static let redisURL = "redis://127.0.0.1:\(redisPort)/0"
     /// The token layer's key prefix (`prefix` in the configuration file): `oauth`.

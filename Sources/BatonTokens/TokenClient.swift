@@ -68,8 +68,9 @@ public struct TokenClient: Sendable {
         until isUsable: @escaping (TokenRecord, Int64) -> Bool
     ) async throws -> TokenRecord {
         let keys = try store.keys(service)
-        if let record = try await store.record(service) {
-            if isUsable(record, try await store.now()) { return record }
+        let (stored, now) = try await store.recordAndNow(service)
+        if let record = stored {
+            if isUsable(record, now) { return record }
             if record.status == .needsReauth {
                 throw Failure.needsReauthorization(service: service, lastError: record.lastError)
             }
@@ -91,9 +92,10 @@ public struct TokenClient: Sendable {
         let deadline = clock.now + wait
         var newest: TokenRecord?
         while true {
-            newest = try await store.record(service)
+            let (stored, now) = try await store.recordAndNow(service)
+            newest = stored
             if let record = newest {
-                if isUsable(record, try await store.now()) { return record }
+                if isUsable(record, now) { return record }
                 if record.status == .needsReauth {
                     throw Failure.needsReauthorization(service: service, lastError: record.lastError)
                 }

@@ -32,7 +32,22 @@ public struct TokenStore: Sendable {
 
     /// The record of `service`, or `nil` when there is none.
     public func record(_ service: String) async throws -> TokenRecord? {
-        guard let bytes = try await client.get(keys(service).token) else { return nil }
+        try decodedRecord(try await client.get(keys(service).token), of: service)
+    }
+
+    /// The record of `service` and the server's clock, in one round trip (`GET` and `TIME`
+    /// pipelined): what a reader needs to decide whether the token is still valid.
+    public func recordAndNow(_ service: String) async throws -> (TokenRecord?, Int64) {
+        let replies = try await client.pipeline([RedisCommand("GET", try keys(service).token), RedisCommand("TIME")])
+        let now = try RedisClient.milliseconds(fromTimeReply: replies[1])
+        if case .error(let message) = replies[0] {
+            throw RedisError.server(RedisServerError(message: message, command: "GET"))
+        }
+        return (try decodedRecord(replies[0].bytes, of: service), now)
+    }
+
+    private func decodedRecord(_ bytes: [UInt8]?, of service: String) throws -> TokenRecord? {
+        guard let bytes else { return nil }
         do {
             return try TokenRecord.decode(bytes)
         } catch {

@@ -56,7 +56,8 @@ enum Baton {
         RefreshCommand.specification,
         RefreshCommand.configSpecification, TokenCommands.statusSpecification, WatchCommand.specification,
         LockCommand.runSpecification, LockCommand.statusSpecification, LockCommand.releaseSpecification,
-        LockCommand.selftestSpecification, BenchCommand.specification, PingCommand.specification,
+        LockCommand.selftestSpecification, BenchCommand.lockSpecification, BenchCommand.tokensSpecification,
+        PingCommand.specification,
     ]
 
     static func run(_ arguments: [String]) async -> ExitCode {

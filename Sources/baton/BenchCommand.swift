@@ -3,12 +3,14 @@ import BatonConfig
 import BatonLock
 import BatonRedis
 import BatonSupport
+import BatonTokens
 import Foundation
 
-/// `baton bench lock`: latency figures for the lock, with the Redis round trip measured by the
-/// same client in the same run as the baseline.
+/// `baton bench lock` and `baton bench tokens`: latency figures for Baton's client, its lock and
+/// its token reads, each as a ratio to a raw baseline measured in the same run (a plain blocking
+/// socket in this process, ``RawRedisSocket``), samples interleaved so that noise lands on both.
 enum BenchCommand {
-    static let specification = CommandSpecification(
+    static let lockSpecification = CommandSpecification(
         name: "bench lock",
         usage: [
             "baton bench lock \(ConnectionOptions.bench.group.synopsis) [--samples 2000] [--waiters 16] [--handovers 2000]"
@@ -17,56 +19,93 @@ enum BenchCommand {
         groups: [ConnectionOptions.bench.group],
         discussion: """
             Prints, in one run:
-              - the Redis round-trip baseline: PING and SET latency through Baton's client;
-              - uncontended acquire+release cycle latency (p50/p99) and its ratio to two SET round trips;
+              - the raw baseline: PING over a plain blocking socket in this process;
+              - Baton's async PING and SET, and the ratio of PING to the raw round trip (target <= 1.2x);
+              - uncontended acquire+release cycle latency (p50/p99) and its ratio to two raw round
+                trips (target <= 1.3x);
               - with --waiters tasks contending for one lock: hand-over latency (from the holder's
                 release call to the next holder's acquire returning), p50/p99, and the longest any
-                waiter waited for the lock.
-            Run it against a private server on loopback (`make bench` starts one). Keys go under the
-            prefix "\(BatonDefaults.benchPrefix)" unless --prefix names another.
+                waiter waited for the lock (target p99 < 1 ms).
+            Needs a plain redis:// URL (the baseline speaks plain TCP). Run it against a private
+            server on loopback (`make bench` starts one). Keys go under the prefix
+            "\(BatonDefaults.benchPrefix)" unless --prefix names another.
+            """)
+
+    static let tokensSpecification = CommandSpecification(
+        name: "bench tokens",
+        usage: [
+            "baton bench tokens \(ConnectionOptions.bench.group.synopsis) [--samples 2000] [--readers 64] [--reads 50000]"
+        ],
+        options: [.value("samples", "2000"), .value("readers", "64"), .value("reads", "50000")],
+        groups: [ConnectionOptions.bench.group],
+        discussion: """
+            Writes one valid token record under the bench prefix, then prints, in one run:
+              - the raw baseline: GET of that record over a plain blocking socket in this process;
+              - TokenClient.accessToken(for:) latency (p50/p99) and its ratio to the raw GET (target <= 1.2x);
+              - throughput: --reads calls of accessToken(for:) from --readers concurrent tasks.
+            Needs a plain redis:// URL, like `baton bench lock`.
             """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        guard words.first == "lock" else {
-            if words.first.map({ ["-h", "--help"].contains($0) }) == true {
-                Terminal.out(specification.help)
-                return .success
-            }
-            throw UsageError("baton bench needs a target: `baton bench lock`")
+        let specification: CommandSpecification
+        switch words.first {
+        case "lock": specification = lockSpecification
+        case "tokens": specification = tokensSpecification
+        case "-h"?, "--help"?:
+            Terminal.out(lockSpecification.help + "\n" + tokensSpecification.help)
+            return .success
+        default:
+            throw UsageError("baton bench needs a target: `baton bench lock` or `baton bench tokens`")
         }
         let arguments = try specification.parse(Array(words.dropFirst()))
         if arguments.has("help") {
             Terminal.out(specification.help)
             return .success
         }
+        let connection = try ConnectionOptions.bench.resolve(arguments)
+        let endpoint = try RedisEndpoint(url: connection.redisURL)
+        let raw = try RawRedisSocket(endpoint: endpoint)
+        let client = RedisClient(endpoint: endpoint, options: .init(poolSize: 8))
+        defer { client.shutDown() }
+        let prefix = connection.prefix ?? BatonDefaults.benchPrefix
+        if specification.name == "bench tokens" {
+            try await tokens(arguments, client: client, raw: raw, prefix: prefix)
+        } else {
+            try await lock(arguments, client: client, raw: raw, prefix: prefix)
+        }
+        return .success
+    }
+
+    private static func lock(_ arguments: ParsedArguments, client: RedisClient, raw: RawRedisSocket, prefix: String)
+        async throws
+    {
         let samples = try arguments.count("samples", default: 2000)
         let waiters = try arguments.count("waiters", default: 16)
         let handovers = try arguments.count("handovers", default: 2000)
-
-        let connection = try ConnectionOptions.bench.resolve(arguments)
-        let client = try RedisClient(url: connection.redisURL, options: .init(poolSize: 8))
-        let service = try LockService(client: client, prefix: connection.prefix ?? BatonDefaults.benchPrefix)
-        defer {
-            service.shutDown()
-            client.shutDown()
-        }
+        let service = try LockService(client: client, prefix: prefix)
+        defer { service.shutDown() }
         let run = UUID().uuidString.prefix(8)
 
         // Warm up: connections, script cache, listener thread.
-        for _ in 0..<200 { try await client.ping() }
+        for _ in 0..<200 {
+            try await client.ping()
+            try raw.roundTrip(RedisCommand("PING"))
+        }
         let warm = try service.lock("warmup-\(run)")
         for _ in 0..<100 { try await warm.acquire(timeout: .seconds(1)).release() }
 
-        // Baseline and lock cycles interleaved, sample by sample, so that noise from the rest of
-        // the machine lands on both alike and the ratio stays meaningful.
         let lock = try service.lock("uncontended-\(run)")
-        let setKey = "baton-bench:{\(run)}:k"
+        let setKey = "\(prefix):{\(run)}:k"
+        var raws: [Duration] = []
         var pings: [Duration] = []
         var sets: [Duration] = []
         var cycles: [Duration] = []
         let clock = ContinuousClock()
         for _ in 0..<samples {
             var start = clock.now
+            try raw.roundTrip(RedisCommand("PING"))
+            raws.append(clock.now - start)
+            start = clock.now
             try await client.ping()
             pings.append(clock.now - start)
             start = clock.now
@@ -76,16 +115,18 @@ enum BenchCommand {
             try await lock.acquire(timeout: .zero).release()
             cycles.append(clock.now - start)
         }
+        _ = try? await client.delete([setKey])
+        let rawPing = Stats(sorted: raws.sorted())
         let ping = Stats(sorted: pings.sorted())
         let set = Stats(sorted: sets.sorted())
         let cycle = Stats(sorted: cycles.sorted())
-        Terminal.out("Redis round trip (Baton client, async path)   PING p50 \(ms(ping.p50))  p99 \(ms(ping.p99))")
-        Terminal.out("                                               SET  p50 \(ms(set.p50))  p99 \(ms(set.p99))")
-        let ratio = cycle.p50.seconds / (2 * set.p50.seconds)
-        let ratio99 = cycle.p99.seconds / (2 * set.p99.seconds)
+        Terminal.out("raw round trip (blocking socket, PING)        p50 \(ms(rawPing.p50))  p99 \(ms(rawPing.p99))")
+        Terminal.out("Baton client, async path                      PING p50 \(ms(ping.p50))  p99 \(ms(ping.p99))")
+        Terminal.out("                                              SET  p50 \(ms(set.p50))  p99 \(ms(set.p99))")
+        Terminal.out("  PING ratio to the raw round trip            \(ratios(ping, rawPing)) (target p50 <= 1.2x)")
         Terminal.out("uncontended acquire+release cycle             p50 \(ms(cycle.p50))  p99 \(ms(cycle.p99))")
         Terminal.out(
-            "  ratio to two SET round trips                p50 \(DisplayFormat.ratio(ratio))x  p99 \(DisplayFormat.ratio(ratio99))x (target <= 1.3x)"
+            "  ratio to two raw round trips                \(ratios(cycle, rawPing, baselineFactor: 2)) (target p50 <= 1.3x)"
         )
 
         let contended = try service.lock("contended-\(run)", options: .init(ttl: .seconds(10)))
@@ -96,7 +137,65 @@ enum BenchCommand {
         Terminal.out(
             "longest wait of any waiter for the lock        \(ms(result.longestWait)); acquisitions per waiter min \(result.perWaiter.min() ?? 0) max \(result.perWaiter.max() ?? 0)"
         )
-        return .success
+    }
+
+    private static func tokens(_ arguments: ParsedArguments, client: RedisClient, raw: RawRedisSocket, prefix: String)
+        async throws
+    {
+        let samples = try arguments.count("samples", default: 2000)
+        let readers = try arguments.count("readers", default: 64)
+        let reads = try arguments.count("reads", default: 50000)
+        let service = "bench-\(UUID().uuidString.prefix(8).lowercased())"
+        let tokens = TokenClient(client: client, prefix: prefix)
+        let key = try tokens.store.keys(service).token
+        let now = try await client.serverTimeMilliseconds()
+        let record = TokenRecord(
+            service: service, accessToken: "bench-" + String(repeating: "t", count: 900), tokenType: "Bearer",
+            expiresAt: now + 3_600_000, scope: "read write", version: 1, refreshedAt: now, refreshedBy: "baton bench")
+        try await client.set(key, to: Array(try JSONEncoder().encode(record)), expiry: .seconds(600))
+        defer { Task { _ = try? await client.delete([key]) } }
+
+        for _ in 0..<200 {
+            _ = try await tokens.accessToken(for: service)
+            try raw.roundTrip(RedisCommand("GET", key))
+        }
+        var raws: [Duration] = []
+        var readSamples: [Duration] = []
+        let clock = ContinuousClock()
+        for _ in 0..<samples {
+            var start = clock.now
+            try raw.roundTrip(RedisCommand("GET", key))
+            raws.append(clock.now - start)
+            start = clock.now
+            _ = try await tokens.accessToken(for: service)
+            readSamples.append(clock.now - start)
+        }
+        let rawGet = Stats(sorted: raws.sorted())
+        let read = Stats(sorted: readSamples.sorted())
+        Terminal.out("raw GET of the record (blocking socket)       p50 \(ms(rawGet.p50))  p99 \(ms(rawGet.p99))")
+        Terminal.out("TokenClient.accessToken(for:)                 p50 \(ms(read.p50))  p99 \(ms(read.p99))")
+        Terminal.out("  ratio to the raw GET                        \(ratios(read, rawGet)) (target p50 <= 1.2x)")
+
+        let started = clock.now
+        let perReader = max(1, reads / max(1, readers))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<readers {
+                group.addTask { for _ in 0..<perReader { _ = try await tokens.accessToken(for: service) } }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = clock.now - started
+        let total = perReader * readers
+        Terminal.out(
+            "throughput, \(readers) concurrent readers            \(Int(Double(total) / elapsed.seconds)) reads/s (\(total) reads in \(elapsed.shortDescription))"
+        )
+    }
+
+    /// `p50 1.13x  p99 1.40x`: `measured` against `baseline` (times `baselineFactor`).
+    private static func ratios(_ measured: Stats, _ baseline: Stats, baselineFactor: Double = 1) -> String {
+        let p50 = measured.p50.seconds / (baselineFactor * baseline.p50.seconds)
+        let p99 = measured.p99.seconds / (baselineFactor * baseline.p99.seconds)
+        return "p50 \(DisplayFormat.ratio(p50))x  p99 \(DisplayFormat.ratio(p99))x"
     }
 
     struct Stats {

@@ -1,3 +1,4 @@
+import BatonSupport
 import Foundation
 import XCTest
 
@@ -203,7 +204,7 @@ final class ConfigurationTests: XCTestCase {
     /// problems of a configuration it failed to reload.
     func testURLsWithCredentialsAreNeverQuoted() {
         for redisURL in [
-            "rediss://:hunter2-userinfo@cache:6380/0", "rediss://cache:6380?password=hunter2-query",
+            "valkeys://:hunter2-userinfo@cache:6380/0", "valkey://cache:6380?password=hunter2-query",
             "unix-socket:///s.sock?pass=hunter2-pass", "hunter2-bare",
         ] {
             let found = problems(
@@ -212,7 +213,7 @@ final class ConfigurationTests: XCTestCase {
             XCTAssertEqual(
                 found,
                 [
-                    "redis_url: not a Redis URL: use redis://[user[:password]@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"
+                    "redis_url: not a Redis URL: use \(BatonDefaults.redisURLForms)"
                 ])
             XCTAssertFalse(found.joined().contains("hunter2"), "\(found)")
         }

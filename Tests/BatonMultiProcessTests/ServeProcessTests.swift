@@ -286,7 +286,7 @@ final class ServeProcessTests: XCTestCase {
         try startReplica("replica-1")
         _ = try await waitForRecord()
         var broken = configuration
-        broken.settings["redis_url"] = "rediss://baton:hunter2-userinfo@cache:6380/0?password=hunter2-query"
+        broken.settings["redis_url"] = "valkeys://baton:hunter2-userinfo@cache:6380/0?password=hunter2-query"
         configPath = try broken.write(in: folder)
         XCTAssertTrue(try String(contentsOfFile: configPath, encoding: .utf8).contains("hunter2-query"))
         replicas["replica-1"]?.0.signal(SIGHUP)

@@ -46,7 +46,16 @@ final class RedisEndpointTests: XCTestCase {
     func testBadURLsNameTheProblemAndHideThePassword() {
         let cases: [(String, String)] = [
             ("http://host", "scheme"),
-            ("rediss://host", "TLS"),
+            ("redis://host?tls_ca_file=/ca.pem", "write rediss://"),
+            ("rediss://db.example.com?tls_insecure=true", "only for loopback"),
+            ("rediss://host?tls_cert_file=/c.pem", "both tls_cert_file and tls_key_file"),
+            ("rediss://host?tls_insecure=yes", "true or false"),
+            ("redis://a:1,b:2", "one server"),
+            ("redis://host#main", "only meaningful in a redis-sentinel"),
+            ("redis-sentinel://s1:26379,s2", "#master-name"),
+            ("redis-sentinel://s1#", "master name"),
+            ("redis-cluster://n1:7000/3", "only database 0"),
+            ("redis-cluster://n1:7000,:7001", "host is missing"),
             ("redis://host:0", "port"),
             ("redis://host:99999", "port"),
             ("redis://host:abc", "port"),
@@ -115,6 +124,61 @@ final class RedisEndpointTests: XCTestCase {
         XCTAssertFalse(RedisEndpoint.containsCredentials("redis://127.0.0.1:6379/0"))
         XCTAssertFalse(RedisEndpoint.containsCredentials("localhost:6379"), "not a URL: parsing reports that")
         XCTAssertTrue(RedisEndpoint.containsCredentials("redis://name@host"), "read as a password")
+    }
+
+    func testTLSParameters() throws {
+        let endpoint = try RedisEndpoint(
+            url: "rediss://baton:pw@cache.example.com:6380/2?tls_ca_file=/etc/ca%20dir/ca.pem&tls_cert_file=/c.pem"
+                + "&tls_key_file=/k.pem&tls_server_name=redis.internal")
+        XCTAssertEqual(endpoint.transport, .tcp(host: "cache.example.com", port: 6380))
+        XCTAssertEqual(endpoint.database, 2)
+        XCTAssertEqual(
+            endpoint.tls,
+            RedisTLSOptions(
+                caFile: "/etc/ca dir/ca.pem", certificateFile: "/c.pem", keyFile: "/k.pem", serverName: "redis.internal"
+            ))
+        XCTAssertEqual(endpoint.description, "rediss://baton:***@cache.example.com:6380/2")
+        XCTAssertEqual(try RedisEndpoint(url: "rediss://h").tls, RedisTLSOptions(), "the system store, full checks")
+        XCTAssertNil(try RedisEndpoint(url: "redis://h").tls)
+        XCTAssertEqual(try RedisEndpoint(url: "rediss://127.0.0.1:1?tls_insecure=true").tls?.insecure, true)
+        XCTAssertEqual(try RedisEndpoint(url: "rediss://[::1]:1?tls_insecure=true").tls?.insecure, true)
+    }
+
+    func testSentinelURLs() throws {
+        let endpoint = try RedisEndpoint(url: "redis-sentinel://:pw@s1,s2:26380,[::1]/1#my%20master")
+        XCTAssertEqual(
+            endpoint.topology,
+            .sentinel(
+                sentinels: [
+                    .tcp(host: "s1", port: 26379), .tcp(host: "s2", port: 26380), .tcp(host: "::1", port: 26379),
+                ],
+                masterName: "my master"))
+        XCTAssertNil(endpoint.transport)
+        XCTAssertEqual(endpoint.password, "pw")
+        XCTAssertEqual(endpoint.database, 1)
+        XCTAssertNil(endpoint.tls)
+        XCTAssertEqual(endpoint.description, "redis-sentinel://:***@s1:26379,s2:26380,[::1]:26379/1#my master")
+        XCTAssertTrue(endpoint.address.contains("master 'my master'"), endpoint.address)
+        XCTAssertNotNil(try RedisEndpoint(url: "rediss-sentinel://s1#m").tls)
+        XCTAssertEqual(try RedisEndpoint(url: "redis-sentinel://s1?tls_ca_file=/ca.pem#m").tls?.caFile, "/ca.pem")
+        XCTAssertEqual(
+            RedisEndpoint.redacted("redis-sentinel://u:hunter2@s1,s2?tls_ca_file=/ca.pem#mymaster"),
+            "redis-sentinel://***@s1,s2?tls_ca_file=/ca.pem#mymaster")
+    }
+
+    func testClusterURLs() throws {
+        let endpoint = try RedisEndpoint(url: "redis-cluster://u:pw@n1:7000,n2,10.0.0.3:7002")
+        XCTAssertEqual(
+            endpoint.topology,
+            .cluster(seeds: [
+                .tcp(host: "n1", port: 7000), .tcp(host: "n2", port: 6379), .tcp(host: "10.0.0.3", port: 7002),
+            ]))
+        XCTAssertEqual(endpoint.username, "u")
+        XCTAssertEqual(endpoint.description, "redis-cluster://u:***@n1:7000,n2:6379,10.0.0.3:7002")
+        XCTAssertNotNil(try RedisEndpoint(url: "rediss-cluster://n1:7000").tls)
+        let node = endpoint.server(at: .tcp(host: "n2", port: 7001))
+        XCTAssertEqual(node.transport, .tcp(host: "n2", port: 7001))
+        XCTAssertEqual(node.password, "pw")
     }
 
     func testErrorsBuiltByHandRedactTheURLToo() {

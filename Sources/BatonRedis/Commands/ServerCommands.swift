@@ -14,7 +14,12 @@ extension RedisClient {
     /// Baton judges token freshness and lock deadlines by this clock, so that replicas on hosts
     /// with skewed clocks agree.
     public func serverTimeMilliseconds() async throws -> Int64 {
-        let reply = try await send(RedisCommand("TIME"))
+        try Self.milliseconds(fromTimeReply: try await send(RedisCommand("TIME")))
+    }
+
+    /// The milliseconds since the Unix epoch in a `TIME` reply (for callers that pipeline `TIME`).
+    /// - Throws: ``RedisError/unexpectedReply(command:reply:)`` for anything but `[seconds, micros]`.
+    public static func milliseconds(fromTimeReply reply: RESPValue) throws -> Int64 {
         guard let parts = reply.array, parts.count == 2, let seconds = parts[0].integer, let micros = parts[1].integer
         else {
             throw RedisError.unexpectedReply(command: "TIME", reply: reply.description)
