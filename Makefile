@@ -83,4 +83,4 @@ check-deploy: build
 		env MY_API_CLIENT_SECRET=example BATON_SENTINEL_PASSWORD=example $(BATON) config check $$example \
 			|| { echo "check-deploy: baton config check $$example failed" >&2; exit 1; }; \
 	done
-	@Deploy/check-configs.sh
+	@BATON=$(BATON) Deploy/check-configs.sh

@@ -5,9 +5,11 @@
 #   - Deploy/sentinel/redis.conf (with its users.acl) starts a redis-server;
 #   - Deploy/sentinel/sentinel.conf starts a Sentinel that monitors that server as `baton`;
 #   - Deploy/tls/redis.conf (with Deploy/redis/users.acl and certificates from
-#     Deploy/tls/make-certs.sh) starts a redis-server that answers over TLS and not in plain TCP.
+#     Deploy/tls/make-certs.sh) starts a redis-server that answers over TLS and not in plain TCP,
+#     and `baton ping` (the executable in $BATON, when set) reaches it with the redis_url of
+#     Deploy/tls/baton.json.example; then the same with mutual TLS, as Deploy/README.md describes.
 # Each runs on a private loopback port from a temporary copy in which only what a container
-# provides is replaced: CHANGE-ME passwords, container paths, the host name redis-1.
+# provides is replaced: CHANGE-ME passwords, container paths, the host names redis-1 and redis.
 # The behaviour of the Sentinel deployment (replication, failover) is tested by
 # Tests/BatonMultiProcessTests/ShippedSentinelTests.swift.
 set -euo pipefail
@@ -84,18 +86,35 @@ monitored=$(REDISCLI_AUTH=check-requirepass redis-cli -p "$sentinel_port" sentin
     fail "the Sentinel from Deploy/sentinel/sentinel.conf does not monitor the master as 'baton': $monitored"
 echo "Deploy/sentinel/sentinel.conf: loaded by redis-sentinel, monitors 'baton'"
 
-# Deploy/tls/redis.conf with Deploy/redis/users.acl and the certificates make-certs.sh makes.
+# Deploy/tls/redis.conf with Deploy/redis/users.acl and the certificates make-certs.sh makes; then
+# with mutual TLS (tls-auth-clients yes, Baton's certificate in the URL).
 mkdir "$work/tls"
 "$deploy/tls/make-certs.sh" "$work/tls/certs" >/dev/null
 fill "$deploy/redis/users.acl" "$work/tls/users.acl"
-tls_port=$(free_port)
-fill "$deploy/tls/redis.conf" "$work/tls/redis.conf" \
-    "s| /tls/| $work/tls/certs/|" "s| /run/redis-tls/redis.key| $work/tls/certs/redis.key|" \
-    "s|/etc/redis/users.acl|$work/tls/users.acl|" "s|^tls-port 6379$|tls-port $tls_port|"
-cli_options=(--tls --cacert "$work/tls/certs/ca.crt")
-start tls-redis "$tls_port" redis-server "$work/tls/redis.conf" --bind 127.0.0.1 --dir "$work/tls" --daemonize no
-cli_options=()
-if redis-cli -p "$tls_port" ping 2>/dev/null | grep -qE 'PONG|NOAUTH'; then
-    fail "Deploy/tls/redis.conf: the server answers plain TCP on its TLS port"
-fi
-echo "Deploy/tls/redis.conf, make-certs.sh and Deploy/redis/users.acl: redis-server answers over TLS only"
+check_tls() {
+    local mode=$1 auth_clients=$2 parameters=$3
+    local port
+    port=$(free_port)
+    fill "$deploy/tls/redis.conf" "$work/tls/redis-$mode.conf" \
+        "s| /tls/| $work/tls/certs/|" "s| /run/redis-tls/redis.key| $work/tls/certs/redis.key|" \
+        "s|/etc/redis/users.acl|$work/tls/users.acl|" "s|^tls-port 6379$|tls-port $port|" \
+        "s|^tls-auth-clients no$|tls-auth-clients $auth_clients|"
+    cli_options=(--tls --cacert "$work/tls/certs/ca.crt" --cert "$work/tls/certs/baton.crt" --key "$work/tls/certs/baton.key")
+    start "tls-redis-$mode" "$port" redis-server "$work/tls/redis-$mode.conf" --bind 127.0.0.1 --dir "$work/tls" \
+        --daemonize no
+    cli_options=()
+    if redis-cli -p "$port" ping 2>/dev/null | grep -qE 'PONG|NOAUTH'; then
+        fail "Deploy/tls/redis.conf: the server answers plain TCP on its TLS port"
+    fi
+    [ -n "${BATON:-}" ] || return 0
+    fill "$deploy/tls/baton.json.example" "$work/tls/baton-$mode.json" "s|@redis:6379/|@127.0.0.1:$port/|" \
+        "s|/etc/baton/tls/|$work/tls/certs/|g" "s|tls_ca_file=[^\"]*|&${parameters//&/\\&}|"
+    local url
+    url=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["redis_url"])' "$work/tls/baton-$mode.json")
+    BATON_REDIS_URL=$url "$BATON" ping --count 1 >"$work/ping-$mode.log" 2>&1 ||
+        fail "baton ping with the redis_url of Deploy/tls/baton.json.example ($mode) failed:
+$(cat "$work/ping-$mode.log")"
+}
+check_tls tls no ""
+check_tls mutual-tls yes "&tls_cert_file=$work/tls/certs/baton.crt&tls_key_file=$work/tls/certs/baton.key"
+echo "Deploy/tls/redis.conf, make-certs.sh, baton.json.example and Deploy/redis/users.acl: TLS only, mutual TLS too${BATON:+, baton ping passes}"
