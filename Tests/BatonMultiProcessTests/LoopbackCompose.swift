@@ -129,11 +129,6 @@ final class LoopbackCompose {
         services[name]?.process?.waitForExit(timeout: 10)
     }
 
-    /// Whether `name`'s process runs.
-    func isRunning(_ name: String) -> Bool {
-        services[name]?.process?.isRunning ?? false
-    }
-
     /// Stops every service (SIGTERM, then SIGKILL).
     func stopAll() {
         for service in services.values { service.process?.terminate(grace: 5) }
