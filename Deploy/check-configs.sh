@@ -28,6 +28,11 @@ fail() {
     exit 1
 }
 
+for program in redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools openssl:openssl python3:python3; do
+    command -v "${program%%:*}" >/dev/null 2>&1 ||
+        fail "${program%%:*} is not installed: apt-get install -y ${program#*:}"
+done
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
