@@ -54,7 +54,7 @@ let package = Package(
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
         .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine", "BatonRedis"]),
         .testTarget(name: "BatonSupportTests", dependencies: ["BatonSupport"]),
-        .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
+        .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonSupport", "BatonTestSupport"]),
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
         // Several real `baton` processes against a real redis-server.
         .testTarget(
