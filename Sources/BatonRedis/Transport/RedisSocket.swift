@@ -38,6 +38,14 @@ extension SocketFailure {
         switch self {
         case .timedOut:
             return .timeout(address: address, operation: operation, after: limit ?? .zero)
+        case .closedByPeer where beforeFirstReply && isTLS, .system(ECONNRESET) where beforeFirstReply && isTLS:
+            // TLS 1.3 finishes the handshake before the server checks the client's certificate;
+            // a refusal then arrives as an alert, or as a reset that overtakes it.
+            return .tlsFailed(
+                address: address,
+                reason:
+                    "the server ended the TLS session before its first reply (\(reason)): if it requires a client certificate, set tls_cert_file and tls_key_file"
+            )
         case .closedByPeer, .system(ECONNRESET):
             let hint =
                 beforeFirstReply && !isTLS ? " before its first reply (if this port speaks TLS, use rediss://)" : ""
