@@ -65,10 +65,22 @@ bench-serve: deps
 	python3 bench/serve_bench.py --services 2000 --lifetime 30 --replicas 3 --duration 120
 	python3 bench/serve_bench.py --services 10000 --lifetime 300 --replicas 1 --duration 420
 
-## Static checks of the deployment files: docker-compose.yml (needs the docker-compose package)
-## and the example configuration.
+## Checks of the deployment files: each compose file (`docker-compose config`, which needs the
+## docker-compose package but no Docker engine; an empty .env is made beside one that has none, and
+## removed), each example Baton configuration (`baton config check`), and the Redis and Sentinel
+## configuration files, each loaded by a real redis-server or redis-sentinel (Deploy/check-configs.sh).
+COMPOSE_FILES := docker-compose.yml Deploy/sentinel/docker-compose.yml Deploy/tls/docker-compose.yml
+BATON_EXAMPLES := $(wildcard Deploy/*.json.example Deploy/*/*.json.example)
 check-deploy: build
-	@created=; [ -e .env ] || { touch .env; created=1; }; \
-	docker-compose -f docker-compose.yml config -q; status=$$?; \
-	[ -z "$$created" ] || rm -f .env; exit $$status
-	@env MY_API_CLIENT_SECRET=example $(BATON) config check Deploy/baton.json.example
+	@for file in $(COMPOSE_FILES); do \
+		env=$$(dirname $$file)/.env; created=; [ -e $$env ] || { touch $$env; created=1; }; \
+		docker-compose -f $$file config -q; status=$$?; \
+		[ -z "$$created" ] || rm -f $$env; \
+		[ $$status -eq 0 ] || { echo "check-deploy: $$file is not a valid compose file" >&2; exit 1; }; \
+		echo "$$file: valid"; \
+	done
+	@for example in $(BATON_EXAMPLES); do \
+		env MY_API_CLIENT_SECRET=example BATON_SENTINEL_PASSWORD=example $(BATON) config check $$example \
+			|| { echo "check-deploy: baton config check $$example failed" >&2; exit 1; }; \
+	done
+	@BATON=$(BATON) Deploy/check-configs.sh
