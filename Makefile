@@ -53,10 +53,12 @@ lint:
 clean:
 	rm -rf .build .build-asan
 
-## Lock latency figures against a private redis-server (release build).
+## Client, lock and token-read latency figures against a private redis-server (release build),
+## each as a ratio to a raw socket round trip measured in the same run.
 bench: deps
 	$(SWIFT) build -c release --product baton
 	@scripts/with-private-redis.sh .build/release/baton bench lock
+	@scripts/with-private-redis.sh .build/release/baton bench tokens
 
 ## Coordinator scale runs (release build): 2,000 services with 30 s tokens on 3 replicas, then
 ## 10,000 services with 5-minute tokens on one replica (about 10 minutes in all).
