@@ -1,9 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 // @unchecked: remembers the last killed master; tests call it from one task at a time.
 /// A real Sentinel deployment for tests: one master, two replicas (`--replicaof`) and three
 /// Sentinels (quorum 2), each a ``RedisServerProcess`` on its own loopback port and directory,
@@ -117,14 +113,9 @@ public final class RedisSentinelGroup: @unchecked Sendable {
                 "sentinel sentinel-pass \(configQuoted(sentinelPassword))",
             ]
         }
-        var sentinels: [RedisServerProcess] = []
-        do {
-            for _ in 0..<3 {
-                sentinels.append(try RedisServerProcess.start(configuration: sentinelConfiguration, mode: .sentinel))
-            }
-        } catch {
-            (dataNodes + sentinels).forEach { $0.kill9() }
-            throw error
+        // On an error, the processes started so far stop as they are released.
+        let sentinels = try (0..<3).map { _ in
+            try RedisServerProcess.start(configuration: sentinelConfiguration, mode: .sentinel)
         }
         let group = RedisSentinelGroup(
             masterName: masterName, dataNodes: dataNodes, sentinels: sentinels, dataPassword: dataPassword,
