@@ -107,11 +107,11 @@ public final class RedisClusterProcess: @unchecked Sendable {
     /// The nodes as the node on `port` sees them (default: the first running node), with the
     /// process ids of the running ones.
     /// - Throws: ``TopologyError`` when that node does not answer.
-    public func nodes(accordingTo port: Int? = nil) throws -> [Node] {
+    public func nodes(accordingTo port: Int? = nil) throws -> [RedisClusterNode] {
         guard let port = port ?? servers.first(where: \.isRunning)?.port else {
             throw TopologyError("no node of the cluster is running")
         }
-        return try Node.parse(RedisCLI.text(port: port, ["CLUSTER", "NODES"])).map { node in
+        return try RedisClusterNode.parse(RedisCLI.text(port: port, ["CLUSTER", "NODES"])).map { node in
             var node = node
             node.pid = server(port: node.port)?.pid
             return node
@@ -204,12 +204,12 @@ public final class RedisClusterProcess: @unchecked Sendable {
     private func waitUntilHealthy(timeout: Duration, replicas: Int?) async throws {
         try await waitUntil("the cluster to be healthy", timeout: timeout, logs: logs) {
             let running = Set(servers.filter(\.isRunning).map(\.port))
-            var views: [Int: [Node]] = [:]
+            var views: [Int: [RedisClusterNode]] = [:]
             for port in running {
                 try checkState(of: port)
                 views[port] = try nodes(accordingTo: port)
             }
-            var selves: [Int: Node] = [:]
+            var selves: [Int: RedisClusterNode] = [:]
             for (port, view) in views {
                 guard let me = view.first(where: { $0.flags.contains("myself") }) else {
                     throw NotYet("node \(port) does not list itself")
@@ -230,7 +230,7 @@ public final class RedisClusterProcess: @unchecked Sendable {
 
     /// Throws ``NotYet`` unless the node on `port` sees the running nodes (`selves`, as each sees
     /// itself) as they are, none failing, no open slot, and `replicas` running replicas if given.
-    private func checkView(_ view: [Node], of port: Int, selves: [Int: Node], replicas: Int?)
+    private func checkView(_ view: [RedisClusterNode], of port: Int, selves: [Int: RedisClusterNode], replicas: Int?)
         throws
     {
         if let open = view.first(where: { !$0.migrating.isEmpty || !$0.importing.isEmpty }) {
@@ -271,7 +271,7 @@ public final class RedisClusterProcess: @unchecked Sendable {
     }
 
     /// A view's slot ownership as text (`0-5460:PORT ...`), to compare views.
-    private static func slotMap(_ view: [Node]) -> String {
+    private static func slotMap(_ view: [RedisClusterNode]) -> String {
         view.flatMap { node in node.slots.map { (range: $0, port: node.port) } }
             .sorted { $0.range.lowerBound < $1.range.lowerBound }
             .map { "\($0.range.lowerBound)-\($0.range.upperBound):\($0.port)" }

@@ -92,46 +92,44 @@ extension RedisServerProcess {
     }
 }
 
-extension RedisServerProcess {
-    /// The query parameters of Baton's `rediss://` URLs; each is left out when `nil` (or `false`).
-    ///
-    /// ```swift
-    /// server.tlsURL(.init(caFile: certificates.otherCACertificate))
-    /// // rediss://127.0.0.1:PORT?tls_ca_file=/tmp/baton-certificates-1a2b3c4d/other-ca.crt
-    /// ```
-    public struct TLSURLParameters: Sendable, Equatable {
-        /// `tls_ca_file`: the CA certificates to trust (a PEM file path).
-        public var caFile: String?
-        /// `tls_cert_file`: the client certificate, for mutual TLS.
-        public var certificateFile: String?
-        /// `tls_key_file`: the client certificate's private key.
-        public var keyFile: String?
-        /// `tls_server_name`: the name to expect in the server's certificate (and to send as SNI).
-        public var serverName: String?
-        /// `tls_insecure=true`: skip every certificate check.
-        public var insecure: Bool
+/// The query parameters of Baton's `rediss://` URLs; each is left out when `nil` (or `false`).
+///
+/// ```swift
+/// server.tlsURL(TLSURLParameters(caFile: certificates.otherCACertificate))
+/// // rediss://127.0.0.1:PORT?tls_ca_file=/tmp/baton-certificates-1a2b3c4d/other-ca.crt
+/// ```
+public struct TLSURLParameters: Sendable, Equatable {
+    /// `tls_ca_file`: the CA certificates to trust (a PEM file path).
+    public var caFile: String?
+    /// `tls_cert_file`: the client certificate, for mutual TLS.
+    public var certificateFile: String?
+    /// `tls_key_file`: the client certificate's private key.
+    public var keyFile: String?
+    /// `tls_server_name`: the name to expect in the server's certificate (and to send as SNI).
+    public var serverName: String?
+    /// `tls_insecure=true`: skip every certificate check.
+    public var insecure: Bool
 
-        /// Parameters; none is set unless given.
-        public init(
-            caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, serverName: String? = nil,
-            insecure: Bool = false
-        ) {
-            self.caFile = caFile
-            self.certificateFile = certificateFile
-            self.keyFile = keyFile
-            self.serverName = serverName
-            self.insecure = insecure
-        }
+    /// Parameters; none is set unless given.
+    public init(
+        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, serverName: String? = nil,
+        insecure: Bool = false
+    ) {
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.serverName = serverName
+        self.insecure = insecure
+    }
 
-        /// `tls_ca_file=...&tls_cert_file=...&tls_key_file=...&tls_server_name=...&tls_insecure=true`,
-        /// in that order, without the unset ones; values percent-encoded (a path keeps its slashes).
-        public var query: String {
-            let pairs: [(String, String?)] = [
-                ("tls_ca_file", caFile), ("tls_cert_file", certificateFile), ("tls_key_file", keyFile),
-                ("tls_server_name", serverName), ("tls_insecure", insecure ? "true" : nil),
-            ]
-            return pairs.compactMap { name, value in value.map { "\(name)=\(percentEncoded($0, keeping: "/"))" } }
-                .joined(separator: "&")
-        }
+    /// `tls_ca_file=...&tls_cert_file=...&tls_key_file=...&tls_server_name=...&tls_insecure=true`,
+    /// in that order, without the unset ones; values percent-encoded (a path keeps its slashes).
+    public var query: String {
+        let pairs: [(String, String?)] = [
+            ("tls_ca_file", caFile), ("tls_cert_file", certificateFile), ("tls_key_file", keyFile),
+            ("tls_server_name", serverName), ("tls_insecure", insecure ? "true" : nil),
+        ]
+        return pairs.compactMap { name, value in value.map { "\(name)=\(percentEncoded($0, keeping: "/"))" } }
+            .joined(separator: "&")
     }
 }
