@@ -1,9 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 // @unchecked: remembers the slots of killed masters; tests call it from one task at a time.
 /// A real Redis Cluster for tests: six `redis-server --cluster-enabled yes` nodes (three masters,
 /// one replica each) on loopback ports whose cluster bus port (port + 10000) is free too, joined
@@ -18,7 +14,8 @@ import Foundation
 /// ```swift
 /// let cluster = try await RedisClusterProcess.start()
 /// let slot = RedisClusterProcess.keySlot("{svc}:token")
-/// try await cluster.migrateSlot(slot, to: cluster.masterPorts().first { $0 != try cluster.masterPort(forSlot: slot) }!)
+/// let owner = try cluster.masterPort(forSlot: slot)
+/// try await cluster.migrateSlot(slot, to: try cluster.masterPorts().first { $0 != owner }!)
 /// let old = try cluster.killMaster(ofSlot: slot)
 /// let new = try await cluster.waitForFailover(awayFrom: old)
 /// ```
@@ -28,7 +25,7 @@ public final class RedisClusterProcess: @unchecked Sendable {
     /// The slots each master ``killMaster(ofSlot:)`` killed served, by port.
     private var slotsOfKilledMasters: [Int: [ClosedRange<Int>]] = [:]
 
-    /// How many masters and replicas per master the cluster has.
+    /// How many masters the cluster has.
     public static let masterCount = 3
     /// Replicas per master.
     public static let replicasPerMaster = 1
@@ -65,14 +62,9 @@ public final class RedisClusterProcess: @unchecked Sendable {
                 // A replica's first sync must not wait 5 s for other replicas.
                 "--repl-diskless-sync-delay", "0",
             ] + arguments
-        var servers: [RedisServerProcess] = []
-        do {
-            for _ in 0..<(masterCount * (1 + replicasPerMaster)) {
-                servers.append(try RedisServerProcess.start(arguments: nodeArguments, mode: .server, clusterBus: true))
-            }
-        } catch {
-            servers.forEach { $0.kill9() }
-            throw error
+        // On an error, the nodes started so far stop as they are released.
+        let servers = try (0..<(masterCount * (1 + replicasPerMaster))).map { _ in
+            try RedisServerProcess.start(arguments: nodeArguments, mode: .server, clusterBus: true)
         }
         let cluster = RedisClusterProcess(servers: servers)
         let create = try InstalledProgram.run(
@@ -267,7 +259,7 @@ public final class RedisClusterProcess: @unchecked Sendable {
     }
 
     /// Throws ``NotYet`` unless the node on `port` reports `cluster_state:ok` with every slot ok.
-    func checkState(of port: Int) throws {
+    private func checkState(of port: Int) throws {
         let info = try RedisCLI.fields(port: port, ["CLUSTER", "INFO"])
         let all = String(Self.slotCount)
         guard info["cluster_state"] == "ok", info["cluster_slots_assigned"] == all, info["cluster_slots_ok"] == all
@@ -279,7 +271,7 @@ public final class RedisClusterProcess: @unchecked Sendable {
     }
 
     /// A view's slot ownership as text (`0-5460:PORT ...`), to compare views.
-    static func slotMap(_ view: [RedisClusterNode]) -> String {
+    private static func slotMap(_ view: [RedisClusterNode]) -> String {
         view.flatMap { node in node.slots.map { (range: $0, port: node.port) } }
             .sorted { $0.range.lowerBound < $1.range.lowerBound }
             .map { "\($0.range.lowerBound)-\($0.range.upperBound):\($0.port)" }

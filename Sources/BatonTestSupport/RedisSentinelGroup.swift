@@ -1,9 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 // @unchecked: remembers the last killed master; tests call it from one task at a time.
 /// A real Sentinel deployment for tests: one master, two replicas (`--replicaof`) and three
 /// Sentinels (quorum 2), each a ``RedisServerProcess`` on its own loopback port and directory,
@@ -72,7 +68,10 @@ public final class RedisSentinelGroup: @unchecked Sendable {
     ///   - dataArguments: extra `redis-server` arguments for every data node, such as
     ///     `["--min-replicas-to-write", "1"]`.
     ///   - dataConfiguration: extra configuration lines for every data node.
-    ///   - downAfterMilliseconds: `sentinel down-after-milliseconds` (default 1000).
+    ///   - downAfterMilliseconds: `sentinel down-after-milliseconds` (default 2000). Keep it above
+    ///     1000: a Sentinel that has just switched to a new master reconnects to it up to 1 s later
+    ///     (its ping period), and with 1000 it may then declare that master down at once and fail
+    ///     over again.
     ///   - failoverTimeoutMilliseconds: `sentinel failover-timeout` (default 5000); a failed
     ///     failover attempt is retried after twice this.
     ///   - timeout: how long the group may take to become ready (default 60 s).
@@ -80,7 +79,7 @@ public final class RedisSentinelGroup: @unchecked Sendable {
     ///   (with every log) when the group does not become ready in time.
     public static func start(
         masterName: String = "baton-master", dataPassword: String? = nil, sentinelPassword: String? = nil,
-        dataArguments: [String] = [], dataConfiguration: [String] = [], downAfterMilliseconds: Int = 1000,
+        dataArguments: [String] = [], dataConfiguration: [String] = [], downAfterMilliseconds: Int = 2000,
         failoverTimeoutMilliseconds: Int = 5000, timeout: Duration = .seconds(60)
     ) async throws -> RedisSentinelGroup {
         var configuration = dataConfiguration
@@ -114,14 +113,9 @@ public final class RedisSentinelGroup: @unchecked Sendable {
                 "sentinel sentinel-pass \(configQuoted(sentinelPassword))",
             ]
         }
-        var sentinels: [RedisServerProcess] = []
-        do {
-            for _ in 0..<3 {
-                sentinels.append(try RedisServerProcess.start(configuration: sentinelConfiguration, mode: .sentinel))
-            }
-        } catch {
-            (dataNodes + sentinels).forEach { $0.kill9() }
-            throw error
+        // On an error, the processes started so far stop as they are released.
+        let sentinels = try (0..<3).map { _ in
+            try RedisServerProcess.start(configuration: sentinelConfiguration, mode: .sentinel)
         }
         let group = RedisSentinelGroup(
             masterName: masterName, dataNodes: dataNodes, sentinels: sentinels, dataPassword: dataPassword,
@@ -211,8 +205,8 @@ public final class RedisSentinelGroup: @unchecked Sendable {
         return port
     }
 
-    /// Waits until every running Sentinel names the same new master, other than `oldPort`, and
-    /// that node reports `role:master`.
+    /// Waits until every running Sentinel names the same new master, other than `oldPort`, sees
+    /// it healthy with no failover in progress, and that node reports `role:master`.
     /// - Parameter timeout: default 60 s (Sentinel may need a second attempt, twice the
     ///   failover timeout later, or sit out 30 s in TILT mode on a stalled machine).
     /// - Returns: the new master's port.
@@ -222,6 +216,12 @@ public final class RedisSentinelGroup: @unchecked Sendable {
         try await waitUntil("a failover away from the master on port \(oldPort)", timeout: timeout, logs: logs) {
             let port = try agreedMasterPort()
             guard port != oldPort else { throw NotYet("the Sentinels still name port \(oldPort)") }
+            for sentinel in sentinels where sentinel.isRunning {
+                let flags = "\(try masterState(accordingTo: sentinel)["flags"] ?? "?")"
+                guard flags == "master" else {
+                    throw NotYet("Sentinel :\(sentinel.port) sees the master on \(port) with flags \(flags)")
+                }
+            }
             let role = try replicationInfo(port: port)["role"]
             guard role == "master" else {
                 throw NotYet("the Sentinels name port \(port), which reports role:\(role ?? "?")")
@@ -338,7 +338,7 @@ public final class RedisSentinelGroup: @unchecked Sendable {
         throws
     {
         let name = "Sentinel :\(sentinel.port)"
-        let state = try sentinelReply(sentinel, ["master", masterName]) as? [String: Any] ?? [:]
+        let state = try masterState(accordingTo: sentinel)
         guard "\(state["port"] ?? "")" == String(master), "\(state["flags"] ?? "")" == "master" else {
             throw NotYet("\(name) sees the master as port \(state["port"] ?? "?") with flags \(state["flags"] ?? "?")")
         }
@@ -352,6 +352,11 @@ public final class RedisSentinelGroup: @unchecked Sendable {
         guard healthyPeers >= otherSentinels else {
             throw NotYet("\(name) knows \(healthyPeers) healthy Sentinels, not \(otherSentinels)")
         }
+    }
+
+    /// `SENTINEL master NAME`: `port`, `flags`, `num-slaves`, `num-other-sentinels`...
+    private func masterState(accordingTo sentinel: RedisServerProcess) throws -> [String: Any] {
+        try sentinelReply(sentinel, ["master", masterName]) as? [String: Any] ?? [:]
     }
 
     private func sentinelReply(_ sentinel: RedisServerProcess, _ arguments: [String]) throws -> Any? {

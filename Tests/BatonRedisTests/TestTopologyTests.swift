@@ -246,6 +246,10 @@ final class TestTopologyTests: XCTestCase {
             XCTAssertEqual(try RedisCLI.reply(port: halfSource, ["SET", key, key]) as? String, "OK")
         }
         let migration = try cluster.beginSlotMigration(halfSlot, to: halfTarget, movingKeys: ["{half}:a"])
+        let sourceSelf = try XCTUnwrap(cluster.nodes(accordingTo: halfSource).first { $0.port == halfSource })
+        XCTAssertEqual(sourceSelf.migrating, [halfSlot: migration.targetID])
+        let targetSelf = try XCTUnwrap(cluster.nodes(accordingTo: halfTarget).first { $0.port == halfTarget })
+        XCTAssertEqual(targetSelf.importing, [halfSlot: migration.sourceID])
         let ask = try RedisCLI.run(port: halfSource, ["GET", "{half}:a"]).output
         XCTAssertTrue(ask.hasPrefix("ASK \(halfSlot) 127.0.0.1:\(halfTarget)"), ask)
         XCTAssertEqual(try RedisCLI.reply(port: halfSource, ["GET", "{half}:b"]) as? String, "{half}:b")
