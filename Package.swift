@@ -52,7 +52,7 @@ let package = Package(
         ),
 
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
-        .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine", "BatonRedis"]),
+        .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine", "BatonRedis", "BatonSupport"]),
         .testTarget(name: "BatonSupportTests", dependencies: ["BatonSupport"]),
         .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonSupport", "BatonTestSupport"]),
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),

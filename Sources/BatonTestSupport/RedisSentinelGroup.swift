@@ -1,3 +1,4 @@
+import BatonSupport
 import Foundation
 
 // @unchecked: remembers the last killed master; tests call it from one task at a time.
@@ -34,9 +35,6 @@ public final class RedisSentinelGroup: @unchecked Sendable {
     /// The port of the master ``killMaster()`` killed, until ``restartOldMaster(timeout:)``.
     public private(set) var killedMasterPort: Int?
 
-    /// The environment variable Baton reads the Sentinels' password from.
-    public static let sentinelPasswordVariable = "BATON_SENTINEL_PASSWORD"
-
     /// The Sentinels' quorum: how many must agree that the master is down.
     public static let quorum = 2
 
@@ -64,7 +62,7 @@ public final class RedisSentinelGroup: @unchecked Sendable {
     ///   - dataPassword: `requirepass` and `masterauth` of the data nodes (written to their
     ///     configuration files, never to arguments), and `sentinel auth-pass` (default: none).
     ///   - sentinelPassword: `requirepass` of the Sentinels (default: none). Baton reads it from
-    ///     ``sentinelPasswordVariable``: see ``sentinelEnvironment``.
+    ///     `BATON_SENTINEL_PASSWORD` (``BatonDefaults/sentinelPasswordVariable``): see ``sentinelEnvironment``.
     ///   - dataArguments: extra `redis-server` arguments for every data node, such as
     ///     `["--min-replicas-to-write", "1"]`.
     ///   - dataConfiguration: extra configuration lines for every data node.
@@ -157,7 +155,7 @@ public final class RedisSentinelGroup: @unchecked Sendable {
     /// `BATON_SENTINEL_PASSWORD` set to ``sentinelPassword`` (empty without one): the
     /// environment a Baton process needs.
     public var sentinelEnvironment: [String: String] {
-        sentinelPassword.map { [Self.sentinelPasswordVariable: $0] } ?? [:]
+        sentinelPassword.map { [BatonDefaults.sentinelPasswordVariable: $0] } ?? [:]
     }
 
     /// The data node on `port`, if it is one of this group's.
