@@ -1,4 +1,3 @@
-import BatonCommandLine
 import BatonConfig
 import BatonLock
 import BatonRedis
@@ -8,53 +7,6 @@ import Foundation
 import XCTest
 
 @testable import BatonTokens
-
-/// A TCP proxy (`Tests/Support/redis_cut_proxy.py`) in front of a real redis-server: it can cut a
-/// client connection right after the reply to a chosen command, and, frozen with SIGSTOP, hold
-/// back a replication stream.
-final class RedisCutProxy: @unchecked Sendable {
-    let port: Int
-    private let process: ChildProcess
-    private let logFile: URL
-
-    var url: String { "redis://127.0.0.1:\(port)" }
-    var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
-
-    /// Starts a proxy to 127.0.0.1:`target`; `cutAfterReplyTo` names whole arguments that, all in
-    /// one request, make the proxy close that connection right after the reply (once).
-    init(target: Int, cutAfterReplyTo words: [String] = []) throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Support/redis_cut_proxy.py").path
-        logFile = FileManager.default.temporaryDirectory.appendingPathComponent("cut-proxy-\(UUID().uuidString).log")
-        var arguments = [script, "--target", String(target)]
-        if !words.isEmpty { arguments += ["--cut-after-reply-to"] + words }
-        process = try ChildProcess(executable: "/usr/bin/python3", arguments: arguments, streams: .file(logFile.path))
-        let logFile = logFile
-        let output = { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
-        let deadline = Date().addingTimeInterval(10)
-        var found: Int?
-        while Date() < deadline, found == nil {
-            found = output().split(separator: "\n").first { $0.hasPrefix("PORT ") }.flatMap { Int($0.dropFirst(5)) }
-            if found == nil { usleep(20_000) }
-        }
-        guard let found else {
-            process.terminate(grace: 1)
-            throw RedisError.connectionFailed(address: "proxy", reason: "the proxy did not start: \(output())")
-        }
-        port = found
-    }
-
-    deinit { stop() }
-
-    func signal(_ signal: Int32) { process.signal(signal) }
-
-    func stop() {
-        if process.isRunning {
-            process.signal(SIGCONT)
-            process.terminate(grace: 1)
-        }
-    }
-}
 
 /// Adversarial review of the `persist_replicas` wait: each test shows one way in which the wait
 /// reports replicas that do not have the rotated refresh token.

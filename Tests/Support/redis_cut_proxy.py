@@ -49,8 +49,14 @@ def pump_down(client, upstream, armed):
             data = upstream.recv(65536)
             if not data:
                 break
+            cut = armed.is_set() and not data.startswith(b"-")
+            if cut:
+                # Corked, the reply and the FIN leave in one segment: the client finds the
+                # connection closed as soon as it has read the reply, before its next command.
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             client.sendall(data)
-            if armed.is_set() and not data.startswith(b"-"):
+            if cut:
                 print("CUT", flush=True)
                 for sock in (client, upstream):
                     try:
