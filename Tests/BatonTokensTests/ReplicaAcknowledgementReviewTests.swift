@@ -138,3 +138,67 @@ final class ReplicaAcknowledgementReviewTests: XCTestCase {
                 + "(\(spooledFiles())); the new master has the seed, which the provider already invalidated")
     }
 }
+
+/// Adversarial review of the `awaiting-replicas` mark: it is keyed on the replica that waited,
+/// but a spooled token is usually replayed by another process (a `baton refresh` abandons, the
+/// host's `baton serve` replays), which cannot clear it.
+final class AwaitingReplicasMarkReviewTests: XCTestCase {
+    func testAMarkIsClearedWhenAnotherProcessReplaysTheTokenToEnoughReplicas() async throws {
+        let master = try RedisServerProcess.start(arguments: RedisServerProcess.replicationFriendlyArguments)
+        addTeardownBlock { master.stop() }
+        let provider = try FakeOAuthProvider.start(lifetime: 30)
+        addTeardownBlock { provider.stop() }
+        let replica = try RedisServerProcess.startReplica(of: master)
+        addTeardownBlock { replica.stop() }
+        try await eventually("the replica is online", timeout: .seconds(30), diagnostics: { replica.log }) {
+            try master.onlineReplicas() == 1
+        }
+        let client = try RedisClient(url: master.url)
+        let locks = try LockService(client: client, prefix: "oauth")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-mark-\(UUID().uuidString)")
+        addTeardownBlock {
+            locks.shutDown()
+            client.shutDown()
+            try? FileManager.default.removeItem(at: folder)
+        }
+        let store = TokenStore(client: client, prefix: "oauth")
+        try await store.seed(service: "my-api", refreshToken: try provider.seedRefreshToken(), replica: "ops")
+        let spool = RotatedTokenSpool(stateDirectory: folder.path)
+        // persist_timeout 5 s: the mark lives (5 s + 2 s) * 3 = 21 s after its last attempt.
+        let acknowledgement = ReplicaAcknowledgement(replicas: 1, timeout: .seconds(5))
+        let shortfalls = LockedBox(0)
+        let cli = TokenRefresher(
+            store: store, locks: locks, replica: "host:4242", spool: spool, acknowledgement: acknowledgement,
+            onReplicaAcknowledgement: { report in if !report.isAcknowledged { shortfalls.withLockedValue { $0 += 1 } } }
+        )
+        let json = TestConfiguration(settings: ["lock_ttl": "10s", "lock_wait": "5s"])
+            .service("my-api", tokenURL: provider.tokenURL, ["refresh_buffer": "10s", "request_timeout": "1s"]).json
+        let configuration = try BatonConfiguration.parse(Array(json.utf8), environment: TestConfiguration.environment)
+        let settings = RefreshSettings(configuration.services[0], configuration: configuration)
+        let oauth = OAuthTokenProvider(service: configuration.services[0])
+
+        replica.signal(SIGSTOP)
+        addTeardownBlock { replica.signal(SIGCONT) }
+        let refreshing = Task {
+            try await cli.refresh("my-api", settings: settings, provider: oauth, request: .forced(seenVersion: nil))
+        }
+        try await eventually("an attempt falls short", timeout: .seconds(30)) { shortfalls.withLockedValue { $0 } >= 1 }
+        try await client.send("DEL", "oauth:{my-api}:lock")  // the lease is lost: the wait is abandoned
+        _ = try? await refreshing.value
+        let marked = try await store.awaitingReplicas(["my-api"])["my-api"]
+        XCTAssertEqual(marked?.replica, "host:4242")
+
+        // The host's `baton serve` replays the token once the replica is back: acknowledged.
+        replica.signal(SIGCONT)
+        let serve = TokenRefresher(
+            store: store, locks: locks, replica: "replica-a", spool: spool, acknowledgement: acknowledgement)
+        let replayed = try await serve.replaySpool()
+        XCTAssertEqual(replayed, .init(stored: 1, superseded: 0, awaitingReplicas: 0))
+        let after = try await store.awaitingReplicas(["my-api"])
+        let ttl = try await client.send("PTTL", "oauth:{my-api}:awaiting-replicas").integer ?? -2
+        XCTAssertNil(
+            after["my-api"],
+            "the token is on enough replicas and out of the spool, yet `baton status` still says awaiting_replicas "
+                + "(mark \(String(describing: after["my-api"])), for another \(ttl) ms)")
+    }
+}
