@@ -207,15 +207,13 @@ public struct DistributedLock: Sendable {
         }
         let keys = self.keys
         let ttl = max(1, options.ttl.milliseconds)
-        let waitMilliseconds = max(1, options.replicaTimeout.milliseconds)
+        let waitTimeout = options.replicaTimeout
         let owner = lease.owner
-        let acknowledged = try await service.client.withConnection { connection in
+        let acknowledged = try await service.client.withConnection(routingKey: keys.lock) { connection in
             try connection.run(LockScripts.extend, keys: [keys.lock], arguments: [owner, ttl])
-            return Int(
-                try connection.send(
-                    RedisCommand("WAIT", required, waitMilliseconds),
-                    timeout: .some(.milliseconds(waitMilliseconds + 2000))
-                ).integer ?? 0)
+            // A connection replaced since the extend confirms nothing (0 acknowledgements).
+            let generation = connection.generation
+            return try connection.waitForReplicas(required, timeout: waitTimeout, writtenIn: generation)
         }
         guard acknowledged >= required else {
             _ = try? await lease.release()

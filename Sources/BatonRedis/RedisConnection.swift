@@ -170,6 +170,27 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
+    // MARK: - Replication
+
+    /// `WAIT replicas timeout` for the writes this connection made while its ``generation`` was
+    /// `generation`: how many replicas acknowledged them.
+    ///
+    /// `WAIT` counts the writes of the connection it is sent on. A connection that was replaced
+    /// since the writes (the server closed it, a Sentinel named a new master) has written
+    /// nothing, and its `WAIT` would count replicas that never received them: then no replica
+    /// can be said to have them, and the answer is 0 (the caller retries its writes).
+    /// - Throws: an error of the `WAIT` itself (connection lost, timeout, error reply).
+    public func waitForReplicas(_ replicas: Int, timeout: Duration, writtenIn generation: Int) throws -> Int {
+        guard generation == self.generation, socket != nil else { return 0 }
+        let reply = try send(
+            RedisCommand("WAIT", replicas, max(1, timeout.milliseconds)), timeout: .some(timeout + .seconds(2)))
+        guard generation == self.generation else { return 0 }
+        guard let count = reply.integer else {
+            throw RedisError.unexpectedReply(command: "WAIT", reply: reply.description)
+        }
+        return Int(count)
+    }
+
     // MARK: - Pub/sub support (used by RedisSubscription)
 
     /// Sends commands without reading replies (subscribe-mode writes).

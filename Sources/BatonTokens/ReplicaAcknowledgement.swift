@@ -32,12 +32,6 @@ public struct ReplicaAcknowledgement: Sendable, Hashable {
     /// Whether a `WAIT` is sent at all.
     public var isRequired: Bool { replicas > 0 }
 
-    /// `WAIT replicas timeout_ms`.
-    var waitCommand: RedisCommand { RedisCommand("WAIT", replicas, max(1, timeout.milliseconds)) }
-
-    /// How long the client waits for `WAIT`'s reply: its own timeout plus room for a slow network.
-    var replyTimeout: Duration { .milliseconds(max(1, timeout.milliseconds)) + .seconds(2) }
-
     /// How long the `awaiting-replicas` mark outlives its last attempt: several rounds of `WAIT`
     /// plus the longest pause between persist attempts, so it lasts while someone is still
     /// trying and goes away soon after a process that was trying stops.

@@ -40,7 +40,7 @@ extension TokenRefresher {
     /// superseded): clears its mark, and reports an acknowledgement that came late.
     func settled(_ wait: ReplicaWait, acknowledged: Int?) async {
         guard acknowledgement.isRequired, wait.marked else { return }
-        let cleared = try? await store.clearAwaitingReplicas(wait.service, replica: replica, fence: wait.fence)
+        let cleared = try? await store.clearAwaitingReplicas(wait.service, fence: wait.fence)
         guard let acknowledged, cleared != nil || wait.attempts > 0 else { return }
         onReplicaAcknowledgement(
             ReplicaAcknowledgementReport(

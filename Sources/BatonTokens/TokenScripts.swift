@@ -187,15 +187,18 @@ enum TokenScripts {
         """)
 
     /// Clear the mark of ``markAwaitingReplicas`` once the token is acknowledged (or superseded),
-    /// only if it is still this replica's of this fence: another writer's wait is its own to end.
+    /// only if it is still the mark of this fence: a newer writer's wait is its own to end. The
+    /// fence alone decides (fences are unique per service): a token is often acknowledged by
+    /// another process than the one that marked it (the host's `baton serve` replaying what a
+    /// `baton refresh` spooled).
     ///
-    /// KEYS: the service's `awaiting-replicas` hash. ARGV: 1 replica, 2 fence.
+    /// KEYS: the service's `awaiting-replicas` hash. ARGV: 1 fence.
     /// Returns `{attempts, since, now}` of the cleared mark (ms, server clock), or `{}` when
-    /// there was none of this replica and fence.
+    /// there was none of this fence.
     static let clearAwaitingReplicas = RedisScript(
         """
         local marked = redis.call('HMGET', KEYS[1], 'replica', 'fence', 'attempts', 'since')
-        if marked[1] ~= ARGV[1] or marked[2] ~= ARGV[2] then return {} end
+        if marked[2] ~= ARGV[1] then return {} end
         redis.call('DEL', KEYS[1])
         local time = redis.call('TIME')
         local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)

@@ -29,14 +29,15 @@ extension TokenStore {
         return (since, Int(attempts), now)
     }
 
-    /// Clears the mark if it is still `replica`'s of `fence` (see `TokenScripts.clearAwaitingReplicas`).
+    /// Clears the mark if it is still the one of `fence`, whoever made it (see
+    /// `TokenScripts.clearAwaitingReplicas`).
     /// - Returns: the attempts the mark counted and how long it had been waiting, or `nil` when
     ///   there was no such mark.
-    func clearAwaitingReplicas(_ service: String, replica: String, fence: Int64) async throws
+    func clearAwaitingReplicas(_ service: String, fence: Int64) async throws
         -> (attempts: Int, waited: Duration)?
     {
         let reply = try await client.run(
-            TokenScripts.clearAwaitingReplicas, keys: [keys(service).awaitingReplicas], arguments: [replica, fence])
+            TokenScripts.clearAwaitingReplicas, keys: [keys(service).awaitingReplicas], arguments: [fence])
         guard let parts = reply.array, parts.count == 3, let attempts = parts[0].integer,
             let since = parts[1].integer, let now = parts[2].integer
         else { return nil }

@@ -177,15 +177,15 @@ public struct TokenStore: Sendable {
         ]
         let (reply, acknowledged) = try await self.client.withConnection(routingKey: keys.token) { connection in
             let reply = try connection.run(TokenScripts.persist, keys: scriptKeys, arguments: arguments)
-            // Only a stored secret needs replicas; WAIT counts this connection's writes.
+            let generation = connection.generation
+            // Only a stored secret needs replicas; WAIT counts this connection's writes, so a
+            // connection replaced since the script counts as not acknowledged (the retry writes again).
             guard acknowledgement.isRequired, reply.array?.count == 5, reply.array?[3].integer == 1 else {
                 return (reply, Int?.none)
             }
-            let count = try connection.send(acknowledgement.waitCommand, timeout: .some(acknowledgement.replyTimeout))
-            guard let acknowledged = count.integer else {
-                throw RedisError.unexpectedReply(command: "WAIT", reply: count.description)
-            }
-            return (reply, Int(acknowledged))
+            let acknowledged = try connection.waitForReplicas(
+                acknowledgement.replicas, timeout: acknowledgement.timeout, writtenIn: generation)
+            return (reply, acknowledged)
         }
         guard let parts = reply.array, parts.count == 5, let flag = parts[0].integer, let version = parts[1].integer,
             let held = parts[2].integer, let secretFlag = parts[3].integer, let created = parts[4].integer

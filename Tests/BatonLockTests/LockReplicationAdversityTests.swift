@@ -10,7 +10,7 @@ import XCTest
 /// in one `withConnection` body, like the token store's persist, and so shares its flaw: when the
 /// server closes that connection right after the extend's reply, `RedisConnection` reconnects
 /// before sending `WAIT`, which then counts every connected replica at once.
-final class LockReplicationReviewTests: XCTestCase {
+final class LockWaitOnAReplacedConnectionTests: XCTestCase {
     func testAWaitOnAReplacedConnectionDoesNotConfirmTheLock() async throws {
         let master = try RedisServerProcess.start(arguments: RedisServerProcess.replicationFriendlyArguments)
         addTeardownBlock { master.stop() }

@@ -10,7 +10,7 @@ import XCTest
 
 /// Adversarial review of the `persist_replicas` wait: each test shows one way in which the wait
 /// reports replicas that do not have the rotated refresh token.
-final class ReplicaAcknowledgementReviewTests: XCTestCase {
+final class WaitOnAReplacedConnectionTests: XCTestCase {
     private var master: RedisServerProcess!
     private var provider: FakeOAuthProvider!
     private var direct: RedisClient!
@@ -142,7 +142,7 @@ final class ReplicaAcknowledgementReviewTests: XCTestCase {
 /// Adversarial review of the `awaiting-replicas` mark: it is keyed on the replica that waited,
 /// but a spooled token is usually replayed by another process (a `baton refresh` abandons, the
 /// host's `baton serve` replays), which cannot clear it.
-final class AwaitingReplicasMarkReviewTests: XCTestCase {
+final class AwaitingReplicasMarkTests: XCTestCase {
     func testAMarkIsClearedWhenAnotherProcessReplaysTheTokenToEnoughReplicas() async throws {
         let master = try RedisServerProcess.start(arguments: RedisServerProcess.replicationFriendlyArguments)
         addTeardownBlock { master.stop() }
