@@ -53,10 +53,12 @@ lint:
 clean:
 	rm -rf .build .build-asan
 
-## Lock latency figures against a private redis-server (release build).
+## Client, lock and token-read latency figures against a private redis-server (release build),
+## each as a ratio to a raw socket round trip measured in the same run.
 bench: deps
 	$(SWIFT) build -c release --product baton
 	@scripts/with-private-redis.sh .build/release/baton bench lock
+	@scripts/with-private-redis.sh .build/release/baton bench tokens
 
 ## Coordinator scale runs (release build): 2,000 services with 30 s tokens on 3 replicas, then
 ## 10,000 services with 5-minute tokens on one replica (about 10 minutes in all).
@@ -65,10 +67,22 @@ bench-serve: deps
 	python3 bench/serve_bench.py --services 2000 --lifetime 30 --replicas 3 --duration 120
 	python3 bench/serve_bench.py --services 10000 --lifetime 300 --replicas 1 --duration 420
 
-## Static checks of the deployment files: docker-compose.yml (needs the docker-compose package)
-## and the example configuration.
+## Checks of the deployment files: each compose file (`docker-compose config`, which needs the
+## docker-compose package but no Docker engine; an empty .env is made beside one that has none, and
+## removed), each example Baton configuration (`baton config check`), and the Redis and Sentinel
+## configuration files, each loaded by a real redis-server or redis-sentinel (Deploy/check-configs.sh).
+COMPOSE_FILES := docker-compose.yml Deploy/sentinel/docker-compose.yml Deploy/tls/docker-compose.yml
+BATON_EXAMPLES := $(wildcard Deploy/*.json.example Deploy/*/*.json.example)
 check-deploy: build
-	@created=; [ -e .env ] || { touch .env; created=1; }; \
-	docker-compose -f docker-compose.yml config -q; status=$$?; \
-	[ -z "$$created" ] || rm -f .env; exit $$status
-	@env MY_API_CLIENT_SECRET=example $(BATON) config check Deploy/baton.json.example
+	@for file in $(COMPOSE_FILES); do \
+		env=$$(dirname $$file)/.env; created=; [ -e $$env ] || { touch $$env; created=1; }; \
+		docker-compose -f $$file config -q; status=$$?; \
+		[ -z "$$created" ] || rm -f $$env; \
+		[ $$status -eq 0 ] || { echo "check-deploy: $$file is not a valid compose file" >&2; exit 1; }; \
+		echo "$$file: valid"; \
+	done
+	@for example in $(BATON_EXAMPLES); do \
+		env MY_API_CLIENT_SECRET=example BATON_SENTINEL_PASSWORD=example $(BATON) config check $$example \
+			|| { echo "check-deploy: baton config check $$example failed" >&2; exit 1; }; \
+	done
+	@BATON=$(BATON) Deploy/check-configs.sh

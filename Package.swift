@@ -54,12 +54,14 @@ let package = Package(
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
         .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine", "BatonRedis"]),
         .testTarget(name: "BatonSupportTests", dependencies: ["BatonSupport"]),
-        .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonTestSupport"]),
+        .testTarget(name: "BatonRedisTests", dependencies: ["BatonRedis", "BatonSupport", "BatonTestSupport"]),
         .testTarget(name: "BatonLockTests", dependencies: ["BatonLock", "BatonTestSupport"]),
         // Several real `baton` processes against a real redis-server.
         .testTarget(
             name: "BatonMultiProcessTests",
-            dependencies: ["BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonTestSupport"]),
+            dependencies: [
+                "BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonSupport", "BatonTestSupport",
+            ]),
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig", "BatonSupport"]),

@@ -22,6 +22,13 @@ public struct BatonConfiguration: Sendable {
     /// README "Durability"). Must be persistent storage. `nil` (the default) means
     /// ``defaultStateDirectory(environment:)``.
     public var stateDirectory: String? = nil
+    /// `persist_replicas`: how many Redis replicas must acknowledge (`WAIT`) a rotated refresh
+    /// token before the refresh that got it is done; until then the token stays in the spool, the
+    /// lock stays held and the write is retried (see README "Replica acknowledgements").
+    /// Default: 0 (no `WAIT` is sent).
+    public var persistReplicas: Int = 0
+    /// `persist_timeout`: how long each `WAIT` for ``persistReplicas`` waits. Default: 1 s.
+    public var persistTimeout: Duration = .seconds(1)
 
     /// The default `state_dir`: `/var/lib/baton` when it exists and is writable (or can be
     /// created), else `$XDG_STATE_HOME/baton`, else `$HOME/.local/state/baton`.

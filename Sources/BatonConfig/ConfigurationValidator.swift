@@ -10,7 +10,7 @@ struct ConfigurationValidator {
     static let topLevelKeys = [
         "redis_url", "prefix", "services", "lock_ttl", "lock_wait", "max_concurrent_refreshes",
         "forced_refresh_min_interval",
-        "state_dir",
+        "state_dir", "persist_replicas", "persist_timeout",
     ]
     static let serviceKeys = [
         "token_url", "grant", "client_id", "client_secret_env", "client_secret_file", "auth_method", "scope",
@@ -88,10 +88,28 @@ struct ConfigurationValidator {
             }
             stateDirectory = directory.hasPrefix("/") ? directory : baseDirectory + "/" + directory
         }
+        let (persistReplicas, persistTimeout) = replicaAcknowledgement(fields, lockTTL: lockTTL)
         return BatonConfiguration(
             redisURL: redisURL, prefix: prefix, lockTTL: lockTTL, lockWait: lockWait,
             maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services,
-            stateDirectory: stateDirectory)
+            stateDirectory: stateDirectory, persistReplicas: persistReplicas, persistTimeout: persistTimeout)
+    }
+
+    /// `persist_replicas` and `persist_timeout`. The lock stays held while a rotated token waits
+    /// for replicas, so each `WAIT` must fit inside a lease. (A zero duration never parses: `WAIT`
+    /// with 0 ms would wait forever.)
+    mutating func replicaAcknowledgement(_ fields: [String: JSONValue], lockTTL: Duration) -> (Int, Duration) {
+        let replicas = integer(fields["persist_replicas"], "persist_replicas", range: 0...100) ?? 0
+        guard let timeout = duration(fields["persist_timeout"], "persist_timeout") else {
+            return (replicas, .seconds(1))
+        }
+        if timeout >= lockTTL {
+            problem(
+                "persist_timeout",
+                "\(timeout.configurationText) must be shorter than lock_ttl (\(lockTTL.configurationText)): the lock stays held while a rotated token waits for replicas"
+            )
+        }
+        return (replicas, timeout)
     }
 
     mutating func service(_ name: String, _ value: JSONValue, lockTTL: Duration, forcedDefault: Duration)
@@ -236,6 +254,9 @@ struct ConfigurationValidator {
                 return nil
             }
             return number
+        case .string(let text)?:
+            problem(path, "must be a whole number without quotes, not the string \"\(text.prefix(40))\"")
+            return nil
         case let other?:
             problem(path, "must be a whole number, not \(other.typeName)")
             return nil

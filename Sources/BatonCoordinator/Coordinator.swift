@@ -79,10 +79,13 @@ public actor Coordinator {
         store = TokenStore(client: client, prefix: options.prefix)
         locks = try LockService(client: client, prefix: options.prefix)
         let log = log
-        refresher = TokenRefresher(store: store, locks: locks, replica: options.replica, spool: spool) {
-            service, error in
-            log.log(.warn, "persist_retry", service: service, ["error_class": .text(String(describing: error))])
-        }
+        refresher = TokenRefresher(
+            store: store, locks: locks, replica: options.replica, spool: spool,
+            acknowledgement: options.replicaAcknowledgement,
+            onPersistRetry: { service, error in
+                log.log(.warn, "persist_retry", service: service, ["error_class": .text(String(describing: error))])
+            },
+            onReplicaAcknowledgement: { log.replicaAcknowledgement($0) })
         requests = RefreshRequestQueue(prefix: options.prefix, replica: options.replica, client: client)
         listener = ChangeListener(endpoint: client.endpoint, options: client.options.connection, prefix: options.prefix)
         for definition in services {
@@ -209,10 +212,13 @@ public actor Coordinator {
     /// Stores rotated tokens left in this host's spool (see ``BatonTokens/RotatedTokenSpool``).
     func replaySpool() async throws {
         let replayed = try await refresher.replaySpool()
-        if replayed.stored + replayed.superseded > 0 {
+        if replayed.stored + replayed.superseded + replayed.awaitingReplicas > 0 {
             log.log(
                 .info, "spool_replayed",
-                ["stored": .number(Int64(replayed.stored)), "superseded": .number(Int64(replayed.superseded))])
+                [
+                    "stored": .number(Int64(replayed.stored)), "superseded": .number(Int64(replayed.superseded)),
+                    "awaiting_replicas": .number(Int64(replayed.awaitingReplicas)),
+                ])
         }
     }
 }

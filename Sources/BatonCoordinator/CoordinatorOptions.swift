@@ -1,4 +1,5 @@
 import BatonSupport
+import BatonTokens
 
 /// How the coordinator runs.
 public struct CoordinatorOptions: Sendable {
@@ -23,13 +24,17 @@ public struct CoordinatorOptions: Sendable {
     /// How often the replica renews its heartbeat and recovers requests stuck in processing lists
     /// (dead replicas' lists, and entries of its own list it never received). Default: 3 seconds.
     public var housekeepingInterval: Duration
+    /// How many replicas must acknowledge a rotated refresh token (`persist_replicas`,
+    /// `persist_timeout`). Default: ``BatonTokens/ReplicaAcknowledgement/none``.
+    public var replicaAcknowledgement: ReplicaAcknowledgement
 
     /// Creates options; every parameter has the default documented on its property.
     public init(
         replica: String, prefix: String = BatonDefaults.tokenPrefix, maxConcurrentRefreshes: Int = 32,
         scheduleJitter: Duration = .seconds(1),
         retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300), shutdownGrace: Duration = .seconds(20),
-        blockedRecheck: Duration = .seconds(300), housekeepingInterval: Duration = .seconds(3)
+        blockedRecheck: Duration = .seconds(300), housekeepingInterval: Duration = .seconds(3),
+        replicaAcknowledgement: ReplicaAcknowledgement = .none
     ) {
         self.replica = replica
         self.prefix = prefix
@@ -40,5 +45,6 @@ public struct CoordinatorOptions: Sendable {
         self.shutdownGrace = shutdownGrace
         self.blockedRecheck = blockedRecheck
         self.housekeepingInterval = housekeepingInterval
+        self.replicaAcknowledgement = replicaAcknowledgement
     }
 }

@@ -34,6 +34,9 @@ enum RetryReason: Sendable, Equatable {
     case rotatedTokenSuperseded
     /// The refresh token was replaced while a call with it failed.
     case secretReplaced
+    /// A rotated token stayed short of `persist_replicas` acknowledgements until the lease ran
+    /// out (it waits in the spool).
+    case replicasNotAcknowledged
     /// The provider failed (its error code).
     case provider(code: String)
     /// Redis failed (the error, described without secrets).
@@ -46,6 +49,7 @@ enum RetryReason: Sendable, Equatable {
         case .leaseLost: return "lease_lost"
         case .rotatedTokenSuperseded: return "rotated_token_superseded"
         case .secretReplaced: return "secret_replaced"
+        case .replicasNotAcknowledged: return "replicas_not_acknowledged"
         case .provider(let code): return code
         case .redis(let description): return "redis: \(description)"
         }
@@ -79,6 +83,7 @@ enum RefreshOutcome: Sendable {
         case .leaseLost: self = .retry(.leaseLost, after: .milliseconds(500))
         case .rotatedTokenSuperseded: self = .retry(.rotatedTokenSuperseded, after: .milliseconds(100))
         case .secretReplaced: self = .retry(.secretReplaced, after: .milliseconds(100))
+        case .replicasNotAcknowledged: self = .retry(.replicasNotAcknowledged, after: .milliseconds(500))
         case .provider(_, let failure):
             switch failure {
             case .unavailable(_, _, let retryAfter): self = .retry(.provider(code: failure.code), after: retryAfter)

@@ -52,6 +52,8 @@ final class PipelinedConnection: @unchecked Sendable {
     private var waiters: [Waiter] = []
     private var waitersHead = 0
     private var threadStarted = false
+    /// Whether the current connection has delivered a reply yet (see ``SocketFailure/redisError``).
+    private var hasReceivedReply = false
     // The I/O thread's own:
     private var parser = RESPReader()
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
@@ -80,7 +82,9 @@ final class PipelinedConnection: @unchecked Sendable {
         var request: [UInt8] = []
         for command in commands { command.encode(into: &request) }
         let timeout = options.commandTimeout
-        return try await withCheckedThrowingContinuation { continuation in
+        // Unsafe rather than checked: the queue resumes each waiter exactly once (on a reply, a
+        // failure, a deadline or shut-down), and this is the client's hottest path.
+        return try await withUnsafeThrowingContinuation { continuation in
             let waiter = Waiter(
                 expected: commands.count, replies: [], deadline: timeout.map { ContinuousClock.now + $0 },
                 command: commands[0].name, resume: { continuation.resume(with: $0) })
@@ -177,6 +181,7 @@ final class PipelinedConnection: @unchecked Sendable {
                 guard phase == .connecting else { return }
                 connection = made
                 phase = .connected
+                hasReceivedReply = false
             }
             flushOutbox()
         } catch {
@@ -255,6 +260,7 @@ final class PipelinedConnection: @unchecked Sendable {
                             address: connection?.serverAddress ?? endpoint.address, detail: "a reply nobody asked for")
                         return
                     }
+                    hasReceivedReply = true
                     waiters[waitersHead].replies.append(reply)
                     sawReadOnly = sawReadOnly || reply.isReadOnlyError
                     if waiters[waitersHead].replies.count == waiters[waitersHead].expected {
@@ -285,22 +291,29 @@ final class PipelinedConnection: @unchecked Sendable {
     /// Fails every request in flight after a socket failure (`reason`), or after a `READONLY`
     /// (`nil`: the server is no longer the master), and forgets the socket.
     private func dropConnection(reason: (any Error)?) {
-        let (failed, address) = lock.withLock { () -> ([Waiter], String) in
+        let (failed, address, beforeFirstReply) = lock.withLock { () -> ([Waiter], String, Bool) in
             let address = connection?.serverAddress ?? endpoint.address
-            guard phase == .connected else { return ([], address) }
+            guard phase == .connected else { return ([], address, false) }
             connection = nil
             phase = .disconnected
             outbox = []
-            return (takeAllWaiters(), address)
+            return (takeAllWaiters(), address, !hasReceivedReply)
         }
         for waiter in failed {
-            if let error = reason as? RedisError {
-                waiter.resume(.failure(error))
-                continue
+            let error: RedisError
+            switch reason {
+            case let redisError as RedisError:
+                error = redisError
+            case let failure as SocketFailure:
+                error = failure.redisError(
+                    address: address, command: waiter.command, operation: "the reply to \(waiter.command)",
+                    limit: options.commandTimeout, beforeFirstReply: beforeFirstReply, isTLS: endpoint.tls != nil)
+            default:
+                error = .connectionLost(
+                    address: address, command: waiter.command,
+                    reason: reason.map { "\($0)" } ?? "the server is no longer the master")
             }
-            let why =
-                (reason as? SocketFailure)?.reason ?? reason.map { "\($0)" } ?? "the server is no longer the master"
-            waiter.resume(.failure(RedisError.connectionLost(address: address, command: waiter.command, reason: why)))
+            waiter.resume(.failure(error))
         }
     }
 

@@ -324,17 +324,9 @@ public final class RedisConnection: @unchecked Sendable {
         guard let failure = error as? SocketFailure else {
             return .connectionLost(address: serverAddress, command: command, reason: "\(error)")
         }
-        switch failure {
-        case .timedOut:
-            return .timeout(address: serverAddress, operation: operation, after: limit ?? .zero)
-        case .closedByPeer, .system(ECONNRESET):
-            let hint =
-                !hasReceivedReply && endpoint.tls == nil
-                ? " before its first reply (if this port speaks TLS, use rediss://)" : ""
-            return .connectionLost(address: serverAddress, command: command, reason: failure.reason + hint)
-        default:
-            return .connectionLost(address: serverAddress, command: command, reason: failure.reason)
-        }
+        return failure.redisError(
+            address: serverAddress, command: command, operation: operation, limit: limit,
+            beforeFirstReply: !hasReceivedReply, isTLS: endpoint.tls != nil)
     }
 }
 

@@ -138,6 +138,17 @@ public final class FakeOAuthProvider: @unchecked Sendable {
     /// `stats()["invalid_grant"]`.
     public func invalidGrants() throws -> Int { try stats()["invalid_grant"] as? Int ?? -1 }
 
+    /// The ledger without the calls: `tokens`, `inflight` (requests being handled now) and the
+    /// `invalid_grant` counts by cause (`reused`, `revoked`, `unknown`, `forced`).
+    public func ledger() throws -> [String: Any] {
+        try request("GET", "/admin/ledger?calls=0", nil)
+    }
+
+    /// How many token requests the provider is handling right now (a slow answer included).
+    public func requestsInFlight() throws -> Int {
+        (try ledger()["inflight"] as? [Any])?.count ?? 0
+    }
+
     private func admin(_ path: String, _ body: [String: Any]) throws -> [String: Any] {
         try request("POST", path, try JSONSerialization.data(withJSONObject: body))
     }

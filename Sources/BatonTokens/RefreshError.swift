@@ -24,6 +24,10 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
     /// The refresh token was replaced (a seed) while the call that failed with it ran: the
     /// failure says nothing about the new one, so nothing was recorded. Try again.
     case secretReplaced(service: String)
+    /// The rotated refresh token is stored on the Redis master, but the lease ran out before
+    /// `persist_replicas` replicas acknowledged it. It stays in the local spool, which the next
+    /// replay stores again (and waits for replicas again). Not a success.
+    case replicasNotAcknowledged(service: String, acknowledged: Int, required: Int)
 
     public var description: String {
         switch self {
@@ -47,6 +51,9 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
         case .configMismatch(let service):
             return
                 "the refresh token stored for '\(service)' was issued to another client (token_url, client_id or grant differ from this configuration); it was left alone: make every replica's configuration of '\(service)' the same, or re-seed it for this one"
+        case .replicasNotAcknowledged(let service, let acknowledged, let required):
+            return
+                "the rotated refresh token of '\(service)' is on the Redis master, but only \(acknowledged) of \(required) replicas acknowledged it before the lock's lease ran out; it stays in the spool (state_dir) and is stored again at the next replay: check replication (INFO replication on the master), or lower persist_replicas"
         case .rotatedTokenSuperseded(let service):
             return
                 "the provider rotated '\(service)''s refresh token, but a newer one was stored meanwhile (a seed, or another holder); the newer one was kept: try again"

@@ -11,6 +11,7 @@ import BatonLock
 /// | `prefix:{svc}:lock`, `prefix:{svc}:fence` | lock | the service's refresh lock and fencing counter |
 /// | `prefix:{svc}:events` | stream, capped ~1000 | audit events, never a secret |
 /// | `prefix:{svc}:forced` | string with a TTL | the forced-refresh gate: set while a forced refresh happened less than `forced_refresh_min_interval` ago |
+/// | `prefix:{svc}:awaiting-replicas` | hash with a TTL | while a rotated refresh token is on the master but fewer replicas than `persist_replicas` acknowledged it: who waits (`replica`, `fence`), `required`, `acknowledged`, `since` (ms, server clock), `attempts` (``AwaitingReplicas``) |
 /// | `prefix:services` | set | the known service names |
 /// | `prefix:refresh-requests` | list | forced-refresh requests from workers |
 /// | channel `prefix:{svc}:changed` | pub/sub | the new record's version, after every write |
@@ -39,6 +40,9 @@ public struct TokenKeys: Sendable, Hashable {
     public var events: String { "\(prefix):{\(service)}:events" }
     /// `prefix:{svc}:forced`: the forced-refresh gate (`SET NX PX forced_refresh_min_interval`).
     public var forcedGate: String { "\(prefix):{\(service)}:forced" }
+    /// `prefix:{svc}:awaiting-replicas`: set while a rotated refresh token waits for replica
+    /// acknowledgements (see ``AwaitingReplicas``), so that `baton status` on any host sees it.
+    public var awaitingReplicas: String { "\(prefix):{\(service)}:awaiting-replicas" }
     /// `prefix:{svc}:changed` (a pub/sub channel)
     public var changedChannel: String { "\(prefix):{\(service)}:changed" }
     /// `prefix:services`

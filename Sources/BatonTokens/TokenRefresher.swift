@@ -51,7 +51,10 @@ public struct RefreshSettings: Sendable, Hashable {
 ///    a live lease; the watchdog renews it while the call runs.
 /// 4. A rotated refresh token is written to the local spool (``RotatedTokenSpool``) first, then
 ///    persisted with the record in one fenced script, retried on every error but a fence
-///    rejection for as long as it takes. The spool file goes once Redis has the token.
+///    rejection for as long as it takes. With ``ReplicaAcknowledgement`` asked for, a `WAIT` on
+///    the same connection follows, and the persist is repeated (it is idempotent) until enough
+///    replicas acknowledge, the lease still held and renewed. The spool file goes once Redis has
+///    the token (and, with replicas asked for, enough replicas have it).
 /// 5. `invalid_grant` for a token that someone replaced while we called (an operator's seed)
 ///    says nothing about the new one: retry once with it. Its rotation is persisted as the
 ///    successor of the secret it came from, so it wins over that seed.
@@ -76,20 +79,36 @@ public struct TokenRefresher: Sendable {
     public let replica: String
     /// Where rotated tokens wait on disk until Redis has them; `nil` keeps them in memory only.
     public let spool: RotatedTokenSpool?
+    /// How many replicas must acknowledge a rotated refresh token before the refresh that got it
+    /// is done (and before a spooled one leaves the spool). Default: ``ReplicaAcknowledgement/none``.
+    public let acknowledgement: ReplicaAcknowledgement
     /// Called for every failed attempt to store a rotated refresh token (each is retried) and when
     /// the spool cannot be written. Never gets a secret.
     public let onPersistRetry: @Sendable (_ service: String, _ error: any Error) -> Void
+    /// Called for every attempt whose rotated token fewer replicas than required acknowledged
+    /// (each is retried), and once when such a token is acknowledged after all. Never gets a secret.
+    public let onReplicaAcknowledgement: @Sendable (ReplicaAcknowledgementReport) -> Void
+
+    /// The pauses between attempts to store a rotated refresh token: from 50 ms up to
+    /// ``persistRetryCap``.
+    static let persistRetryBase: Duration = .milliseconds(50)
+    /// The longest pause between attempts to store a rotated refresh token.
+    static let persistRetryCap: Duration = .seconds(2)
 
     /// Creates a refresher.
     public init(
         store: TokenStore, locks: LockService, replica: String, spool: RotatedTokenSpool? = nil,
-        onPersistRetry: @escaping @Sendable (String, any Error) -> Void = { _, _ in }
+        acknowledgement: ReplicaAcknowledgement = .none,
+        onPersistRetry: @escaping @Sendable (String, any Error) -> Void = { _, _ in },
+        onReplicaAcknowledgement: @escaping @Sendable (ReplicaAcknowledgementReport) -> Void = { _ in }
     ) {
         self.store = store
         self.locks = locks
         self.replica = replica
         self.spool = spool
+        self.acknowledgement = acknowledgement
         self.onPersistRetry = onPersistRetry
+        self.onReplicaAcknowledgement = onReplicaAcknowledgement
     }
 
     /// Runs the refresh protocol for `service`.
@@ -129,26 +148,46 @@ public struct TokenRefresher: Sendable {
         }
     }
 
+    /// What ``replaySpool()`` did with this host's spooled tokens.
+    public struct SpoolReplay: Sendable, Equatable {
+        /// Stored (and, with replicas asked for, acknowledged by enough of them): their files are gone.
+        public var stored = 0
+        /// Already superseded by a newer stored token: their files are gone.
+        public var superseded = 0
+        /// Stored on the master, but fewer replicas than required acknowledged them: their files
+        /// stay for the next replay.
+        public var awaitingReplicas = 0
+    }
+
     /// Stores the rotated tokens that processes on this host left in the spool before Redis had
     /// them (those of this store: same Redis, database and prefix) through the fenced persist, and
-    /// removes each file once Redis has that token or a newer one.
-    /// - Returns: how many were stored, and how many were already superseded.
+    /// removes each file once Redis has that token or a newer one (with
+    /// ``acknowledgement`` asked for: once enough replicas acknowledged it). The first token that
+    /// too few replicas acknowledge ends the round: later writes would not fare better.
     /// - Throws: the first Redis error (the files stay for the next attempt).
     @discardableResult
-    public func replaySpool() async throws -> (stored: Int, superseded: Int) {
-        guard let spool else { return (0, 0) }
+    public func replaySpool() async throws -> SpoolReplay {
+        var replay = SpoolReplay()
+        guard let spool else { return replay }
         let (entries, unreadable) = spool.claimAll()
         for problem in unreadable { onPersistRetry("(spool)", problem) }
-        var stored = 0
-        var superseded = 0
         for (entry, claim) in entries where entry.store == store.location {
-            let outcome = try await store.persist(
+            let (outcome, acknowledged) = try await store.persist(
                 nil, service: entry.service, secret: entry.refreshToken, client: entry.client, fence: entry.fence,
-                usedSecret: entry.usedSecret, event: .spoolReplayed, replica: replica, owner: "")
-            if outcome.secret == .written { stored += 1 } else { superseded += 1 }
+                usedSecret: entry.usedSecret, event: .spoolReplayed, replica: replica, owner: "",
+                waitingFor: acknowledgement)
+            // A replay picks up where an earlier attempt (maybe another process's) left the mark.
+            var wait = ReplicaWait(service: entry.service, fence: entry.fence, marked: true)
+            if let acknowledged, acknowledged < acknowledgement.replicas {
+                await fellShort(&wait, acknowledged: acknowledged)
+                replay.awaitingReplicas += 1
+                break  // the claims left release their files as they go
+            }
+            await settled(wait, acknowledged: acknowledged)
+            if outcome.secret == .written { replay.stored += 1 } else { replay.superseded += 1 }
             spool.remove(claim)
         }
-        return (stored, superseded)
+        return replay
     }
 
     private func isSatisfied(_ record: TokenRecord, by request: Request, settings: RefreshSettings) async throws -> Bool
@@ -260,6 +299,12 @@ public struct TokenRefresher: Sendable {
     /// Persists `record` (or nothing but the secret) with a rotated refresh token. The token is
     /// spooled to disk first; every error but a fence rejection is retried, with backoff, for as
     /// long as it takes: the rotated token exists only here (and in the spool) until Redis has it.
+    /// With ``acknowledgement`` asked for, a rotated token that too few replicas acknowledged is
+    /// persisted again (idempotent) and waited for again, while this lease holds.
+    /// - Throws: ``RefreshError/replicasNotAcknowledged(service:acknowledged:required:)`` when
+    ///   the lease is lost before enough replicas acknowledged, and `CancellationError` when the
+    ///   caller is cancelled, both only once the token is spooled: the spool file stays for a
+    ///   replay (which waits for replicas too).
     private func persistDurably(
         _ record: TokenRecord?, rotated: String?, lease: LockLease, service: String,
         usedSecret: String?, client: String?
@@ -275,18 +320,21 @@ public struct TokenRefresher: Sendable {
                 onPersistRetry(service, error)  // kept in memory and retried below all the same
             }
         }
-        var backoff = Backoff(base: .milliseconds(50), cap: .seconds(2))
+        // Only a rotated token needs replicas: everything else can be had again from the provider.
+        let acknowledgement = rotated == nil ? ReplicaAcknowledgement.none : self.acknowledgement
+        var wait = ReplicaWait(service: service, fence: lease.fence.value, marked: false)
+        var backoff = Backoff(base: Self.persistRetryBase, cap: Self.persistRetryCap)
         while true {
-            let outcome: TokenStore.PersistOutcome
+            let written: (outcome: TokenStore.PersistOutcome, acknowledged: Int?)
             do {
                 // Detached: a cancelled caller (a shutdown past its grace) must not drop the write
                 // of a token that exists nowhere else; the loop decides when to stop.
                 let (store, replica, fence, owner) = (store, replica, lease.fence.value, lease.owner)
-                outcome = try await Task.detached {
+                written = try await Task.detached {
                     try await store.persist(
                         record, service: service, secret: rotated, client: client, fence: fence,
                         usedSecret: usedSecret, event: record == nil ? .recovered : .refreshed,
-                        replica: replica, owner: owner)
+                        replica: replica, owner: owner, waitingFor: acknowledgement)
                 }.value
             } catch let error as RedisError where rotated != nil || error.isConnectionProblem {
                 onPersistRetry(service, error)
@@ -294,8 +342,33 @@ public struct TokenRefresher: Sendable {
                 await Backoff.sleepIgnoringCancellation(backoff.next())
                 continue
             }
+            if let acknowledged = written.acknowledged, acknowledged < acknowledgement.replicas {
+                await fellShort(&wait, acknowledged: acknowledged)
+                if Task.isCancelled && spooled != nil { throw CancellationError() }  // the spool keeps it
+                // Abandoned only when the spool keeps the token; with no spool file this process
+                // holds its only other copy, so it goes on (the fence keeps a late write safe).
+                if await !stillHeld(lease) && spooled != nil {
+                    throw RefreshError.replicasNotAcknowledged(
+                        service: service, acknowledged: acknowledged, required: acknowledgement.replicas)
+                }
+                await Backoff.sleepIgnoringCancellation(backoff.next())
+                continue
+            }
+            await settled(wait, acknowledged: written.acknowledged)
             if let spooled { spool?.remove(spooled) }
-            return outcome
+            return written.outcome
+        }
+    }
+
+    /// Whether `lease` still holds the lock, extending it on the way (the watchdog does too; this
+    /// keeps a long wait for replicas from depending on it alone). A Redis error says nothing
+    /// about the lease: it counts as held until the watchdog finds it lost.
+    private func stillHeld(_ lease: LockLease) async -> Bool {
+        guard !lease.isLost else { return false }
+        do {
+            return try await lease.extend()
+        } catch {
+            return !lease.isLost
         }
     }
 

@@ -34,6 +34,11 @@ enum TokenScripts {
     /// - The version of what is written is the writer's fence, or a fresh `INCR` of the fence
     ///   counter when the stored record or secret is already at or above it, so versions and
     ///   secret fences only ever grow.
+    /// - **A repeat** (the offered secret is the stored one, and the offered record, if any, is
+    ///   the stored one but for its version: a retry whose reply was lost, or one waiting for
+    ///   replica acknowledgements) changes nothing and returns the stored version. Its event is
+    ///   still appended (with `repeated 1`): that write is what a `WAIT` after it on the same
+    ///   connection measures, so the acknowledgement covers the earlier write too.
     /// - Appends `event` to the stream (`MAXLEN ~ 1000`) and publishes the version on the change
     ///   channel when the record changed.
     ///
@@ -55,7 +60,8 @@ enum TokenScripts {
             'service', ARGV[9], 'version', tostring(fence), 'replica', ARGV[5], 'reason', reason)
           return {0, currentVersion, 0, -1, 0}
         end
-        local current = decode(redis.call('GET', KEYS[1]))
+        local currentRaw = redis.call('GET', KEYS[1])
+        local current = decode(currentRaw)
         local currentVersion, currentOK = 0, false
         if current and tonumber(current.version) then
           currentVersion = tonumber(current.version)
@@ -70,9 +76,10 @@ enum TokenScripts {
             and redis.sha1hex(stored.refresh_token) == usedSecret
         end
         local secretState = 0
+        local same = false
         if ARGV[3] ~= '' then
           local offered = decode(ARGV[3])
-          local same = stored and offered and stored.refresh_token == offered.refresh_token
+          same = stored and offered and stored.refresh_token == offered.refresh_token
           if stored and not same and not storedIsUsed and storedFence >= fence then
             return refuse(currentVersion, 'newer_secret')
           end
@@ -82,6 +89,26 @@ enum TokenScripts {
           if offeredRecord and offeredRecord.status ~= 'ok' then
             return refuse(currentVersion, 'secret_replaced')
           end
+        end
+        local function finish(version, recordChanged, extra)
+          local held = '0'
+          if redis.call('GET', KEYS[5]) == ARGV[7] then held = '1' end
+          local fields = {'event', ARGV[4], 'service', ARGV[9], 'version', tostring(version), 'replica', ARGV[5], 'lock_held', held}
+          if ARGV[8] ~= '' then
+            table.insert(fields, 'error')
+            table.insert(fields, ARGV[8])
+          end
+          for _, field in ipairs(extra) do table.insert(fields, field) end
+          redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', unpack(fields))
+          if recordChanged then redis.call('PUBLISH', ARGV[6], tostring(version)) end
+          local created = 0
+          if not current then created = 1 end
+          return {1, version, tonumber(held), secretState, created}
+        end
+        if same and (ARGV[2] == '' or (currentRaw and
+            currentRaw == (string.gsub(ARGV[2], '"@@VERSION@@"', tostring(currentVersion))))) then
+          if ARGV[2] == '' then return finish(storedFence, false, {'repeated', '1'}) end
+          return finish(currentVersion, false, {'repeated', '1'})
         end
         local recordRejected = ARGV[2] ~= '' and currentVersion > fence and currentOK
         local version = fence
@@ -107,18 +134,7 @@ enum TokenScripts {
           redis.call('SET', KEYS[1], cjson.encode(current))
           recordChanged = true
         end
-        local held = '0'
-        if redis.call('GET', KEYS[5]) == ARGV[7] then held = '1' end
-        local fields = {'event', ARGV[4], 'service', ARGV[9], 'version', tostring(version), 'replica', ARGV[5], 'lock_held', held}
-        if ARGV[8] ~= '' then
-          table.insert(fields, 'error')
-          table.insert(fields, ARGV[8])
-        end
-        redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', unpack(fields))
-        if recordChanged then redis.call('PUBLISH', ARGV[6], tostring(version)) end
-        local created = 0
-        if not current then created = 1 end
-        return {1, version, tonumber(held), secretState, created}
+        return finish(version, recordChanged, {})
         """)
 
     /// Store a refresh token given by an operator (`baton seed`): always wins, with a fresh fence.
@@ -147,6 +163,45 @@ enum TokenScripts {
         return fence
         """)
 
+    /// Mark a rotated refresh token as waiting for replica acknowledgements (``AwaitingReplicas``).
+    ///
+    /// KEYS: the service's `awaiting-replicas` hash. ARGV: 1 replica, 2 fence, 3 required,
+    /// 4 acknowledged, 5 TTL in ms.
+    /// When the hash already describes this replica's token of this fence (a later attempt, or a
+    /// later spool replay) it keeps `since` and counts the attempt; otherwise it starts over at
+    /// the server's clock. Returns `{since, attempts, now}` (ms since the epoch, server clock).
+    static let markAwaitingReplicas = RedisScript(
+        """
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local since, attempts = now, 1
+        local marked = redis.call('HMGET', KEYS[1], 'replica', 'fence', 'since', 'attempts')
+        if marked[1] == ARGV[1] and marked[2] == ARGV[2] and tonumber(marked[3]) then
+          since = tonumber(marked[3])
+          attempts = (tonumber(marked[4]) or 0) + 1
+        end
+        redis.call('HSET', KEYS[1], 'replica', ARGV[1], 'fence', ARGV[2], 'required', ARGV[3],
+          'acknowledged', ARGV[4], 'since', tostring(since), 'attempts', tostring(attempts))
+        redis.call('PEXPIRE', KEYS[1], ARGV[5])
+        return {since, attempts, now}
+        """)
+
+    /// Clear the mark of ``markAwaitingReplicas`` once the token is acknowledged (or superseded),
+    /// only if it is still this replica's of this fence: another writer's wait is its own to end.
+    ///
+    /// KEYS: the service's `awaiting-replicas` hash. ARGV: 1 replica, 2 fence.
+    /// Returns `{attempts, since, now}` of the cleared mark (ms, server clock), or `{}` when
+    /// there was none of this replica and fence.
+    static let clearAwaitingReplicas = RedisScript(
+        """
+        local marked = redis.call('HMGET', KEYS[1], 'replica', 'fence', 'attempts', 'since')
+        if marked[1] ~= ARGV[1] or marked[2] ~= ARGV[2] then return {} end
+        redis.call('DEL', KEYS[1])
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        return {tonumber(marked[3]) or 0, tonumber(marked[4]) or now, now}
+        """)
+
     /// Every script, for tests that compare local SHA-1s with `SCRIPT LOAD`.
-    static let all = [persist, seed]
+    static let all = [persist, seed, markAwaitingReplicas, clearAwaitingReplicas]
 }

@@ -138,6 +138,24 @@ public struct TokenStore: Sendable {
         usedSecret: String?,
         event: TokenEvent.Kind, replica: String, owner: String, errorCode: String? = nil
     ) async throws -> PersistOutcome {
+        try await persist(
+            record, service: service, secret: secret, client: client, fence: fence, usedSecret: usedSecret,
+            event: event, replica: replica, owner: owner, errorCode: errorCode, waitingFor: .none
+        ).outcome
+    }
+
+    /// ``persist(_:service:secret:client:fence:usedSecret:event:replica:owner:errorCode:)``, then,
+    /// when it stored `secret` and `acknowledgement` asks for replicas, `WAIT` on the same
+    /// connection: the count covers this write and every earlier one (replication is ordered).
+    /// - Returns: the outcome, and how many replicas acknowledged it (`nil`: no `WAIT` was sent,
+    ///   because none was asked for or no secret was stored).
+    /// - Throws: a ``BatonRedis/RedisError`` from the script or the `WAIT` (the write may have
+    ///   happened: it is idempotent, retry it).
+    public func persist(
+        _ record: TokenRecord?, service: String, secret: String?, client: String? = nil, fence: Int64,
+        usedSecret: String?, event: TokenEvent.Kind, replica: String, owner: String, errorCode: String? = nil,
+        waitingFor acknowledgement: ReplicaAcknowledgement
+    ) async throws -> (outcome: PersistOutcome, acknowledged: Int?) {
         let keys = try keys(service)
         let recordJSON: [UInt8]
         if var placeholder = record {
@@ -152,14 +170,23 @@ public struct TokenStore: Sendable {
                     SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue, client: client).jsonBytes(),
                     field: "fence")
             } ?? []
-        let reply = try await self.client.run(
-            TokenScripts.persist,
-            keys: [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock],
-            arguments: [
-                fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
-                errorCode ?? "", service, usedSecret ?? "",
-            ]
-        )
+        let scriptKeys = [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock]
+        let arguments: [any RedisArgumentConvertible] = [
+            fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
+            errorCode ?? "", service, usedSecret ?? "",
+        ]
+        let (reply, acknowledged) = try await self.client.withConnection(routingKey: keys.token) { connection in
+            let reply = try connection.run(TokenScripts.persist, keys: scriptKeys, arguments: arguments)
+            // Only a stored secret needs replicas; WAIT counts this connection's writes.
+            guard acknowledgement.isRequired, reply.array?.count == 5, reply.array?[3].integer == 1 else {
+                return (reply, Int?.none)
+            }
+            let count = try connection.send(acknowledgement.waitCommand, timeout: .some(acknowledgement.replyTimeout))
+            guard let acknowledged = count.integer else {
+                throw RedisError.unexpectedReply(command: "WAIT", reply: count.description)
+            }
+            return (reply, Int(acknowledged))
+        }
         guard let parts = reply.array, parts.count == 5, let flag = parts[0].integer, let version = parts[1].integer,
             let held = parts[2].integer, let secretFlag = parts[3].integer, let created = parts[4].integer
         else {
@@ -168,9 +195,11 @@ public struct TokenStore: Sendable {
         let secretOutcome: SecretOutcome = secretFlag == 1 ? .written : secretFlag == 0 ? .notOffered : .rejected
         // A service's first record registers it (a seed registers it too); later writes need not.
         if flag == 1 && created == 1 { try? await register(service) }
-        return flag == 1
+        let outcome: PersistOutcome =
+            flag == 1
             ? .written(version: version, lockHeld: held == 1, secret: secretOutcome)
             : .rejectedAsStale(newerVersion: version, secret: secretOutcome)
+        return (outcome, acknowledged)
     }
 
     /// Stores an operator-supplied refresh token with a fresh fence (it always wins), registers

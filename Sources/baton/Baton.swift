@@ -88,7 +88,7 @@ enum Baton {
             switch error {
             case .needsSeed: return .tokenUnavailable
             case .needsReauthorization: return .needsReauthorization
-            case .busy, .leaseLost: return .timedOut
+            case .busy, .leaseLost, .replicasNotAcknowledged: return .timedOut
             case .rotatedTokenSuperseded, .secretReplaced: return .failure
             case .configMismatch: return .usage
             case .provider(_, let failure):

@@ -98,9 +98,11 @@ enum BenchCommand {
         let setKey = "\(prefix):{\(run)}:k"
         var raws: [Duration] = []
         var pings: [Duration] = []
+        var pooledPings: [Duration] = []
         var sets: [Duration] = []
         var cycles: [Duration] = []
         let clock = ContinuousClock()
+        let scriptsBefore = try await scriptServerTime(client)
         for _ in 0..<samples {
             var start = clock.now
             try raw.roundTrip(RedisCommand("PING"))
@@ -109,25 +111,41 @@ enum BenchCommand {
             try await client.ping()
             pings.append(clock.now - start)
             start = clock.now
+            _ = try await client.withConnection { try $0.send(RedisCommand("PING")) }
+            pooledPings.append(clock.now - start)
+            start = clock.now
             try await client.set(setKey, to: "v")
             sets.append(clock.now - start)
             start = clock.now
             try await lock.acquire(timeout: .zero).release()
             cycles.append(clock.now - start)
         }
+        let scriptsAfter = try await scriptServerTime(client)
         _ = try? await client.delete([setKey])
         let rawPing = Stats(sorted: raws.sorted())
         let ping = Stats(sorted: pings.sorted())
+        let pooled = Stats(sorted: pooledPings.sorted())
+        // Every EVALSHA in the loop is the lock's (acquire, release); the server's own time in them.
+        let scriptTime = Duration.microseconds(
+            (scriptsAfter.microseconds - scriptsBefore.microseconds) / max(1, Int64(samples)))
         let set = Stats(sorted: sets.sorted())
         let cycle = Stats(sorted: cycles.sorted())
         Terminal.out("raw round trip (blocking socket, PING)        p50 \(ms(rawPing.p50))  p99 \(ms(rawPing.p99))")
         Terminal.out("Baton client, async path                      PING p50 \(ms(ping.p50))  p99 \(ms(ping.p99))")
         Terminal.out("                                              SET  p50 \(ms(set.p50))  p99 \(ms(set.p99))")
         Terminal.out("  PING ratio to the raw round trip            \(ratios(ping, rawPing)) (target p50 <= 1.2x)")
+        Terminal.out("pooled path (a worker thread per connection)  PING p50 \(ms(pooled.p50))  p99 \(ms(pooled.p99))")
+        Terminal.out("  ratio to the raw round trip                 \(ratios(pooled, rawPing))")
         Terminal.out("uncontended acquire+release cycle             p50 \(ms(cycle.p50))  p99 \(ms(cycle.p99))")
         Terminal.out(
             "  ratio to two raw round trips                \(ratios(cycle, rawPing, baselineFactor: 2)) (target p50 <= 1.3x)"
         )
+        Terminal.out(
+            "  of which the server ran the two scripts     \(ms(scriptTime)) per cycle (INFO commandstats: EVALSHA usec)"
+        )
+        let clientPart = Stats(sorted: cycles.map { $0 - scriptTime }.sorted())
+        Terminal.out(
+            "  cycle minus script time, to two raw trips   \(ratios(clientPart, rawPing, baselineFactor: 2))")
 
         let contended = try service.lock("contended-\(run)", options: .init(ttl: .seconds(10)))
         let result = try await contention(lock: contended, waiters: waiters, handovers: handovers)
@@ -189,6 +207,19 @@ enum BenchCommand {
         Terminal.out(
             "throughput, \(readers) concurrent readers            \(Int(Double(total) / elapsed.seconds)) reads/s (\(total) reads in \(elapsed.shortDescription))"
         )
+    }
+
+    /// The server's total time in `EVALSHA` so far (`INFO commandstats`), and its call count.
+    private static func scriptServerTime(_ client: RedisClient) async throws -> (microseconds: Int64, calls: Int64) {
+        let info = try await client.send("INFO", "commandstats").string ?? ""
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") })
+        else { return (0, 0) }
+        var fields: [Substring: Int64] = [:]
+        for pair in line.dropFirst("cmdstat_evalsha:".count).split(separator: ",") {
+            let parts = pair.split(separator: "=")
+            if parts.count == 2, let value = Int64(parts[1]) { fields[parts[0]] = value }
+        }
+        return (fields["usec"] ?? 0, fields["calls"] ?? 0)
     }
 
     /// `p50 1.13x  p99 1.40x`: `measured` against `baseline` (times `baselineFactor`).

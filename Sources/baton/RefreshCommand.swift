@@ -37,15 +37,23 @@ enum RefreshCommand {
         defer { locks.shutDown() }
         let spool = RotatedTokenSpool(stateDirectory: context.configuration!.resolvedStateDirectory())
         let refresher = TokenRefresher(
-            store: context.store, locks: locks, replica: CommandContext.processLabel, spool: spool
-        ) { name, error in
-            Terminal.err(
-                "baton refresh: a new refresh token for '\(name)' is not stored yet; retrying until it is (\(error))")
-        }
+            store: context.store, locks: locks, replica: CommandContext.processLabel, spool: spool,
+            acknowledgement: ReplicaAcknowledgement(context.configuration!),
+            onPersistRetry: { name, error in
+                Terminal.err(
+                    "baton refresh: a new refresh token for '\(name)' is not stored yet; retrying until it is (\(error))"
+                )
+            },
+            onReplicaAcknowledgement: { Terminal.err("baton refresh: \($0)") })
         let replayed = try await refresher.replaySpool()
         if replayed.stored > 0 {
             Terminal.err(
                 "baton refresh: stored \(replayed.stored) rotated refresh token(s) left in \(spool.directory) by a process that stopped early"
+            )
+        }
+        if replayed.awaitingReplicas > 0 {
+            Terminal.err(
+                "baton refresh: a rotated refresh token left in \(spool.directory) is on the Redis master but not yet on persist_replicas replicas; it stays there for the next replay"
             )
         }
         let record = try await refresher.refresh(

@@ -54,7 +54,8 @@ enum ServeCommand {
         let coordinator = try Coordinator(
             client: client,
             options: .init(
-                replica: replica, prefix: prefix, maxConcurrentRefreshes: configuration.maxConcurrentRefreshes),
+                replica: replica, prefix: prefix, maxConcurrentRefreshes: configuration.maxConcurrentRefreshes,
+                replicaAcknowledgement: ReplicaAcknowledgement(configuration)),
             services: definitions(configuration), log: log,
             spool: RotatedTokenSpool(stateDirectory: configuration.resolvedStateDirectory(environment: environment)))
 

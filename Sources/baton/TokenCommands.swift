@@ -55,9 +55,12 @@ enum TokenCommands {
         discussion: """
             One line per known service: status, version, time to expiry, who refreshed it, and the
             last error. Never prints a token. Status is ok, expired, refreshing_failed,
-            needs_reauth, seeded (a refresh token but no record yet), needs_seed, or
+            needs_reauth, seeded (a refresh token but no record yet), needs_seed,
             config_mismatch (with a configuration: the stored refresh token was seeded for another
-            client than the one configured, so replicas with this configuration leave it alone).
+            client than the one configured, so replicas with this configuration leave it alone), or
+            awaiting_replicas (a rotated refresh token is on the Redis master but fewer replicas than
+            persist_replicas acknowledged it: how many, since when and who waits are in the last
+            column, or in "awaiting_replicas" with --json).
             """)
 
     // MARK: - get
@@ -280,6 +283,7 @@ enum TokenCommands {
         let records = try await context.store.records(services)
         let secrets = try await context.client.pipeline(
             try services.map { RedisCommand("GET", try context.store.keys($0).secret) })
+        let awaiting = try await context.store.awaitingReplicas(services)
         var rows: [[String: Any]] = []
         for (service, secretReply) in zip(services, secrets) {
             let record = records[service]
@@ -292,6 +296,8 @@ enum TokenCommands {
             let state: String
             if mismatch {
                 state = "config_mismatch"
+            } else if awaiting[service] != nil {
+                state = "awaiting_replicas"
             } else if let record {
                 state = record.status == .ok && record.isExpired(at: now) ? "expired" : record.status.rawValue
             } else {
@@ -307,6 +313,13 @@ enum TokenCommands {
                     row["last_error"] = ["code": error.code, "description": error.description, "at": error.at]
                 }
             }
+            if let waiting = awaiting[service] {
+                row["awaiting_replicas"] = [
+                    "required": waiting.required, "acknowledged": waiting.acknowledged, "since": waiting.since,
+                    "waiting_ms": max(0, now - waiting.since), "attempts": waiting.attempts,
+                    "replica": waiting.replica, "fence": waiting.fence,
+                ]
+            }
             rows.append(row)
         }
         if arguments.has("json") {
@@ -320,12 +333,25 @@ enum TokenCommands {
                 + "LAST ERROR")
         for row in rows {
             let expires = (row["expires_in_ms"] as? Int64).map { DisplayFormat.signedAge(milliseconds: $0) } ?? "-"
-            let error = (row["last_error"] as? [String: Any])?["code"] as? String ?? ""
+            let error =
+                awaitingNote(row["awaiting_replicas"] as? [String: Any])
+                ?? (row["last_error"] as? [String: Any])?["code"] as? String ?? ""
             Terminal.out(
                 pad(row["service"] as? String ?? "", 24) + pad(row["status"] as? String ?? "", 18)
                     + pad((row["version"] as? Int64).map(String.init) ?? "-", 9) + pad(expires, 12)
                     + pad(row["refreshed_by"] as? String ?? "-", 24) + error)
         }
         return .success
+    }
+
+    /// The last column of a service whose rotated refresh token waits for replicas.
+    static func awaitingNote(_ waiting: [String: Any]?) -> String? {
+        guard let waiting, let required = waiting["required"] as? Int,
+            let acknowledged = waiting["acknowledged"] as? Int,
+            let waited = waiting["waiting_ms"] as? Int64, let attempts = waiting["attempts"] as? Int,
+            let replica = waiting["replica"] as? String
+        else { return nil }
+        return
+            "awaiting \(required) replica acknowledgement\(required == 1 ? "" : "s") for \(DisplayFormat.age(milliseconds: waited)) (\(acknowledged) so far, \(attempts) attempt\(attempts == 1 ? "" : "s") by \(replica))"
     }
 }

@@ -27,6 +27,40 @@ enum SocketFailure: Error {
     }
 }
 
+extension SocketFailure {
+    /// The ``RedisError`` for this failure while `command` was in flight on a connection to
+    /// `address`. A failure before the connection's first reply gets the likely cause: a plain
+    /// client on a TLS port is reset, a TLS client without the certificate a server requires
+    /// gets an alert.
+    func redisError(
+        address: String, command: String, operation: String, limit: Duration?, beforeFirstReply: Bool, isTLS: Bool
+    ) -> RedisError {
+        switch self {
+        case .timedOut:
+            return .timeout(address: address, operation: operation, after: limit ?? .zero)
+        case .closedByPeer where beforeFirstReply && isTLS, .system(ECONNRESET) where beforeFirstReply && isTLS:
+            // TLS 1.3 finishes the handshake before the server checks the client's certificate;
+            // a refusal then arrives as an alert, or as a reset that overtakes it.
+            return .tlsFailed(
+                address: address,
+                reason:
+                    "the server ended the TLS session before its first reply (\(reason)): if it requires a client certificate, set tls_cert_file and tls_key_file"
+            )
+        case .closedByPeer, .system(ECONNRESET):
+            let hint =
+                beforeFirstReply && !isTLS ? " before its first reply (if this port speaks TLS, use rediss://)" : ""
+            return .connectionLost(address: address, command: command, reason: reason + hint)
+        case .tls(let text) where beforeFirstReply:
+            let hint =
+                text.contains("certificate")
+                ? " (the server wants a client certificate it trusts: set tls_cert_file and tls_key_file)" : ""
+            return .tlsFailed(address: address, reason: "the server ended the session: \(text)\(hint)")
+        default:
+            return .connectionLost(address: address, command: command, reason: reason)
+        }
+    }
+}
+
 // @unchecked: one owner at a time, like the connection that holds it.
 /// One connected socket to one Redis server, plain or TLS, that Baton owns: non-blocking file
 /// descriptor, `poll(2)` for every wait, deadlines on every call.
@@ -218,7 +252,11 @@ final class RedisSocket: @unchecked Sendable {
                 default: throw handshakeFailure(kind: kind, errno: savedErrno, name: name)
                 }
             } catch SocketFailure.timedOut {
-                throw RedisError.timeout(address: address, operation: "the TLS handshake", after: timeout)
+                throw RedisError.tlsFailed(
+                    address: address,
+                    reason:
+                        "no TLS handshake within \(timeout.shortDescription): is this a plain port? then use redis:// (or the server's tls-port); otherwise the server may be overloaded"
+                )
             }
         }
     }
