@@ -146,6 +146,12 @@ final class ClusterProcessTests: RedisTestCase {
             return lengths.allSatisfy { $0 == 0 }
         }
 
+        // `baton status` reads the registry (one key) and every service's keys across the nodes.
+        let status = try BatonExecutable.run(["status", "--json", "--config", config])
+        XCTAssertEqual(status.status, 0, status.output)
+        let rows = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(rows.compactMap { $0["service"] as? String }), Set(services), status.output)
+
         let warnings = logs().flatMap { $0.split(separator: "\n") }.filter {
             $0.contains("\"level\":\"warn\"") || $0.contains("\"level\":\"error\"")
         }
