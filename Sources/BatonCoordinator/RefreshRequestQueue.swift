@@ -91,8 +91,6 @@ final class RefreshRequestQueue: Sendable {
     private let tag: String
     private let replica: String
     private let client: RedisClient
-    private let endpoint: RedisEndpoint
-    private let connectionOptions: RedisConnectionOptions
     private let counts = LockedBox(Counts())
     private let consumer = LockedBox<ReconnectingLoop<RedisConnection>?>(nil)
 
@@ -120,8 +118,6 @@ final class RefreshRequestQueue: Sendable {
         processors = "\(tag):processors"
         self.replica = replica
         self.client = client
-        self.endpoint = client.endpoint
-        self.connectionOptions = client.options.connection
     }
 
     /// Renews this replica's heartbeat and registers its processing list.
@@ -206,12 +202,15 @@ final class RefreshRequestQueue: Sendable {
 
     /// Starts the consuming thread: a dedicated connection blocked in `BLMOVE` (1 s at a time, to
     /// notice ``stop(timeout:)``), handing each entry to `deliver`.
+    ///
+    /// In a Redis Cluster the connection goes to the master serving the request list's slot; after
+    /// a `MOVED` or `ASK` (the slot moved) or a failover, the loop reconnects to its owner of the
+    /// moment. A redirect is expected there, so it is not reported to `onError`.
     func start(deliver: @escaping @Sendable ([UInt8]) -> Void, onError: @escaping @Sendable (any Error) -> Void) {
-        let (requests, processing, counts) = (self.requests, self.processing, self.counts)
-        let (endpoint, options) = (self.endpoint, self.connectionOptions)
+        let (requests, processing, counts, client) = (self.requests, self.processing, self.counts, self.client)
         let loop = ReconnectingLoop(
             name: "baton-refresh-requests",
-            connect: { try RedisConnection(endpoint: endpoint, options: options) },
+            connect: { try client.dedicatedConnection(routingKey: requests) },
             step: { connection in
                 let reply = try connection.send(
                     RedisCommand("BLMOVE", requests, processing, "RIGHT", "LEFT", 1),
@@ -221,7 +220,9 @@ final class RefreshRequestQueue: Sendable {
                     deliver(entry)
                 }
             },
-            onError: onError
+            onError: { error in
+                if (error as? RedisError)?.isClusterRedirect != true { onError(error) }
+            }
         )
         consumer.withLockedValue { $0 = loop }
         loop.start()

@@ -33,19 +33,32 @@ public struct RedisClientOptions: Sendable, Hashable {
 ///   dedicated connections, each owned by a worker thread.
 /// - Threads that are not in an async context use the `…Blocking` variants, which wait on the pool.
 ///
+/// In a Redis Cluster, each command goes to the node serving its key's slot, with the two paths
+/// above per node, and `MOVED`/`ASK` are followed (``ClusterRouter``).
+///
 /// The client may be shared freely between tasks and threads.
 public final class RedisClient: Sendable {
     /// Where the client connects.
     public let endpoint: RedisEndpoint
     /// The options this client was made with.
     public let options: RedisClientOptions
-    private let node: RedisNodeClient
+    private let backend: Backend
+
+    /// One server (or the master Sentinel names), or a cluster's nodes.
+    private enum Backend: Sendable {
+        case server(RedisNodeClient)
+        case cluster(ClusterRouter)
+    }
 
     /// Creates a client. No connection is opened until the first command.
     public init(endpoint: RedisEndpoint, options: RedisClientOptions = .init()) {
         self.endpoint = endpoint
         self.options = options
-        self.node = RedisNodeClient(endpoint: endpoint, options: options)
+        if case .cluster(let seeds) = endpoint.topology {
+            self.backend = .cluster(ClusterRouter(endpoint: endpoint, seeds: seeds, options: options))
+        } else {
+            self.backend = .server(RedisNodeClient(endpoint: endpoint, options: options))
+        }
     }
 
     /// Creates a client for a Redis URL (see ``RedisEndpoint``).
@@ -54,13 +67,16 @@ public final class RedisClient: Sendable {
     }
 
     deinit {
-        node.shutDown()
+        shutDown()
     }
 
     /// Stops the client: queued and in-flight commands fail with ``RedisError/closed``; pooled
     /// connections close as their workers finish what they are doing.
     public func shutDown() {
-        node.shutDown()
+        switch backend {
+        case .server(let node): node.shutDown()
+        case .cluster(let router): router.shutDown()
+        }
     }
 
     // MARK: - async
@@ -72,9 +88,9 @@ public final class RedisClient: Sendable {
     @discardableResult
     public func send(_ command: RedisCommand, timeout: Duration?? = nil) async throws -> RESPValue {
         if let timeout {
-            return try await withConnection { try $0.send(command, timeout: timeout) }
+            return try await withConnection(slot: command.hashSlot) { try $0.send(command, timeout: timeout) }
         }
-        let reply = try await node.pipeline([command])[0]
+        let reply = try await pipeline([command])[0]
         if case .error(let message) = reply {
             throw RedisError.server(RedisServerError(message: message, command: command.name))
         }
@@ -88,8 +104,14 @@ public final class RedisClient: Sendable {
     }
 
     /// Sends commands pipelined in one write; error replies come back in place.
+    ///
+    /// In a Redis Cluster, commands whose keys live on different nodes are sent to each node in
+    /// one write, all nodes at once, and their replies come back in the order of `commands`.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        try await node.pipeline(commands)
+        switch backend {
+        case .server(let node): return try await node.pipeline(commands)
+        case .cluster(let router): return try await router.pipeline(commands)
+        }
     }
 
     /// Runs `body` with exclusive use of one pooled connection, on that connection's worker thread.
@@ -97,11 +119,40 @@ public final class RedisClient: Sendable {
     /// Use it for work that must stay on one connection (`MULTI`/`EXEC`, `WATCH`, a write and its
     /// `WAIT`). The body blocks a worker, so keep it short and never call back into this client from it.
     /// - Parameter routingKey: a key the body touches: in a Redis Cluster the connection is to the
-    ///   node serving that key's slot (all keys of one service share a hash tag). Ignored elsewhere.
+    ///   node serving that key's slot (all keys of one service share a hash tag), and a body that
+    ///   fails with `MOVED` or `ASK` runs again on the node named, so it must be safe to run again
+    ///   (a redirect comes before any command on that slot ran). Ignored elsewhere.
     public func withConnection<T: Sendable>(
         routingKey: String? = nil, _ body: @escaping @Sendable (RedisConnection) throws -> T
     ) async throws -> T {
-        try await node.withConnection(body)
+        try await withConnection(slot: routingKey.map(HashSlot.of), body)
+    }
+
+    private func withConnection<T: Sendable>(slot: Int?, _ body: @escaping @Sendable (RedisConnection) throws -> T)
+        async throws -> T
+    {
+        switch backend {
+        case .server(let node): return try await node.withConnection(body)
+        case .cluster(let router): return try await router.withConnection(slot: slot, body)
+        }
+    }
+
+    /// A new connection of its own, for a listener loop that blocks on it (`BLMOVE`): to the
+    /// server (or the master Sentinel names), or in a Redis Cluster to the master serving
+    /// `routingKey`'s slot (any master for `nil`) after a fresh look at the slot map.
+    ///
+    /// Blocks while connecting: call it from the loop's own thread, never from an `async` context.
+    /// In a cluster, a command on it may be answered `MOVED` or `ASK` once the slot has moved
+    /// (``RedisError/isClusterRedirect``): drop the connection and call this again to reach the
+    /// slot's new owner (``ReconnectingLoop`` does so after any error).
+    /// - Throws: ``RedisError`` when no connection can be made.
+    public func dedicatedConnection(routingKey: String?) throws -> RedisConnection {
+        switch backend {
+        case .server:
+            return try RedisConnection(endpoint: endpoint, options: options.connection)
+        case .cluster(let router):
+            return try router.dedicatedConnection(slot: routingKey.map(HashSlot.of), options: options.connection)
+        }
     }
 
     // MARK: - blocking
@@ -110,12 +161,19 @@ public final class RedisClient: Sendable {
     /// Never call it from an `async` context: it would park a cooperative thread.
     @discardableResult
     public func sendBlocking(_ command: RedisCommand, timeout: Duration?? = nil) throws -> RESPValue {
-        try withConnectionBlocking { try $0.send(command, timeout: timeout) }
+        try withConnectionBlocking(slot: command.hashSlot) { try $0.send(command, timeout: timeout) }
     }
 
     /// Blocking form of ``withConnection(routingKey:_:)`` for threads outside Swift concurrency.
     public func withConnectionBlocking<T>(routingKey: String? = nil, _ body: (RedisConnection) throws -> T) throws -> T
     {
-        try node.withConnectionBlocking(body)
+        try withConnectionBlocking(slot: routingKey.map(HashSlot.of), body)
+    }
+
+    private func withConnectionBlocking<T>(slot: Int?, _ body: (RedisConnection) throws -> T) throws -> T {
+        switch backend {
+        case .server(let node): return try node.withConnectionBlocking(body)
+        case .cluster(let router): return try router.withConnectionBlocking(slot: slot, body)
+        }
     }
 }

@@ -47,6 +47,9 @@ public final class RedisConnection: @unchecked Sendable {
     /// Set by ``RedisSubscription``: a subscribed socket is readable whenever a message waits, so
     /// readability no longer means "closed by the server".
     var isInSubscribeMode = false
+    /// Set by the cluster router after an `ASK` redirect: the next exchange goes out preceded by
+    /// `ASKING` in the same write, so that the node importing the slot serves it. One exchange only.
+    var isAskingBeforeNextCommand = false
 
     /// Connects now, retrying per `options.reconnect` if the server is not reachable yet.
     /// - Throws: ``RedisError`` (refused, timeout, TLS, authentication failure, ...).
@@ -109,7 +112,10 @@ public final class RedisConnection: @unchecked Sendable {
     private func exchange(_ commands: [RedisCommand], timeout: Duration??) throws -> [RESPValue] {
         let socket = try ensureConnected()
         let limit = timeout ?? options.commandTimeout
-        let replies = try roundTrip(commands, on: socket, within: limit)
+        let asking = isAskingBeforeNextCommand
+        isAskingBeforeNextCommand = false
+        var replies = try roundTrip(asking ? [RedisCommand("ASKING")] + commands : commands, on: socket, within: limit)
+        if asking { replies.removeFirst() }
         if replies.contains(where: { $0.isReadOnlyError }) && isFollowingAMaster {
             // A master that Sentinel demoted: drop it so that the next command finds the new one.
             SentinelMonitor.shared(for: endpoint).masterMayHaveMoved(from: serverAddress, epoch: masterEpoch)
