@@ -326,9 +326,11 @@ public final class RedisConnection: @unchecked Sendable {
         guard !handshake.isEmpty else { return socket }
         let replies = try roundTrip(handshake, on: socket, within: options.commandTimeout ?? options.connectTimeout)
         for (command, reply) in zip(handshake, replies) {
-            if case .error(let message) = reply {
-                throw RedisError.server(RedisServerError(message: message, command: command.name))
-            }
+            guard case .error(let message) = reply else { continue }
+            // ROLE is an admin command: an ACL user without it (a worker) trusts the Sentinels'
+            // answer, and a write to a demoted master still ends in READONLY and a new lookup.
+            if command.name == "ROLE" && message.hasPrefix("NOPERM") { continue }
+            throw RedisError.server(RedisServerError(message: message, command: command.name))
         }
         if roleMustBeMaster, let role = replies.last?.array?.first?.string, role != "master" {
             throw RedisError.notAMaster(address: serverAddress, role: role)

@@ -123,6 +123,17 @@ final class ShippedSentinelTests: XCTestCase {
         let refreshed = try await record(at: newMaster)
         XCTAssertGreaterThan(refreshed.version, before.version, "no refresh reached \(newMaster)")
         try expectSuccess("baton status after the failover", baton(["status", "--config", config]))
+        // The shipped worker user reads the token through the Sentinels too (ROLE included).
+        let configured = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config)))
+        let coordinatorURL = (configured as? [String: Any])?["redis_url"] as? String ?? ""
+        let workerURL = coordinatorURL.replacingOccurrences(
+            of: "coordinator:\(passwords["coordinator"] ?? "")@", with: "worker:\(passwords["worker"] ?? "")@")
+        XCTAssertNotEqual(workerURL, coordinatorURL, "the example's redis_url logs in as the coordinator")
+        let workerGet = try BatonExecutable.run(
+            ["get", Self.service],
+            environment: ["BATON_SENTINEL_PASSWORD": passwords["requirepass"] ?? "", "BATON_REDIS_URL": workerURL])
+        outputs.append("$ baton get \(Self.service) (as worker) -> \(workerGet.status)")
+        XCTAssertEqual(workerGet.status, 0, "the shipped worker user could not read the token through the Sentinels")
 
         // The old master comes back (compose restarts it) from its own copy of the configuration,
         // and the Sentinels make it a replica of the new master, recording that in its copy.
