@@ -71,9 +71,8 @@ final class ClusterLockTests: LockTestCase {
         let cluster = try await startCluster()
         let service = try makeService(cluster)
         for name in try lockNamesOnEveryMaster(cluster).values {
-            // The body that extends and WAITs is sent without a routing key: it meets MOVED on any
-            // other node and runs again on the lock's, whose replica confirms (generously timed:
-            // a busy machine can stall a replica for a moment).
+            // The extend and its WAIT run on the lock's node (routed by the lock key), whose replica
+            // confirms (generously timed: a busy machine can stall a replica for a moment).
             let lock = try service.lock(
                 name, options: .init(ttl: .seconds(10), replicaAcknowledgements: 1, replicaTimeout: .seconds(5)))
             let lease = try await lock.acquire(timeout: .seconds(5))
