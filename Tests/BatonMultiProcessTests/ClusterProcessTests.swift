@@ -14,11 +14,9 @@ final class ClusterProcessTests: RedisTestCase {
     private var fleet: ServeFleet!
 
     /// A cluster and the fleet on it.
-    /// - Parameter lockTTL: must outlast a failover (`cluster-node-timeout` 2 s, then an election)
-    ///   when a master is killed.
-    private func start(lockTTL: String = "5s") async throws {
+    private func start() async throws {
         cluster = try await startCluster()
-        fleet = try await ServeFleet(redisURL: cluster.url, lockTTL: lockTTL)
+        fleet = try await ServeFleet(redisURL: cluster.url)
         addTeardownBlock { [self] in fleet.stop() }
     }
 
@@ -70,7 +68,7 @@ final class ClusterProcessTests: RedisTestCase {
     }
 
     func testKillingAMasterMidRefreshLosesNoRotatedToken() async throws {
-        try await start(lockTTL: "15s")
+        try await start()
         let victim = try await fleet.serviceWithARefreshInFlight()
         let atKill = await fleet.versions()
         let killed = try cluster.killMaster(ofSlot: HashSlot.of("oauth:{\(victim)}:token"))

@@ -23,10 +23,11 @@ final class ServeFleet: @unchecked Sendable {
 
     /// Writes the configuration, seeds every service, starts the replicas and waits until every
     /// service has been refreshed twice.
-    /// - Parameter lockTTL: must outlast a failover of the Redis under test: a lease that expires
-    ///   on the promoted replica before its holder stored the rotated token lets another replica
-    ///   present the old one (`invalid_grant`).
-    init(redisURL: String, lockTTL: String = "5s") async throws {
+    /// - Parameter lockTTL: must outlast a failover of the Redis under test (Sentinel's
+    ///   `down-after-milliseconds` 2 s or `cluster-node-timeout` 2 s, then an election): a lease
+    ///   that expires on the promoted replica before its holder stored the rotated token lets
+    ///   another replica present the old one (`invalid_grant`).
+    init(redisURL: String, lockTTL: String = "15s") async throws {
         provider = try FakeOAuthProvider.start(lifetime: 4)
         try provider.setMode("normal", delay: 0.4)
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-fleet-\(UUID().uuidString)")
