@@ -1,3 +1,4 @@
+import BatonRedis
 import BatonSupport
 import BatonTestSupport
 import Foundation
@@ -33,6 +34,22 @@ final class SentinelFailoverProcessTests: XCTestCase {
         // Every service goes on refreshing: at least two more rotations each, each one
         // presenting the refresh token the previous one stored.
         try await fleet.everyServiceRefreshes(2, since: atKill, "every service refreshes twice more after the failover")
+        // The request consumers' BLMOVE followed the master too: forced requests pushed now drain.
+        let requests = "oauth:refresh-requests"
+        let since = await fleet.versions()
+        for service in fleet.services {
+            let request = try JSONSerialization.data(
+                withJSONObject: ["service": service, "version": since[service] ?? 0], options: [.sortedKeys])
+            try await fleet.client.send("LPUSH", requests, Array(request))
+        }
+        try await fleet.everyServiceRefreshes(1, since: since, "every forced request is served")
+        try await eventually("the request list and the processing lists drain", diagnostics: fleet.diagnostics) {
+            var lengths = [try await fleet.client.send("LLEN", requests).integer ?? -1]
+            for id in ["replica-1", "replica-2", "replica-3"] {
+                lengths.append(try await fleet.client.send("LLEN", "{\(requests)}:processing:\(id)").integer ?? -1)
+            }
+            return lengths.allSatisfy { $0 == 0 }
+        }
         print("kill -9 of the master to the first successful refresh after it: \(firstRefresh.shortDescription)")
         try await fleet.checkNoRotatedTokenWasLost()
     }
