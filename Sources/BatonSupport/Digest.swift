@@ -25,7 +25,8 @@ public enum Digest {
         return Array(output.prefix(length))
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
+    /// `bytes` as lower-case hex digits (shared with ``EncryptionKey/defaultKid(now:)``).
+    static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(bytes.count * 2)

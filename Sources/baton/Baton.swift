@@ -36,6 +36,8 @@ enum Baton {
             run: LockCommand.run),
         Subcommand(name: "bench", summary: "measure Redis round trips and lock latencies", run: BenchCommand.run),
         Subcommand(name: "ping", summary: "check that Redis answers and measure the round trip", run: PingCommand.run),
+        Subcommand(
+            name: "keygen", summary: "print a new encryption key as a `kid:base64` entry", run: KeygenCommand.run),
     ]
 
     static let usage = """
@@ -57,7 +59,7 @@ enum Baton {
         RefreshCommand.configSpecification, TokenCommands.statusSpecification, WatchCommand.specification,
         LockCommand.runSpecification, LockCommand.statusSpecification, LockCommand.releaseSpecification,
         LockCommand.selftestSpecification, BenchCommand.lockSpecification, BenchCommand.tokensSpecification,
-        PingCommand.specification,
+        PingCommand.specification, KeygenCommand.specification,
     ]
 
     static func run(_ arguments: [String]) async -> ExitCode {
