@@ -25,7 +25,7 @@ let package = Package(
     targets: [
         // C boundary: Debian's libhiredis-dev (0.14.1). Never part of a public signature.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
-        // C boundary: OpenSSL's libcrypto, for digests (script SHA-1, PKCE SHA-256).
+        // C boundary: OpenSSL's libcrypto: digests (script SHA-1, PKCE SHA-256), AES-256-GCM, random bytes.
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
         // C boundary: OpenSSL's libssl for Redis over TLS, with wrappers for the macros Swift cannot import.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
