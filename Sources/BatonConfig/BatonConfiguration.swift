@@ -85,6 +85,9 @@ public struct ServiceConfiguration: Sendable {
     public var clientID: String
     /// The client secret from `client_secret_env` or `client_secret_file`; `nil` for a public client.
     public var clientSecret: Secret?
+    /// The secret from `client_secret_fallback_env` or `client_secret_fallback_file`, tried once when
+    /// the provider answers `invalid_client` to ``clientSecret`` (for rotating a secret without downtime).
+    public var clientSecretFallback: Secret? = nil
     /// `auth_method`. Default: `client_secret_post`.
     public var authMethod: AuthMethod
     /// `scope`, sent with every token request when set.

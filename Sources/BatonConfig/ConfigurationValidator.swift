@@ -13,7 +13,8 @@ struct ConfigurationValidator {
         "state_dir", "persist_replicas", "persist_timeout",
     ]
     static let serviceKeys = [
-        "token_url", "grant", "client_id", "client_secret_env", "client_secret_file", "auth_method", "scope",
+        "token_url", "grant", "client_id", "client_secret_env", "client_secret_file", "client_secret_fallback_env",
+        "client_secret_fallback_file", "auth_method", "scope",
         "audience", "resource", "extra_params", "refresh_buffer", "default_lifetime", "allow_insecure_http",
         "connect_timeout", "request_timeout", "forced_refresh_min_interval",
     ]
@@ -154,6 +155,8 @@ struct ConfigurationValidator {
             problem("\(path).client_id", "must not be empty")
         }
         let secret = clientSecret(fields, path: path, needed: grant == .clientCredentials)
+        let primarySet = fields["client_secret_env"] != nil || fields["client_secret_file"] != nil
+        let fallbackSecret = clientSecretFallback(fields, path: path, hasPrimary: primarySet)
 
         var extra: [(name: String, value: String)] = []
         for key in ["audience", "resource"] {
@@ -200,6 +203,7 @@ struct ConfigurationValidator {
         guard let tokenURL, let clientID else { return nil }
         return ServiceConfiguration(
             name: name, tokenURL: tokenURL, grant: grant, clientID: clientID, clientSecret: secret,
+            clientSecretFallback: fallbackSecret,
             authMethod: authMethod,
             scope: string(fields["scope"], "\(path).scope"), extraParameters: extra.sorted { $0.name < $1.name },
             refreshBuffer: refreshBuffer, defaultLifetime: defaultLifetime, allowInsecureHTTP: allowInsecure,
@@ -313,43 +317,67 @@ struct ConfigurationValidator {
     }
 
     mutating func clientSecret(_ fields: [String: JSONValue], path: String, needed: Bool) -> Secret? {
-        let variable = string(fields["client_secret_env"], "\(path).client_secret_env")
-        let file = string(fields["client_secret_file"], "\(path).client_secret_file")
+        let (present, secret) = secretSource(fields, prefix: "client_secret", path: path)
+        if !present && needed {
+            problem(
+                path, "the client_credentials grant needs a client secret: set client_secret_env or client_secret_file")
+        }
+        return secret
+    }
+
+    /// `client_secret_fallback_env` / `_file`: tried once when the primary secret gets `invalid_client`.
+    /// Needs a primary secret. Equal to the primary it is accepted (harmless; the retry just fails the same way).
+    mutating func clientSecretFallback(_ fields: [String: JSONValue], path: String, hasPrimary: Bool) -> Secret? {
+        let (present, secret) = secretSource(fields, prefix: "client_secret_fallback", path: path)
+        guard present else { return nil }
+        guard hasPrimary else {
+            let key =
+                fields["client_secret_fallback_env"] != nil
+                ? "client_secret_fallback_env" : "client_secret_fallback_file"
+            problem(
+                "\(path).\(key)",
+                "a fallback secret needs a primary one: set client_secret_env or client_secret_file as well")
+            return nil
+        }
+        return secret
+    }
+
+    /// Reads `<prefix>_env` or `<prefix>_file` (at most one). Returns whether either key is set, and the secret.
+    mutating func secretSource(_ fields: [String: JSONValue], prefix: String, path: String) -> (Bool, Secret?) {
+        let envKey = prefix + "_env"
+        let fileKey = prefix + "_file"
+        let variable = string(fields[envKey], "\(path).\(envKey)")
+        let file = string(fields[fileKey], "\(path).\(fileKey)")
         switch (variable, file) {
         case (nil, nil):
-            if needed {
-                problem(
-                    path,
-                    "the client_credentials grant needs a client secret: set client_secret_env or client_secret_file")
-            }
-            return nil
+            return (fields[envKey] != nil || fields[fileKey] != nil, nil)
         case (.some, .some):
-            problem(path, "set client_secret_env or client_secret_file, not both")
-            return nil
+            problem(path, "set \(envKey) or \(fileKey), not both")
+            return (true, nil)
         case (let name?, nil):
             guard let value = environment[name], !value.isEmpty else {
                 problem(
-                    "\(path).client_secret_env",
+                    "\(path).\(envKey)",
                     "the environment variable \(name) is not set (or empty): export it before starting Baton")
-                return nil
+                return (true, nil)
             }
-            return Secret(value)
+            return (true, Secret(value))
         case (nil, let file?):
             let resolved =
                 file.hasPrefix("/") ? file : URL(fileURLWithPath: baseDirectory).appendingPathComponent(file).path
             guard let data = FileManager.default.contents(atPath: resolved) else {
                 problem(
-                    "\(path).client_secret_file",
+                    "\(path).\(fileKey)",
                     "cannot read '\(resolved)': \(FileManager.default.fileExists(atPath: resolved) ? "permission denied" : "no such file")"
                 )
-                return nil
+                return (true, nil)
             }
             let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !value.isEmpty else {
-                problem("\(path).client_secret_file", "'\(resolved)' is empty")
-                return nil
+                problem("\(path).\(fileKey)", "'\(resolved)' is empty")
+                return (true, nil)
             }
-            return Secret(value)
+            return (true, Secret(value))
         }
     }
 

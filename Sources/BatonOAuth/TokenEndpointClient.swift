@@ -21,11 +21,14 @@ public struct TokenEndpointClient: Sendable {
     public init() {}
 
     /// Requests a token for `service`.
-    /// - Parameter now: the Redis server's clock (ms): expiry is computed from it, not the host's.
+    /// - Parameters:
+    ///   - now: the Redis server's clock (ms): expiry is computed from it, not the host's.
+    ///   - useFallbackSecret: authenticate with ``ServiceConfiguration/clientSecretFallback`` instead of
+    ///     the primary secret (the caller retries this way once after `invalid_client`).
     /// - Returns: the token, or a classified ``TokenEndpointError``.
-    public func requestToken(_ grant: TokenGrant, for service: ServiceConfiguration, now: Int64) -> Result<
-        TokenResponse, TokenEndpointError
-    > {
+    public func requestToken(
+        _ grant: TokenGrant, for service: ServiceConfiguration, now: Int64, useFallbackSecret: Bool = false
+    ) -> Result<TokenResponse, TokenEndpointError> {
         var form: [(String, String)] = []
         var secrets: [String] = []
         switch grant {
@@ -46,7 +49,8 @@ public struct TokenEndpointClient: Sendable {
         form += service.extraParameters.map { ($0.name, $0.value) }
 
         var headers = ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json", "Expect:"]
-        switch (service.authMethod, service.clientSecret) {
+        let clientSecret = useFallbackSecret ? service.clientSecretFallback : service.clientSecret
+        switch (service.authMethod, clientSecret) {
         case (.clientSecretBasic, let secret?):
             let credentials = FormEncoding.encode(service.clientID) + ":" + FormEncoding.encode(secret.reveal())
             headers.append("Authorization: Basic " + Data(credentials.utf8).base64EncodedString())

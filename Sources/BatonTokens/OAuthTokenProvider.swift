@@ -18,7 +18,15 @@ public struct OAuthTokenProvider: TokenProvider {
         self.service = service
     }
 
+    public var hasFallbackCredential: Bool { service.clientSecretFallback != nil }
+
     public func fetchToken(service name: String, refreshToken: String?, now: Int64) async throws -> ProviderToken {
+        try await fetchToken(service: name, refreshToken: refreshToken, now: now, credential: .primary)
+    }
+
+    public func fetchToken(service name: String, refreshToken: String?, now: Int64, credential: ClientCredential)
+        async throws -> ProviderToken
+    {
         let grant: TokenGrant
         switch (service.grant, refreshToken) {
         case (.clientCredentials, _): grant = .clientCredentials
@@ -29,7 +37,7 @@ public struct OAuthTokenProvider: TokenProvider {
         let service = self.service
         let client = self.client
         let result = await runOnDedicatedThread(named: "baton-token-request") {
-            client.requestToken(grant, for: service, now: now)
+            client.requestToken(grant, for: service, now: now, useFallbackSecret: credential == .fallback)
         }
         switch result {
         case .success(let response):

@@ -26,6 +26,9 @@ public struct TokenEvent: Sendable, Hashable {
         case spoolReplayed = "spool_replayed"
         /// A refresh token found in an otherwise unusable provider answer was stored.
         case recovered
+        /// The primary client secret got `invalid_client` and the fallback one worked: swap them in the
+        /// configuration (README "Rotating a client secret").
+        case clientSecretFallbackUsed = "client_secret_fallback_used"
     }
 
     /// The stream entry id (`1764000000000-0`).

@@ -12,6 +12,33 @@ public protocol TokenProvider: Sendable {
     ///   - now: the Redis server's clock (ms), to turn `expires_in` into `expiresAt`.
     /// - Throws: ``ProviderFailure``.
     func fetchToken(service: String, refreshToken: String?, now: Int64) async throws -> ProviderToken
+
+    /// Whether a fallback client secret is configured (``fetchToken(service:refreshToken:now:credential:)``
+    /// with `.fallback` may be tried once after `invalid_client`). Default: `false`.
+    var hasFallbackCredential: Bool { get }
+
+    /// Like ``fetchToken(service:refreshToken:now:)``, authenticating with `credential`.
+    /// Default: the primary call, whatever `credential` says.
+    func fetchToken(service: String, refreshToken: String?, now: Int64, credential: ClientCredential) async throws
+        -> ProviderToken
+}
+
+/// Which configured client secret a token request authenticates with.
+public enum ClientCredential: String, Sendable {
+    /// `client_secret_env` / `client_secret_file`.
+    case primary
+    /// `client_secret_fallback_env` / `client_secret_fallback_file`.
+    case fallback
+}
+
+extension TokenProvider {
+    public var hasFallbackCredential: Bool { false }
+
+    public func fetchToken(service: String, refreshToken: String?, now: Int64, credential: ClientCredential)
+        async throws -> ProviderToken
+    {
+        try await fetchToken(service: service, refreshToken: refreshToken, now: now)
+    }
 }
 
 /// A token as the provider issued it.

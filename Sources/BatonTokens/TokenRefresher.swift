@@ -45,8 +45,8 @@ public struct RefreshSettings: Sendable, Hashable {
 /// 2. Take the service lock (waiting up to ``RefreshSettings/lockWait``) and **read again**: if
 ///    another holder refreshed meanwhile, return that. If the lock cannot be had, return the
 ///    current record while it is still valid, else throw ``RefreshError/busy(service:waited:)``.
-/// 3. Before **every** provider call (the first, and the one retry below) extend the lease and
-///    check that at least ``RefreshSettings/requestTimeout`` of it is left; otherwise throw
+/// 3. Before **every** provider call (the first, the one retry below, and the one try with the
+///    fallback client secret after `invalid_client`) extend the lease and check that at least ``RefreshSettings/requestTimeout`` of it is left; otherwise throw
 ///    ``RefreshError/leaseLost(service:)`` without calling. The provider is never called without
 ///    a live lease; the watchdog renews it while the call runs.
 /// 4. A rotated refresh token is written to the local spool (``RotatedTokenSpool``) first, then
@@ -231,13 +231,17 @@ public struct TokenRefresher: Sendable {
         }
 
         var retried = false
+        var credential = ClientCredential.primary
         while true {
             // The last Redis step before the call is the lease check: nothing may delay the call after it.
             let now = try await store.now()
             try await ensureLease(lease, service: service, settings: settings)
             do {
                 let token = try await provider.fetchToken(
-                    service: service, refreshToken: secret?.refreshToken, now: now)
+                    service: service, refreshToken: secret?.refreshToken, now: now, credential: credential)
+                if credential == .fallback {
+                    try? await store.appendEvent(.clientSecretFallbackUsed, service: service, replica: replica)
+                }
                 return try await persistSuccess(
                     token, lease: lease, service: service, now: now, usedSecret: secret?.identity,
                     client: settings.clientFingerprint)
@@ -248,6 +252,14 @@ public struct TokenRefresher: Sendable {
                         nil, rotated: recovered, lease: lease, service: service,
                         usedSecret: secret?.identity, client: settings.clientFingerprint)
                     if outcome.secret == .written { secret = try await store.secret(service) }
+                }
+                if case .configuration("invalid_client", _) = failure, credential == .primary,
+                    provider.hasFallbackCredential
+                {
+                    // Client authentication failed before the grant was processed, so the refresh
+                    // token is unspent: try the fallback secret once, through the same lease check.
+                    credential = .fallback
+                    continue
                 }
                 if case .needsReauthorization = failure, !retried, let used = secret,
                     let latest = try await store.secret(service), latest.identity != used.identity
