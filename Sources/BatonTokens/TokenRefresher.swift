@@ -46,7 +46,8 @@ public struct RefreshSettings: Sendable, Hashable {
 ///    another holder refreshed meanwhile, return that. If the lock cannot be had, return the
 ///    current record while it is still valid, else throw ``RefreshError/busy(service:waited:)``.
 /// 3. Before **every** provider call (the first, the one retry below, and the one try with the
-///    fallback client secret after `invalid_client`) extend the lease and check that at least ``RefreshSettings/requestTimeout`` of it is left; otherwise throw
+///    fallback client secret after `invalid_client`) extend the lease and check that at least
+///    ``RefreshSettings/requestTimeout`` of it is left; otherwise throw
 ///    ``RefreshError/leaseLost(service:)`` without calling. The provider is never called without
 ///    a live lease; the watchdog renews it while the call runs.
 /// 4. A rotated refresh token is written to the local spool (``RotatedTokenSpool``) first, then
@@ -239,12 +240,14 @@ public struct TokenRefresher: Sendable {
             do {
                 let token = try await provider.fetchToken(
                     service: service, refreshToken: secret?.refreshToken, now: now, credential: credential)
+                // The rotated token is stored (spooled first) before anything else touches Redis.
+                let stored = try await persistSuccess(
+                    token, lease: lease, service: service, now: now, usedSecret: secret?.identity,
+                    client: settings.clientFingerprint)
                 if credential == .fallback {
                     try? await store.appendEvent(.clientSecretFallbackUsed, service: service, replica: replica)
                 }
-                return try await persistSuccess(
-                    token, lease: lease, service: service, now: now, usedSecret: secret?.identity,
-                    client: settings.clientFingerprint)
+                return stored
             } catch let failure as ProviderFailure {
                 if let recovered = failure.recoveredRefreshToken {
                     // An unusable answer that still carried a rotated refresh token: keep it.
