@@ -249,8 +249,13 @@ final class PipelinedConnection: @unchecked Sendable {
         var failure: (any Error)?
         var sawReadOnly = false
         do {
-            // Under the lock: TLS sessions must not read while a task writes.
-            let count = try lock.withLock { try socket.readAvailable(into: buffer) }
+            // Under the lock: TLS sessions must not read while a task writes. A socket a task
+            // has replaced since the poll (closed or out of step) is read no more: whatever it
+            // still holds must never answer the requests queued for the next connection.
+            let count = try lock.withLock { () throws -> Int in
+                guard connection?.connectedSocket === socket else { return 0 }
+                return try socket.readAvailable(into: buffer)
+            }
             if count == 0 { return }
             try parser.feed(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
             lock.withLock {
