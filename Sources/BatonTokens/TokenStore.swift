@@ -175,18 +175,23 @@ public struct TokenStore: Sendable {
             fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
             errorCode ?? "", service, usedSecret ?? "",
         ]
-        let (reply, acknowledged) = try await self.client.withConnection(routingKey: keys.token) { connection in
-            let reply = try connection.run(TokenScripts.persist, keys: scriptKeys, arguments: arguments)
-            let generation = connection.generation
-            // Only a stored secret needs replicas; WAIT counts this connection's writes, so a
-            // connection replaced since the script counts as not acknowledged (the retry writes again).
-            guard acknowledgement.isRequired, reply.array?.count == 5, reply.array?[3].integer == 1 else {
-                return (reply, Int?.none)
+        // Without replica acknowledgements the script goes on the shared pipelined connection;
+        // with them, the script and its WAIT need one pooled connection of their own.
+        let (reply, acknowledged) =
+            !acknowledgement.isRequired
+            ? (try await self.client.run(TokenScripts.persist, keys: scriptKeys, arguments: arguments), Int?.none)
+            : try await self.client.withConnection(routingKey: keys.token) { connection in
+                let reply = try connection.run(TokenScripts.persist, keys: scriptKeys, arguments: arguments)
+                let generation = connection.generation
+                // Only a stored secret needs replicas; WAIT counts this connection's writes, so a
+                // connection replaced since the script counts as not acknowledged (the retry writes again).
+                guard reply.array?.count == 5, reply.array?[3].integer == 1 else {
+                    return (reply, Int?.none)
+                }
+                let acknowledged = try connection.waitForReplicas(
+                    acknowledgement.replicas, timeout: acknowledgement.timeout, writtenIn: generation)
+                return (reply, acknowledged)
             }
-            let acknowledged = try connection.waitForReplicas(
-                acknowledgement.replicas, timeout: acknowledgement.timeout, writtenIn: generation)
-            return (reply, acknowledged)
-        }
         guard let parts = reply.array, parts.count == 5, let flag = parts[0].integer, let version = parts[1].integer,
             let held = parts[2].integer, let secretFlag = parts[3].integer, let created = parts[4].integer
         else {
