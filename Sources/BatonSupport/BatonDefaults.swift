@@ -37,6 +37,11 @@ public enum BatonDefaults {
         public static let redisURL = "BATON_REDIS_URL"
         /// The key prefix; overrides the configuration file's `prefix`.
         public static let prefix = "BATON_PREFIX"
+        /// The encryption keyring (`kid:base64` entries, primary first); overrides the
+        /// configuration file's `encryption`.
+        public static let encryptionKeys = "BATON_ENCRYPTION_KEYS"
+        /// The Redis password, for a `redis_url` written without one.
+        public static let redisPassword = "BATON_REDIS_PASSWORD"
         /// Set by `baton lock run` for its command: the lock's name.
         public static let lockName = "BATON_LOCK_NAME"
         /// Set by `baton lock run` for its command: the fencing token.
