@@ -1,3 +1,4 @@
+import BatonSupport
 import Foundation
 
 /// Baton's configuration file: one JSON file that every command and the daemon read
@@ -29,6 +30,9 @@ public struct BatonConfiguration: Sendable {
     public var persistReplicas: Int = 0
     /// `persist_timeout`: how long each `WAIT` for ``persistReplicas`` waits. Default: 1 s.
     public var persistTimeout: Duration = .seconds(1)
+    /// How refresh tokens are protected at rest: `BATON_ENCRYPTION_KEYS` when set, else the
+    /// file's `encryption` (`{"keys_file": PATH}` or `"none"`).
+    public var encryption: SecretEncryption = .none
 
     /// The default `state_dir`: `/var/lib/baton` when it exists and is writable (or can be
     /// created), else `$XDG_STATE_HOME/baton`, else `$HOME/.local/state/baton`.

@@ -95,6 +95,10 @@ struct ConnectionOptions: Sendable {
         var configuration: BatonConfiguration?
         /// Its path, for re-reading it (`baton serve` on SIGHUP).
         var configurationPath: String?
+        /// How secrets are protected: the configuration's ``BatonConfig/BatonConfiguration/encryption``,
+        /// else `BATON_ENCRYPTION_KEYS`, else `nil` (nothing says: a command that stores or reads
+        /// a refresh token refuses to guess).
+        var encryption: SecretEncryption?
     }
 
     /// Resolves the connection settings of a command, in the order documented on the type.
@@ -131,7 +135,18 @@ struct ConnectionOptions: Sendable {
             ?? BatonDefaults.Environment.value(BatonDefaults.Environment.redisURL, in: environment)
             ?? configuration?.redisURL
             ?? BatonDefaults.redisURL
-        return Resolved(redisURL: redisURL, prefix: prefix, configuration: configuration, configurationPath: path)
+        let encryption = try configuration?.encryption ?? Self.environmentEncryption(environment)
+        return Resolved(
+            redisURL: redisURL, prefix: prefix, configuration: configuration, configurationPath: path,
+            encryption: encryption)
+    }
+
+    /// The keyring of `BATON_ENCRYPTION_KEYS`, for a command run without a configuration file.
+    /// - Throws: ``BatonSupport/KeyringError`` for a malformed keyring (never quoting a key).
+    static func environmentEncryption(_ environment: [String: String]) throws -> SecretEncryption? {
+        guard let text = BatonDefaults.Environment.value(BatonDefaults.Environment.encryptionKeys, in: environment)
+        else { return nil }
+        return .keyring(try Keyring(parsing: text, source: BatonDefaults.Environment.encryptionKeys))
     }
 
     /// The error of a command that needs the configuration file and was given none.
