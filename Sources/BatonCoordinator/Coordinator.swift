@@ -76,7 +76,7 @@ public actor Coordinator {
         self.client = client
         self.options = options
         self.log = log
-        store = TokenStore(client: client, prefix: options.prefix)
+        store = TokenStore(client: client, prefix: options.prefix, encryption: options.encryption)
         locks = try LockService(client: client, prefix: options.prefix)
         let log = log
         refresher = TokenRefresher(

@@ -7,6 +7,8 @@ public struct CoordinatorOptions: Sendable {
     public var replica: String
     /// The key prefix. Default: `oauth`.
     public var prefix: String
+    /// How refresh tokens are protected at rest (the configuration's `encryption`).
+    public var encryption: SecretEncryption
     /// The most refreshes in flight at once; a hanging provider cannot hold more. Default: 32.
     public var maxConcurrentRefreshes: Int
     /// Each wake-up is the refresh time plus a random delay up to this, so that replicas do not
@@ -28,9 +30,11 @@ public struct CoordinatorOptions: Sendable {
     /// `persist_timeout`). Default: ``BatonTokens/ReplicaAcknowledgement/none``.
     public var replicaAcknowledgement: ReplicaAcknowledgement
 
-    /// Creates options; every parameter has the default documented on its property.
+    /// Creates options; every parameter but `replica` and `encryption` has the default documented on
+    /// its property.
     public init(
-        replica: String, prefix: String = BatonDefaults.tokenPrefix, maxConcurrentRefreshes: Int = 32,
+        replica: String, prefix: String = BatonDefaults.tokenPrefix, encryption: SecretEncryption,
+        maxConcurrentRefreshes: Int = 32,
         scheduleJitter: Duration = .seconds(1),
         retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300), shutdownGrace: Duration = .seconds(20),
         blockedRecheck: Duration = .seconds(300), housekeepingInterval: Duration = .seconds(3),
@@ -38,6 +42,7 @@ public struct CoordinatorOptions: Sendable {
     ) {
         self.replica = replica
         self.prefix = prefix
+        self.encryption = encryption
         self.maxConcurrentRefreshes = maxConcurrentRefreshes
         self.scheduleJitter = scheduleJitter
         self.retryBase = retryBase

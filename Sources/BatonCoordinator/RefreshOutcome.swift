@@ -9,6 +9,10 @@ enum BlockedReason: String, Sendable {
     case needsReauth = "needs_reauth"
     /// The stored token was issued to another client than this replica's configuration.
     case configMismatch = "config_mismatch"
+    /// The stored token is sealed under a key this replica's keyring lacks.
+    case unknownKey = "unknown_key"
+    /// The stored token does not open with its key here, or its envelope is damaged.
+    case unreadableSecret = "unreadable_secret"
 
     /// What the operator should do, for the log line.
     func advice(service: String) -> String {
@@ -20,6 +24,12 @@ enum BlockedReason: String, Sendable {
         case .configMismatch:
             return
                 "the stored refresh token was issued to another client (token_url, client_id or grant differ from this replica's configuration); left alone: align the configurations or re-seed"
+        case .unknownKey:
+            return
+                "the stored refresh token is encrypted with a key this replica's keyring lacks; left alone: give every replica the same keyring (BATON_ENCRYPTION_KEYS or encryption.keys_file) and restart it"
+        case .unreadableSecret:
+            return
+                "the stored refresh token cannot be read here (its key does not open it, or the envelope is damaged); left alone: check the keyring, or re-seed"
         }
     }
 }
@@ -79,6 +89,8 @@ enum RefreshOutcome: Sendable {
         case .needsSeed: self = .blocked(.needsSeed)
         case .needsReauthorization: self = .blocked(.needsReauth)
         case .configMismatch: self = .blocked(.configMismatch)
+        case .unreadableSecret(let problem):
+            if case .unknownKey = problem { self = .blocked(.unknownKey) } else { self = .blocked(.unreadableSecret) }
         case .busy: self = .retry(.busy, after: .milliseconds(500))
         case .leaseLost: self = .retry(.leaseLost, after: .milliseconds(500))
         case .rotatedTokenSuperseded: self = .retry(.rotatedTokenSuperseded, after: .milliseconds(100))

@@ -28,6 +28,10 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
     /// `persist_replicas` replicas acknowledged it. It stays in the local spool, which the next
     /// replay stores again (and waits for replicas again). Not a success.
     case replicasNotAcknowledged(service: String, acknowledged: Int, required: Int)
+    /// The stored refresh token cannot be read here: sealed under a key this keyring lacks
+    /// (``TokenStoreError/unknownKey(service:kid:)``), not opening with the key of its kid, or
+    /// damaged. It was left alone: the provider was not called and nothing was written.
+    case unreadableSecret(TokenStoreError)
 
     public var description: String {
         switch self {
@@ -54,6 +58,8 @@ public enum RefreshError: Error, Sendable, CustomStringConvertible {
         case .replicasNotAcknowledged(let service, let acknowledged, let required):
             return
                 "the rotated refresh token of '\(service)' is on the Redis master, but only \(acknowledged) of \(required) replicas acknowledged it before the lock's lease ran out; it stays in the spool (state_dir) and is stored again at the next replay: check replication (INFO replication on the master), or lower persist_replicas"
+        case .unreadableSecret(let problem):
+            return "\(problem)"
         case .rotatedTokenSuperseded(let service):
             return
                 "the provider rotated '\(service)''s refresh token, but a newer one was stored meanwhile (a seed, or another holder); the newer one was kept: try again"

@@ -1,3 +1,4 @@
+import BatonSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -13,8 +14,10 @@ import Foundation
 ///
 /// Layout: `<state_dir>/spool/<service>.<fence>.<store>.json`, one file per service and fence
 /// (`<store>` a short hash of the Redis address, database and key prefix it belongs to),
-/// the folder mode 0700. The files hold refresh tokens in the clear: keep `state_dir` on
-/// persistent storage that only Baton's user can read.
+/// the folder mode 0700. With an encryption keyring the token in each file is sealed like the
+/// ones in Redis (AES-256-GCM under the primary key, bound to the store, service and fence);
+/// with `"encryption": "none"` it is in the clear. Either way keep `state_dir` on persistent
+/// storage that only Baton's user can read.
 ///
 /// The writer holds an exclusive `flock` on its file until Redis has the token, and a replay
 /// skips locked files, so processes sharing a `state_dir` never replay each other's tokens in
@@ -95,10 +98,18 @@ public struct RotatedTokenSpool: Sendable {
 
     /// The spool folder (`<state_dir>/spool`).
     public let directory: String
+    /// Seals the tokens written, opens the ones read.
+    let sealer: SecretSealer
 
-    /// A spool under `stateDirectory`.
-    public init(stateDirectory: String) {
+    /// A spool under `stateDirectory`, its tokens protected as `encryption` says.
+    public init(stateDirectory: String, encryption: SecretEncryption) {
         self.directory = stateDirectory + "/spool"
+        // The spool's binding names the store (address, database and prefix) itself.
+        self.sealer = SecretSealer(prefix: "", encryption: encryption)
+    }
+
+    private static func binding(store: String, service: String, fence: Int64) -> String {
+        "baton-spool-v1\n\(store)\n\(service)\n\(fence)"
     }
 
     /// Writes `entry` durably: a temporary file (0600) written, locked and fsync'd, renamed into
@@ -106,9 +117,14 @@ public struct RotatedTokenSpool: Sendable {
     /// - Returns: the locked file, for ``remove(_:)``.
     public func write(_ entry: Entry) throws -> Claim {
         try makeDirectory()
-        var object: [String: Any] = [
-            "store": entry.store, "service": entry.service, "fence": entry.fence, "refresh_token": entry.refreshToken,
-        ]
+        var object: [String: Any] = ["store": entry.store, "service": entry.service, "fence": entry.fence]
+        if let sealed = try sealer.sealIfKeyed(
+            entry.refreshToken, binding: Self.binding(store: entry.store, service: entry.service, fence: entry.fence))
+        {
+            object["sealed_refresh_token"] = sealed.fields
+        } else {
+            object["refresh_token"] = entry.refreshToken
+        }
         if let used = entry.usedSecret { object["used_secret"] = used }
         if let client = entry.client { object["client"] = client }
         let bytes = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
@@ -183,8 +199,7 @@ public struct RotatedTokenSpool: Sendable {
             guard let data = FileManager.default.contents(atPath: path),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                 let store = object["store"] as? String, let service = object["service"] as? String,
-                let fence = (object["fence"] as? NSNumber)?.int64Value,
-                let token = object["refresh_token"] as? String, !token.isEmpty
+                let fence = (object["fence"] as? NSNumber)?.int64Value
             else {
                 if temporary {
                     unlink(path)
@@ -192,6 +207,14 @@ public struct RotatedTokenSpool: Sendable {
                     unreadable.append(
                         SpoolError(path: path, reason: "not a spooled token (left in place for inspection)"))
                 }
+                continue
+            }
+            let token: String
+            do {
+                token = try spooledToken(object, store: store, service: service, fence: fence)
+            } catch {
+                // Complete JSON: a real token may be in it, even in a temporary file. Never delete it.
+                unreadable.append(SpoolError(path: path, reason: "\(error) (left in place)"))
                 continue
             }
             let used = object["used_secret"] as? String
@@ -203,6 +226,26 @@ public struct RotatedTokenSpool: Sendable {
                 ))
         }
         return (entries.sorted { $0.0.fence < $1.0.fence }.map { (entry: $0.0, claim: $0.1) }, unreadable)
+    }
+
+    /// The token of a spool file's JSON: in the clear, or sealed.
+    private func spooledToken(_ object: [String: Any], store: String, service: String, fence: Int64) throws -> String {
+        if let token = object["refresh_token"] as? String, !token.isEmpty { return token }
+        guard let fields = object["sealed_refresh_token"] as? [String: Any], let sealed = SealedText(fields: fields)
+        else {
+            throw SpoolFileProblem("it holds no refresh token")
+        }
+        return try sealer.open(sealed, binding: Self.binding(store: store, service: service, fence: fence)) {
+            SpoolFileProblem("its token is sealed with key '\(sealed.kid)', which this keyring lacks: add that key")
+        } failed: {
+            SpoolFileProblem("its token does not decrypt with key '\(sealed.kid)' (another key, or a changed file)")
+        }
+    }
+
+    /// Why one spool file cannot be replayed.
+    private struct SpoolFileProblem: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 
     private func makeDirectory() throws {

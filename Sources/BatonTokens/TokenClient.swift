@@ -43,7 +43,8 @@ public struct TokenClient: Sendable {
 
     /// Creates a client reading records under `prefix`.
     public init(client: RedisClient, prefix: String = BatonDefaults.tokenPrefix) {
-        self.store = TokenStore(client: client, prefix: prefix)
+        // A worker reads records only, never refresh tokens: it needs no keys.
+        self.store = TokenStore(client: client, prefix: prefix, encryption: .none)
     }
 
     /// A token that has not expired. Returns at once when the stored one is valid; otherwise

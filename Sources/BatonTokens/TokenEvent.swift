@@ -29,6 +29,12 @@ public struct TokenEvent: Sendable, Hashable {
         /// The primary client secret got `invalid_client` and the fallback one worked: swap them in the
         /// configuration (README "Rotating a client secret").
         case clientSecretFallbackUsed = "client_secret_fallback_used"
+        /// `baton rekey` sealed the stored refresh token again under another key (`kid`,
+        /// `previous_kid`); the token itself did not change.
+        case rekeyed
+        /// A replica met a refresh token sealed under a key it lacks (`kid`) and left the
+        /// service alone.
+        case unknownKey = "unknown_key"
     }
 
     /// The stream entry id (`1764000000000-0`).

@@ -12,6 +12,7 @@ import BatonLock
 /// | `prefix:{svc}:events` | stream, capped ~1000 | audit events, never a secret |
 /// | `prefix:{svc}:forced` | string with a TTL | the forced-refresh gate: set while a forced refresh happened less than `forced_refresh_min_interval` ago |
 /// | `prefix:{svc}:awaiting-replicas` | hash with a TTL | while a rotated refresh token is on the master but fewer replicas than `persist_replicas` acknowledged it: who waits (`replica`, `fence`), `required`, `acknowledged`, `since` (ms, server clock), `attempts` (``AwaitingReplicas``) |
+/// | `prefix:{svc}:unknown-key` | hash with a TTL | replicas that met a secret sealed under a key they lack: replica → kid (``TokenStore/reportUnknownKey(service:kid:replica:)``) |
 /// | `prefix:services` | set | the known service names |
 /// | `prefix:refresh-requests` | list | forced-refresh requests from workers |
 /// | channel `prefix:{svc}:changed` | pub/sub | the new record's version, after every write |
@@ -43,6 +44,9 @@ public struct TokenKeys: Sendable, Hashable {
     /// `prefix:{svc}:awaiting-replicas`: set while a rotated refresh token waits for replica
     /// acknowledgements (see ``AwaitingReplicas``), so that `baton status` on any host sees it.
     public var awaitingReplicas: String { "\(prefix):{\(service)}:awaiting-replicas" }
+    /// `prefix:{svc}:unknown-key`: which replicas lack the key the stored secret is sealed under
+    /// (replica → kid), so that `baton status` on any host shows `unknown_key`.
+    public var unknownKey: String { "\(prefix):{\(service)}:unknown-key" }
     /// `prefix:{svc}:changed` (a pub/sub channel)
     public var changedChannel: String { "\(prefix):{\(service)}:changed" }
     /// `prefix:services`

@@ -219,7 +219,7 @@ public struct TokenRefresher: Sendable {
 
         var secret: SecretEnvelope?
         if settings.usesRefreshToken {
-            secret = try await store.secret(service)
+            secret = try await readSecret(service)
             guard let stored = secret else {
                 try? await store.appendEvent(.needsSeed, service: service, replica: replica)
                 throw RefreshError.needsSeed(service: service)
@@ -254,7 +254,7 @@ public struct TokenRefresher: Sendable {
                     let outcome = try await persistDurably(
                         nil, rotated: recovered, lease: lease, service: service,
                         usedSecret: secret?.identity, client: settings.clientFingerprint)
-                    if outcome.secret == .written { secret = try await store.secret(service) }
+                    if outcome.secret == .written { secret = try await readSecret(service) }
                 }
                 if case .configuration("invalid_client", _) = failure, credential == .primary,
                     provider.hasFallbackCredential
@@ -265,7 +265,7 @@ public struct TokenRefresher: Sendable {
                     continue
                 }
                 if case .needsReauthorization = failure, !retried, let used = secret,
-                    let latest = try await store.secret(service), latest.identity != used.identity
+                    let latest = try await readSecret(service), latest.identity != used.identity
                 {
                     // Someone stored a newer refresh token while we called (an operator's seed):
                     // our invalid_grant says nothing about it. Retry once, under a checked lease.
@@ -277,6 +277,20 @@ public struct TokenRefresher: Sendable {
                     failure, lease: lease, service: service, current: current, usedSecret: secret?.identity)
                 throw failure.asRefreshError(service: service)
             }
+        }
+    }
+
+    /// The stored refresh token, opened. One that cannot be opened here (a key this keyring
+    /// lacks, a key that does not open it, a damaged envelope) is left alone: never used, never
+    /// overwritten. A missing key is reported in Redis for `baton status`.
+    private func readSecret(_ service: String) async throws -> SecretEnvelope? {
+        do {
+            return try await store.secret(service)
+        } catch let problem as TokenStoreError {
+            if case .unknownKey(_, let kid) = problem {
+                try? await store.reportUnknownKey(service: service, kid: kid, replica: replica)
+            }
+            throw RefreshError.unreadableSecret(problem)
         }
     }
 

@@ -11,10 +11,13 @@ enum TokenScripts {
     ///
     /// KEYS: token, secret, events, fence counter, lock.
     /// ARGV: 1 fence of the writer's lease; 2 record JSON (its `"version"` field is the placeholder
-    /// `"@@VERSION@@"`) or `""` to write the secret alone; 3 secret envelope JSON (its `"fence"`
-    /// also the placeholder) or `""`; 4 event name; 5 replica; 6 change channel; 7 lock owner;
+    /// `"@@VERSION@@"`) or `""` to write the secret alone; 3 the secret's stored envelope (sealed or
+    /// plain, its fence ARGV[11]) or `""`; 4 event name; 5 replica; 6 change channel; 7 lock owner;
     /// 8 error code or `""`; 9 service name; 10 the identity (SHA-1 hex of the token) of the
-    /// stored secret the provider call used, or `""`.
+    /// stored secret the provider call used, or `""`; 11 with a secret, the version allocated for
+    /// it (the writer's fence, or one from ``allocateVersion``): a sealed envelope binds its fence,
+    /// so it is decided before the write. The identity of a stored envelope is its `id` (sealed), or the SHA-1 of its
+    /// `refresh_token` (plain).
     ///
     /// Rules, in this order:
     /// - **The secret** (a rotated refresh token) replaces the stored one if the stored one is
@@ -31,9 +34,13 @@ enum TokenScripts {
     ///   (written by a holder that used the token we just rotated) is overwritten.
     /// - **A secret written alone** (a spooled or recovered token) over a `needs_reauth` record
     ///   brings the record back to `ok`, as a seed does: the credential is alive again.
-    /// - The version of what is written is the writer's fence, or a fresh `INCR` of the fence
-    ///   counter when the stored record or secret is already at or above it, so versions and
-    ///   secret fences only ever grow.
+    /// - The version of what is written is, with a secret, the one decided before (ARGV[11]: first
+    ///   the writer's fence, then freshly allocated ones); when the stored record or secret has
+    ///   already reached it, nothing is written and the script returns `{2, thatVersion, 0, 0, 0}`:
+    ///   allocate above it and seal again. Without a secret it is the writer's fence, or a fresh
+    ///   `INCR` of the fence counter when the stored record or secret is already at or above it.
+    ///   Either way: the writer's fence when it is newer than everything stored, else a fresh
+    ///   number. Versions and secret fences only ever grow.
     /// - **A repeat** (the offered secret is the stored one, and the offered record, if any, is
     ///   the stored one but for its version: a retry whose reply was lost, or one waiting for
     ///   replica acknowledgements) changes nothing and returns the stored version. Its event is
@@ -55,6 +62,11 @@ enum TokenScripts {
           if ok and type(decoded) == 'table' then return decoded end
           return nil
         end
+        local function identity(envelope)
+          if type(envelope.id) == 'string' then return envelope.id end
+          if type(envelope.refresh_token) == 'string' then return redis.sha1hex(envelope.refresh_token) end
+          return nil
+        end
         local function refuse(currentVersion, reason)
           redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'event', 'stale_write_rejected',
             'service', ARGV[9], 'version', tostring(fence), 'replica', ARGV[5], 'reason', reason)
@@ -72,14 +84,13 @@ enum TokenScripts {
         local storedIsUsed = false
         if stored then
           storedFence = tonumber(stored.fence) or 0
-          storedIsUsed = usedSecret ~= '' and type(stored.refresh_token) == 'string'
-            and redis.sha1hex(stored.refresh_token) == usedSecret
+          storedIsUsed = usedSecret ~= '' and identity(stored) == usedSecret
         end
         local secretState = 0
         local same = false
         if ARGV[3] ~= '' then
           local offered = decode(ARGV[3])
-          same = stored and offered and stored.refresh_token == offered.refresh_token
+          same = stored and offered and identity(stored) ~= nil and identity(stored) == identity(offered)
           if stored and not same and not storedIsUsed and storedFence >= fence then
             return refuse(currentVersion, 'newer_secret')
           end
@@ -112,11 +123,14 @@ enum TokenScripts {
         end
         local recordRejected = ARGV[2] ~= '' and currentVersion > fence and currentOK
         local version = fence
-        if currentVersion >= fence or storedFence >= fence then
-          version = redis.call('INCR', KEYS[4])
-        end
         if secretState == 1 then
-          redis.call('SET', KEYS[2], (string.gsub(ARGV[3], '"@@VERSION@@"', tostring(version))))
+          version = tonumber(ARGV[11])
+          if currentVersion >= version or storedFence >= version then
+            return {2, math.max(currentVersion, storedFence), 0, 0, 0}
+          end
+          redis.call('SET', KEYS[2], ARGV[3])
+        elseif currentVersion >= fence or storedFence >= fence then
+          version = redis.call('INCR', KEYS[4])
         end
         if recordRejected then
           redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'event', 'stale_write_rejected',
@@ -139,28 +153,73 @@ enum TokenScripts {
 
     /// Store a refresh token given by an operator (`baton seed`): always wins, with a fresh fence.
     ///
-    /// KEYS: secret, fence counter, token, events. ARGV: secret envelope JSON (fence placeholder
-    /// `"@@VERSION@@"`), service name, replica, change channel.
+    /// KEYS: secret, fence counter, token, events. ARGV: 1 the sealed (or plain) envelope, whose
+    /// fence is 5; 2 service name; 3 replica; 4 change channel; 5 the version allocated for it
+    /// (``allocateVersion``).
+    /// When the stored record or secret has reached that version meanwhile (a rotation between
+    /// the allocation and this script), nothing is written and the script returns `-thatVersion`:
+    /// allocate above it and seal again.
     /// A record in `needs_reauth` or `refreshing_failed` goes back to `ok` (its token is kept; the
     /// coordinator refreshes it when due). Returns the new fence.
     static let seed = RedisScript(
         """
-        local fence = redis.call('INCR', KEYS[2])
-        redis.call('SET', KEYS[1], (string.gsub(ARGV[1], '"@@VERSION@@"', tostring(fence))))
-        local current = redis.call('GET', KEYS[3])
-        if current then
-          local ok, decoded = pcall(cjson.decode, current)
-          if ok and type(decoded) == 'table' and decoded.status ~= 'ok' then
-            decoded.status = 'ok'
-            decoded.last_error = cjson.null
-            decoded.version = fence
-            redis.call('SET', KEYS[3], cjson.encode(decoded))
-          end
+        local fence = tonumber(ARGV[5])
+        local function decode(value)
+          if not value then return nil end
+          local ok, decoded = pcall(cjson.decode, value)
+          if ok and type(decoded) == 'table' then return decoded end
+          return nil
+        end
+        local stored = decode(redis.call('GET', KEYS[1]))
+        local current = decode(redis.call('GET', KEYS[3]))
+        local newest = 0
+        if stored then newest = tonumber(stored.fence) or 0 end
+        if current and tonumber(current.version) then newest = math.max(newest, tonumber(current.version)) end
+        if newest >= fence then return -newest end
+        redis.call('SET', KEYS[1], ARGV[1])
+        if current and current.status ~= 'ok' then
+          current.status = 'ok'
+          current.last_error = cjson.null
+          current.version = fence
+          redis.call('SET', KEYS[3], cjson.encode(current))
         end
         redis.call('XADD', KEYS[4], 'MAXLEN', '~', 1000, '*', 'event', 'seeded', 'service', ARGV[2],
           'version', tostring(fence), 'replica', ARGV[3])
         redis.call('PUBLISH', ARGV[4], tostring(fence))
         return fence
+        """)
+
+    /// The version for a write that carries a secret, decided before the write because a sealed
+    /// envelope binds its fence: a fresh `INCR` of the service's fence counter (which lock fences
+    /// come from too), raised above `floor` when the counter is behind it (a counter lost with
+    /// Redis data, while a record or lease kept a higher number).
+    ///
+    /// KEYS: fence counter. ARGV: 1 floor. Returns the version.
+    static let allocateVersion = RedisScript(
+        """
+        local version = redis.call('INCR', KEYS[1])
+        local floor = tonumber(ARGV[1]) or 0
+        if version <= floor then
+          version = floor + 1
+          redis.call('SET', KEYS[1], tostring(version))
+        end
+        return version
+        """)
+
+    /// Re-seal a stored secret (`baton rekey`): replaces the envelope only if it is still exactly
+    /// the one that was read (compare-and-set), so a rotation or a seed in between always wins;
+    /// the new envelope holds the same token, fence and identity, sealed under another key.
+    ///
+    /// KEYS: secret, events. ARGV: 1 the envelope as read; 2 the new one; 3 service; 4 replica;
+    /// 5 the new kid; 6 the old kid or `none`; 7 the fence.
+    /// Returns 1 when replaced, 0 when the stored envelope changed meanwhile.
+    static let reseal = RedisScript(
+        """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        redis.call('SET', KEYS[1], ARGV[2])
+        redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'event', 'rekeyed', 'service', ARGV[3],
+          'version', ARGV[7], 'replica', ARGV[4], 'kid', ARGV[5], 'previous_kid', ARGV[6])
+        return 1
         """)
 
     /// Mark a rotated refresh token as waiting for replica acknowledgements (``AwaitingReplicas``).
@@ -206,5 +265,5 @@ enum TokenScripts {
         """)
 
     /// Every script, for tests that compare local SHA-1s with `SCRIPT LOAD`.
-    static let all = [persist, seed, markAwaitingReplicas, clearAwaitingReplicas]
+    static let all = [persist, seed, allocateVersion, reseal, markAwaitingReplicas, clearAwaitingReplicas]
 }

@@ -11,15 +11,20 @@ public struct TokenStore: Sendable {
     public let client: RedisClient
     /// The key prefix (default `oauth`).
     public let prefix: String
+    /// Seals refresh tokens before they reach Redis and opens them after.
+    public let sealer: SecretSealer
 
     /// Where this store's data lives: the Redis address, database and key prefix
     /// (`127.0.0.1:6379/0/oauth`). Identifies spooled tokens that belong here.
     public var location: String { "\(client.endpoint.address)/\(client.endpoint.database)/\(prefix)" }
 
-    /// Creates a store over `client` with keys under `prefix`.
-    public init(client: RedisClient, prefix: String = BatonDefaults.tokenPrefix) {
+    /// Creates a store over `client` with keys under `prefix`, protecting refresh tokens as
+    /// `encryption` says. A store that only reads records (a worker's) has no use for keys:
+    /// pass `.none`, and every read of a sealed secret fails with ``TokenStoreError/unknownKey(service:kid:)``.
+    public init(client: RedisClient, prefix: String = BatonDefaults.tokenPrefix, encryption: SecretEncryption) {
         self.client = client
         self.prefix = prefix
+        self.sealer = SecretSealer(prefix: prefix, encryption: encryption)
     }
 
     /// The keys of `service`.
@@ -69,10 +74,54 @@ public struct TokenStore: Sendable {
         return records
     }
 
-    /// The stored refresh token of `service`, or `nil` when none was seeded.
+    /// The stored refresh token of `service`, opened, or `nil` when none was seeded.
+    /// - Throws: ``TokenStoreError/unknownKey(service:kid:)``, ``TokenStoreError/undecryptable(service:kid:)``
+    ///   or ``TokenStoreError/corruptSecret(service:reason:)``: the caller must leave it alone.
     public func secret(_ service: String) async throws -> SecretEnvelope? {
         guard let bytes = try await client.get(keys(service).secret) else { return nil }
-        return try SecretEnvelope.decode(bytes, service: service)
+        return try sealer.open(bytes, service: service)
+    }
+
+    /// The stored envelope of `service` exactly as stored, and parsed (not opened), or `nil`.
+    public func storedSecret(_ service: String) async throws -> (bytes: [UInt8], stored: SecretEnvelope.Stored)? {
+        guard let bytes = try await client.get(keys(service).secret) else { return nil }
+        return (bytes, try SecretEnvelope.decode(bytes, service: service))
+    }
+
+    /// How long a replica's ``reportUnknownKey(service:kid:replica:)`` stays visible unless repeated.
+    public static let unknownKeyReportLifetime: Duration = .seconds(900)
+
+    /// Records that `replica` met the secret of `service` sealed under `kid`, which its keyring
+    /// lacks (`prefix:{svc}:unknown-key`, replica → kid, with a TTL), and appends an
+    /// `unknown_key` event.
+    public func reportUnknownKey(service: String, kid: String, replica: String) async throws {
+        let keys = try keys(service)
+        let replies = try await client.pipeline([
+            RedisCommand("HSET", keys.unknownKey, replica, kid),
+            RedisCommand("PEXPIRE", keys.unknownKey, Self.unknownKeyReportLifetime.milliseconds),
+            RedisCommand(
+                "XADD", keys.events, "MAXLEN", "~", 1000, "*", "event", TokenEvent.Kind.unknownKey.rawValue, "service",
+                service, "replica", replica, "kid", kid),
+        ])
+        for reply in replies {
+            if case .error(let message) = reply {
+                throw RedisError.server(RedisServerError(message: message, command: "unknown-key report"))
+            }
+        }
+    }
+
+    /// For each of `services`, the replicas that reported a key they lack (replica → kid).
+    public func unknownKeyReports(_ services: [String]) async throws -> [String: [String: String]] {
+        let replies = try await client.pipeline(try services.map { RedisCommand("HGETALL", try keys($0).unknownKey) })
+        var reports: [String: [String: String]] = [:]
+        for (service, reply) in zip(services, replies) {
+            let words = (reply.array ?? []).compactMap(\.string)
+            guard words.count >= 2 else { continue }
+            reports[service] = Dictionary(
+                stride(from: 0, to: words.count - 1, by: 2).map { (words[$0], words[$0 + 1]) }
+            ) { first, _ in first }
+        }
+        return reports
     }
 
     /// The Redis server's clock (ms since the epoch): the only clock freshness is judged by.
@@ -164,34 +213,105 @@ public struct TokenStore: Sendable {
         } else {
             recordJSON = []
         }
-        let secretJSON =
-            try secret.map {
-                try Self.withVersionPlaceholder(
-                    SecretEnvelope(refreshToken: $0, fence: Self.versionPlaceholderValue, client: client).jsonBytes(),
-                    field: "fence")
-            } ?? []
         let scriptKeys = [keys.token, keys.secret, keys.events, keys.lock.fence, keys.lock.lock]
-        let arguments: [any RedisArgumentConvertible] = [
-            fence, recordJSON, secretJSON, event.rawValue, replica, keys.changedChannel, owner,
-            errorCode ?? "", service, usedSecret ?? "",
-        ]
-        // Without replica acknowledgements the script goes on the shared pipelined connection;
-        // with them, the script and its WAIT need one pooled connection of their own.
-        let (reply, acknowledged) =
-            !acknowledgement.isRequired
-            ? (try await self.client.run(TokenScripts.persist, keys: scriptKeys, arguments: arguments), Int?.none)
-            : try await self.client.withConnection(routingKey: keys.token) { connection in
-                let reply = try connection.run(TokenScripts.persist, keys: scriptKeys, arguments: arguments)
-                let generation = connection.generation
-                // Only a stored secret needs replicas; WAIT counts this connection's writes, so a
-                // connection replaced since the script counts as not acknowledged (the retry writes again).
-                guard reply.array?.count == 5, reply.array?[3].integer == 1 else {
-                    return (reply, Int?.none)
-                }
-                let acknowledged = try connection.waitForReplicas(
-                    acknowledgement.replicas, timeout: acknowledgement.timeout, writtenIn: generation)
-                return (reply, acknowledged)
+        func arguments(envelope: [UInt8], version: Int64?) -> [any RedisArgumentConvertible] {
+            [
+                fence, recordJSON, envelope, event.rawValue, replica, keys.changedChannel, owner,
+                errorCode ?? "", service, usedSecret ?? "", version.map(String.init) ?? "",
+            ]
+        }
+        guard let secret else {
+            let (reply, acknowledged) = try await runPersist(
+                keys: scriptKeys, arguments: arguments(envelope: [], version: nil), acknowledgement: acknowledgement,
+                routingKey: keys.token)
+            return try await persistOutcome(reply, acknowledged: acknowledged, service: service)
+        }
+        // First under the writer's own fence, as a write without a secret would be; above it only
+        // when a newer version is already stored.
+        return try await withVersion(keys, first: fence, command: "token persist script") { version in
+            let envelope = try sealer.seal(
+                SecretEnvelope(refreshToken: secret, fence: version, client: client), service: service)
+            let (reply, acknowledged) = try await runPersist(
+                keys: scriptKeys, arguments: arguments(envelope: envelope, version: version),
+                acknowledgement: acknowledgement, routingKey: keys.token)
+            if let parts = reply.array, parts.count == 5, parts[0].integer == 2, let newer = parts[1].integer {
+                return .overtaken(by: newer)
             }
+            return .done(try await persistOutcome(reply, acknowledged: acknowledged, service: service))
+        }
+    }
+
+    /// What a write under an allocated version did.
+    private enum VersionedWrite<Result> {
+        /// It happened (or was refused by the fencing rules): this is its result.
+        case done(Result)
+        /// Another write reached this version first: nothing was written.
+        case overtaken(by: Int64)
+    }
+
+    /// How many times a write with a secret allocates a new version before giving up (each retry
+    /// means another write landed between the allocation and the script).
+    static let maximumVersionAttempts = 16
+
+    /// Runs `write` under a version decided before it (a sealed envelope binds its fence, so a
+    /// write with a secret knows its version before the script runs): `first`, or a freshly
+    /// allocated one, and again a freshly allocated one above the newer version whenever the
+    /// stored state had reached the one tried.
+    private func withVersion<Result>(
+        _ keys: TokenKeys, first: Int64?, command: String, _ write: (Int64) async throws -> VersionedWrite<Result>
+    ) async throws -> Result {
+        var floor = first ?? 0
+        var version: Int64
+        if let first { version = first } else { version = try await allocateVersion(keys, above: floor) }
+        for _ in 1...Self.maximumVersionAttempts {
+            switch try await write(version) {
+            case .done(let result): return result
+            case .overtaken(let newer):
+                floor = max(floor, newer)
+                version = try await allocateVersion(keys, above: floor)
+            }
+        }
+        throw RedisError.unexpectedReply(
+            command: command,
+            reply: "its allocated version was overtaken by concurrent writes \(Self.maximumVersionAttempts) times in a row")
+    }
+
+    /// A version for a write with a secret (``TokenScripts/allocateVersion``).
+    private func allocateVersion(_ keys: TokenKeys, above floor: Int64) async throws -> Int64 {
+        let reply = try await client.run(TokenScripts.allocateVersion, keys: [keys.lock.fence], arguments: [floor])
+        guard let version = reply.integer else {
+            throw RedisError.unexpectedReply(command: "version allocation script", reply: reply.description)
+        }
+        return version
+    }
+
+    /// Runs the persist script: without replica acknowledgements on the shared pipelined
+    /// connection; with them, the script and its `WAIT` on one pooled connection of their own.
+    private func runPersist(
+        keys: [String], arguments: [any RedisArgumentConvertible], acknowledgement: ReplicaAcknowledgement,
+        routingKey: String
+    ) async throws -> (RESPValue, Int?) {
+        guard acknowledgement.isRequired else {
+            return (try await client.run(TokenScripts.persist, keys: keys, arguments: arguments), nil)
+        }
+        return try await client.withConnection(routingKey: routingKey) { connection in
+            let reply = try connection.run(TokenScripts.persist, keys: keys, arguments: arguments)
+            let generation = connection.generation
+            // Only a stored secret needs replicas; WAIT counts this connection's writes, so a
+            // connection replaced since the script counts as not acknowledged (the retry writes again).
+            guard reply.array?.count == 5, reply.array?[0].integer != 2, reply.array?[3].integer == 1 else {
+                return (reply, Int?.none)
+            }
+            let acknowledged = try connection.waitForReplicas(
+                acknowledgement.replicas, timeout: acknowledgement.timeout, writtenIn: generation)
+            return (reply, acknowledged)
+        }
+    }
+
+    /// The persist script's reply as an outcome; registers a service's first record.
+    private func persistOutcome(_ reply: RESPValue, acknowledged: Int?, service: String) async throws -> (
+        outcome: PersistOutcome, acknowledged: Int?
+    ) {
         guard let parts = reply.array, parts.count == 5, let flag = parts[0].integer, let version = parts[1].integer,
             let held = parts[2].integer, let secretFlag = parts[3].integer, let created = parts[4].integer
         else {
@@ -217,19 +337,44 @@ public struct TokenStore: Sendable {
         -> Int64
     {
         let keys = try keys(service)
-        let envelope = try Self.withVersionPlaceholder(
-            SecretEnvelope(refreshToken: refreshToken, fence: Self.versionPlaceholderValue, client: client).jsonBytes(),
-            field: "fence")
-        let reply = try await self.client.run(
-            TokenScripts.seed,
-            keys: [keys.secret, keys.lock.fence, keys.token, keys.events],
-            arguments: [envelope, service, replica, keys.changedChannel]
-        )
-        guard let fence = reply.integer else {
-            throw RedisError.unexpectedReply(command: "token seed script", reply: reply.description)
+        let fence = try await withVersion(keys, first: nil, command: "token seed script") { fence in
+            let envelope = try sealer.seal(
+                SecretEnvelope(refreshToken: refreshToken, fence: fence, client: client), service: service)
+            let reply = try await self.client.run(
+                TokenScripts.seed,
+                keys: [keys.secret, keys.lock.fence, keys.token, keys.events],
+                arguments: [envelope, service, replica, keys.changedChannel, fence]
+            )
+            guard let written = reply.integer else {
+                throw RedisError.unexpectedReply(command: "token seed script", reply: reply.description)
+            }
+            return written < 0 ? .overtaken(by: -written) : .done(written)
         }
         try await register(service)
         return fence
+    }
+
+    /// Seals the stored secret of `service` again under the primary key (`baton rekey`), if it
+    /// is still exactly `stored` (compare-and-set: a rotation or seed in between wins, and the
+    /// caller reads again). Token, fence and identity stay the same, so refreshes in flight are
+    /// unaffected.
+    /// - Returns: whether it was replaced.
+    public func reseal(
+        service: String, stored: (bytes: [UInt8], stored: SecretEnvelope.Stored), replica: String
+    ) async throws -> Bool {
+        let keys = try keys(service)
+        let envelope = try sealer.open(stored.stored, service: service)
+        let sealed = try sealer.seal(envelope, service: service)
+        let reply = try await client.run(
+            TokenScripts.reseal, keys: [keys.secret, keys.events],
+            arguments: [
+                stored.bytes, sealed, service, replica, sealer.encryption.keyring?.primary.kid ?? "none",
+                stored.stored.kid ?? "none", stored.stored.fence,
+            ])
+        guard let replaced = reply.integer else {
+            throw RedisError.unexpectedReply(command: "token reseal script", reply: reply.description)
+        }
+        return replaced == 1
     }
 
     /// Adds `service` to the registry `prefix:services` (idempotent). Kept out of the scripts:

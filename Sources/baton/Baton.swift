@@ -38,6 +38,9 @@ enum Baton {
         Subcommand(name: "ping", summary: "check that Redis answers and measure the round trip", run: PingCommand.run),
         Subcommand(
             name: "keygen", summary: "print a new encryption key as a `kid:base64` entry", run: KeygenCommand.run),
+        Subcommand(
+            name: "rekey", summary: "encrypt every stored refresh token again under the primary key",
+            run: RekeyCommand.run),
     ]
 
     static let usage = """
@@ -59,7 +62,7 @@ enum Baton {
         RefreshCommand.configSpecification, TokenCommands.statusSpecification, WatchCommand.specification,
         LockCommand.runSpecification, LockCommand.statusSpecification, LockCommand.releaseSpecification,
         LockCommand.selftestSpecification, BenchCommand.lockSpecification, BenchCommand.tokensSpecification,
-        PingCommand.specification, KeygenCommand.specification,
+        PingCommand.specification, KeygenCommand.specification, RekeyCommand.specification,
     ]
 
     static func run(_ arguments: [String]) async -> ExitCode {
@@ -92,7 +95,7 @@ enum Baton {
             case .needsReauthorization: return .needsReauthorization
             case .busy, .leaseLost, .replicasNotAcknowledged: return .timedOut
             case .rotatedTokenSuperseded, .secretReplaced: return .failure
-            case .configMismatch: return .usage
+            case .configMismatch, .unreadableSecret: return .usage
             case .provider(_, let failure):
                 if case .configuration = failure { return .usage }
                 return .providerUnavailable

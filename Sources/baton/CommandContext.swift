@@ -14,6 +14,8 @@ struct CommandContext {
     let client: RedisClient
     let store: TokenStore
     let prefix: String
+    /// How secrets are protected, when the configuration or `BATON_ENCRYPTION_KEYS` says.
+    let encryption: SecretEncryption?
 
     init(
         _ arguments: ParsedArguments, options: ConnectionOptions = .tokens, requireConfiguration: Bool? = nil,
@@ -24,7 +26,10 @@ struct CommandContext {
         let prefix = connection.prefix ?? BatonDefaults.tokenPrefix
         _ = try TokenKeys(prefix: prefix, service: "probe")
         client = try RedisClient(url: connection.redisURL, options: .init(poolSize: poolSize))
-        store = TokenStore(client: client, prefix: prefix)
+        // Without a keyring or an explicit "none", the store can still read records; a command
+        // that stores or reads a refresh token asks for the keys first (``requireEncryption()``).
+        encryption = connection.encryption
+        store = TokenStore(client: client, prefix: prefix, encryption: connection.encryption ?? .none)
         self.prefix = prefix
     }
 
@@ -39,6 +44,17 @@ struct CommandContext {
                 "'\(name)' is not a service in the configuration (configured: \(known.isEmpty ? "none" : known))")
         }
         return service
+    }
+
+    /// Refuses to go on when nothing says how refresh tokens are protected: storing one in the
+    /// clear by accident is what encryption by default exists to prevent.
+    func requireEncryption(for command: String) throws {
+        guard encryption == nil else { return }
+        throw UsageError(
+            """
+            \(command) stores or reads refresh tokens, and nothing says how they are encrypted: set \(BatonDefaults.Environment.encryptionKeys) \
+            (the keyring, `baton keygen` makes a key) or pass --config with an "encryption" setting
+            """)
     }
 
     func makeLocks() throws -> LockService {

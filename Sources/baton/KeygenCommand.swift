@@ -11,7 +11,8 @@ enum KeygenCommand {
             `kid:base64`, for BATON_ENCRYPTION_KEYS or a keys file (mode 0600). The kid defaults
             to `k` + today's UTC date (YYYYMMDD) + 4 random hex digits; --kid NAME sets it
             (1 to 64 characters of A-Z a-z 0-9 . _ -). The first entry of a keyring encrypts new
-            secrets; all of them decrypt. Encryption of token records is not wired in yet (issue 12).
+            refresh tokens; all of them decrypt. `baton rekey` re-encrypts stored ones under the
+            first.
             """)
 
     static func run(_ words: [String]) async throws -> ExitCode {

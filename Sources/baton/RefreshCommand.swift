@@ -35,7 +35,8 @@ enum RefreshCommand {
         let service = try context.service(arguments.positionals[0])
         let locks = try context.makeLocks()
         defer { locks.shutDown() }
-        let spool = RotatedTokenSpool(stateDirectory: context.configuration!.resolvedStateDirectory())
+        let spool = RotatedTokenSpool(
+            stateDirectory: context.configuration!.resolvedStateDirectory(), encryption: context.store.sealer.encryption)
         let refresher = TokenRefresher(
             store: context.store, locks: locks, replica: CommandContext.processLabel, spool: spool,
             acknowledgement: ReplicaAcknowledgement(context.configuration!),

@@ -54,10 +54,13 @@ enum ServeCommand {
         let coordinator = try Coordinator(
             client: client,
             options: .init(
-                replica: replica, prefix: prefix, maxConcurrentRefreshes: configuration.maxConcurrentRefreshes,
+                replica: replica, prefix: prefix, encryption: configuration.encryption,
+                maxConcurrentRefreshes: configuration.maxConcurrentRefreshes,
                 replicaAcknowledgement: ReplicaAcknowledgement(configuration)),
             services: definitions(configuration), log: log,
-            spool: RotatedTokenSpool(stateDirectory: configuration.resolvedStateDirectory(environment: environment)))
+            spool: RotatedTokenSpool(
+                stateDirectory: configuration.resolvedStateDirectory(environment: environment),
+                encryption: configuration.encryption))
 
         let signals = SignalHandlers()
         signals.on([SIGTERM, SIGINT]) { coordinator.stop() }

@@ -57,7 +57,10 @@ enum TokenCommands {
             last error. Never prints a token. Status is ok, expired, refreshing_failed,
             needs_reauth, seeded (a refresh token but no record yet), needs_seed,
             config_mismatch (with a configuration: the stored refresh token was seeded for another
-            client than the one configured, so replicas with this configuration leave it alone), or
+            client than the one configured, so replicas with this configuration leave it alone),
+            unknown_key (the stored refresh token is encrypted with a key that a replica, or this
+            host's keyring, lacks: which key and which replicas are in the last column, or in
+            "unknown_key" with --json), or
             awaiting_replicas (a rotated refresh token is on the Redis master but fewer replicas than
             persist_replicas acknowledged it: how many, since when and who waits are in the last
             column, or in "awaiting_replicas" with --json).
@@ -171,6 +174,7 @@ enum TokenCommands {
         let token = try readSecret(path, what: "refresh token")
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
+        try context.requireEncryption(for: "baton seed")
         // The token is bound to the configured client, when the configuration is at hand.
         let client = context.configuration?.service(service)?.clientFingerprint
         let fence = try await context.store.seed(
@@ -284,6 +288,7 @@ enum TokenCommands {
         let secrets = try await context.client.pipeline(
             try services.map { RedisCommand("GET", try context.store.keys($0).secret) })
         let awaiting = try await context.store.awaitingReplicas(services)
+        let keyReports = try await context.store.unknownKeyReports(services)
         var rows: [[String: Any]] = []
         for (service, secretReply) in zip(services, secrets) {
             let record = records[service]
@@ -293,8 +298,17 @@ enum TokenCommands {
             let stored = secretReply.bytes.flatMap { try? SecretEnvelope.decode($0, service: service) }
             let configured = context.configuration?.service(service)?.clientFingerprint
             let mismatch = configured != nil && stored?.client != nil && stored?.client != configured
+            // Replicas that reported lacking the key the stored token is sealed under (a report
+            // about an older envelope no longer applies), and this host's own keyring.
+            let kid = stored?.kid
+            var lacking = (keyReports[service] ?? [:]).filter { $0.value == kid }.map(\.key).sorted()
+            if let kid, let keyring = context.encryption?.keyring, keyring.key(kid: kid) == nil {
+                lacking.append(CommandContext.processLabel)
+            }
             let state: String
-            if mismatch {
+            if !lacking.isEmpty {
+                state = "unknown_key"
+            } else if mismatch {
                 state = "config_mismatch"
             } else if awaiting[service] != nil {
                 state = "awaiting_replicas"
@@ -304,6 +318,8 @@ enum TokenCommands {
                 state = hasSecret ? "seeded" : "needs_seed"
             }
             var row: [String: Any] = ["service": service, "status": state, "has_refresh_token": hasSecret]
+            if let stored { row["kid"] = stored.kid ?? "none" }
+            if !lacking.isEmpty { row["unknown_key"] = ["kid": kid ?? "", "replicas": lacking] }
             if let record {
                 row["version"] = record.version
                 row["expires_in_ms"] = record.expiresAt - now
@@ -334,7 +350,8 @@ enum TokenCommands {
         for row in rows {
             let expires = (row["expires_in_ms"] as? Int64).map { DisplayFormat.signedAge(milliseconds: $0) } ?? "-"
             let error =
-                awaitingNote(row["awaiting_replicas"] as? [String: Any])
+                unknownKeyNote(row["unknown_key"] as? [String: Any])
+                ?? awaitingNote(row["awaiting_replicas"] as? [String: Any])
                 ?? (row["last_error"] as? [String: Any])?["code"] as? String ?? ""
             Terminal.out(
                 pad(row["service"] as? String ?? "", 24) + pad(row["status"] as? String ?? "", 18)
@@ -353,5 +370,13 @@ enum TokenCommands {
         else { return nil }
         return
             "awaiting \(required) replica acknowledgement\(required == 1 ? "" : "s") for \(DisplayFormat.age(milliseconds: waited)) (\(acknowledged) so far, \(attempts) attempt\(attempts == 1 ? "" : "s") by \(replica))"
+    }
+
+    /// The last column of an `unknown_key` row: which key, and who lacks it.
+    static func unknownKeyNote(_ report: [String: Any]?) -> String? {
+        guard let report, let kid = report["kid"] as? String, let replicas = report["replicas"] as? [String] else {
+            return nil
+        }
+        return "key '\(kid)' missing on \(replicas.joined(separator: ", "))"
     }
 }

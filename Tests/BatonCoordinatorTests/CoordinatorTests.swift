@@ -18,7 +18,7 @@ final class CoordinatorTests: RedisTestCase {
     override func setUp() async throws {
         let redis = try startRedis()
         client = try makeClient(redis, options: .init(poolSize: 16))
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
     }
 
@@ -39,7 +39,8 @@ final class CoordinatorTests: RedisTestCase {
         let coordinator = try Coordinator(
             client: client,
             options: .init(
-                replica: "r1", scheduleJitter: .milliseconds(50), retryBase: retryBase, retryCap: retryCap,
+                replica: "r1", encryption: TestKeyring.encryption, scheduleJitter: .milliseconds(50),
+                retryBase: retryBase, retryCap: retryCap,
                 blockedRecheck: .seconds(300)),
             services: [definition], log: StructuredLog(replica: "r1", minimum: .debug) { lines.append($0) })
         self.coordinator = coordinator

@@ -24,7 +24,7 @@ final class ForcedRefreshTests: XCTestCase {
         redis = try RedisServerProcess.start()
         provider = try FakeOAuthProvider.start(lifetime: 300)
         client = try RedisClient(url: redis.url, options: .init(poolSize: 16))
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         try await store.seed(service: "my-api", refreshToken: try provider.seedRefreshToken(), replica: "ops")
     }
 
@@ -51,7 +51,7 @@ final class ForcedRefreshTests: XCTestCase {
         let lines = self.lines
         let log = StructuredLog(replica: replica, minimum: .debug) { lines.append($0) }
         coordinator = try Coordinator(
-            client: client, options: .init(replica: replica, housekeepingInterval: housekeeping),
+            client: client, options: .init(replica: replica, encryption: TestKeyring.encryption, housekeepingInterval: housekeeping),
             services: definitions, log: log)
         let coordinator = self.coordinator!
         running = Task { await coordinator.run() }

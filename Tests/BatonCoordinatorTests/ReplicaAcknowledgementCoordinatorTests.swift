@@ -18,13 +18,13 @@ final class ReplicaAcknowledgementCoordinatorTests: RedisTestCase {
     override func setUp() async throws {
         master = try startRedis(arguments: RedisServerProcess.replicationFriendlyArguments)
         client = try makeClient(master, options: .init(poolSize: 16))
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-acks-\(UUID().uuidString)")
         addTeardownBlock { [folder] in try? FileManager.default.removeItem(at: folder!) }
     }
 
-    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path) }
+    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption) }
 
     private func spooledFiles() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: spool.directory)) ?? []).filter { $0.hasSuffix(".json") }
@@ -36,7 +36,8 @@ final class ReplicaAcknowledgementCoordinatorTests: RedisTestCase {
         return try Coordinator(
             client: client,
             options: .init(
-                replica: "r1", scheduleJitter: .milliseconds(50), shutdownGrace: .seconds(1),
+                replica: "r1", encryption: TestKeyring.encryption, scheduleJitter: .milliseconds(50),
+                shutdownGrace: .seconds(1),
                 replicaAcknowledgement: .init(replicas: 1, timeout: .milliseconds(200))),
             services: [ServiceDefinition(name: "my-api", settings: settings, provider: provider)],
             log: StructuredLog(replica: "r1", minimum: .debug) { lines.append($0) }, spool: spool)
@@ -78,9 +79,12 @@ final class ReplicaAcknowledgementCoordinatorTests: RedisTestCase {
         try await eventually("the replayed token is acknowledged", diagnostics: diagnostics) {
             logged("replicas_acknowledged").count == 1 && spooledFiles().isEmpty
         }
-        XCTAssertTrue(
-            logged("spool_replayed").contains { $0.contains(#""stored":1"#) && $0.contains(#""awaiting_replicas":0"#) },
-            diagnostics())
+        // The replay's summary line follows the acknowledgement and the file's removal.
+        try await eventually("the replay is logged", diagnostics: diagnostics) {
+            logged("spool_replayed").contains {
+                $0.contains(#""stored":1"#) && $0.contains(#""awaiting_replicas":0"#)
+            }
+        }
         let awaiting = try await store.awaitingReplicas(["my-api"])
         XCTAssertTrue(awaiting.isEmpty, "the mark is cleared")
         let secret = try await store.secret("my-api")

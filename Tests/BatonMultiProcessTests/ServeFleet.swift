@@ -55,7 +55,7 @@ final class ServeFleet: @unchecked Sendable {
             replicas.append(try BatonExecutable.start(["serve", "--config", config, "--id", id]))
         }
         client = try RedisClient(url: redisURL)
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         try await everyServiceRefreshes(2, since: [:], "every service has been refreshed twice", timeout: .seconds(60))
     }
 

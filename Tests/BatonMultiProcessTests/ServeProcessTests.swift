@@ -24,7 +24,7 @@ final class ServeProcessTests: XCTestCase {
         provider = try FakeOAuthProvider.start(lifetime: lifetime)
         client = try RedisClient(
             url: redis.url, options: .init(connection: .init(reconnect: .init(giveUpAfter: .seconds(5))), poolSize: 16))
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-serve-\(UUID().uuidString)")
         self.folder = folder
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -50,7 +50,7 @@ final class ShippedACLTests: XCTestCase {
         workerURL = redis.url(username: "worker", password: passwords["worker"])
         adminClient = try RedisClient(url: redis.url(username: "acl-test-admin", password: adminPassword))
         coordinatorClient = try RedisClient(url: coordinatorURL)
-        store = TokenStore(client: coordinatorClient, prefix: "oauth")
+        store = TokenStore(client: coordinatorClient, prefix: "oauth", encryption: TestKeyring.encryption)
         provider = try FakeOAuthProvider.start(lifetime: 300)
 
         // The coordinator's URL (with its password) goes in the file, as `--redis` is no place for a password.

@@ -66,7 +66,7 @@ final class ShippedRestartTests: XCTestCase {
         let refresh = try BatonExecutable.run(["refresh", Self.service, "--force", "--config", config])
         XCTAssertEqual(refresh.status, 0, "baton refresh --force exited \(refresh.status)")
         let keys = try TokenKeys(prefix: "oauth", service: Self.service)
-        let store = TokenStore(client: admin, prefix: "oauth")
+        let store = TokenStore(client: admin, prefix: "oauth", encryption: TestKeyring.encryption)
         let before = try await store.record(Self.service)
         let secretBefore = try await admin.send("GET", keys.secret).string
         XCTAssertNotNil(before, "no token record after baton refresh")

@@ -20,7 +20,7 @@ final class ClientSecretFallbackTests: XCTestCase {
         redis = try RedisServerProcess.start()
         provider = try FakeOAuthProvider.start(lifetime: 30)
         client = try RedisClient(url: redis.url, options: .init(connection: .init(commandTimeout: .seconds(2))))
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         locks = try LockService(client: client, prefix: "oauth")
     }
 

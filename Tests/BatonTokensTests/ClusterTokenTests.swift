@@ -24,7 +24,7 @@ final class ClusterTokenTests: RedisTestCase {
         client = try makeClient(
             cluster,
             options: .init(connection: .init(commandTimeout: .seconds(2), reconnect: .init(giveUpAfter: .seconds(1)))))
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         locks = try LockService(client: client, prefix: "oauth")
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-cluster-\(UUID().uuidString)")
         addTeardownBlock { [locks, provider, folder] in
@@ -65,7 +65,7 @@ final class ClusterTokenTests: RedisTestCase {
         -> TokenRefresher
     {
         TokenRefresher(
-            store: store, locks: locks, replica: "test", spool: RotatedTokenSpool(stateDirectory: folder.path),
+            store: store, locks: locks, replica: "test", spool: RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption),
             acknowledgement: acknowledgement,
             onPersistRetry: { service, error in errors?.withLockedValue { $0.append("\(service): persist: \(error)") } }
         )
@@ -225,7 +225,7 @@ final class ClusterTokenTests: RedisTestCase {
         }
         XCTAssertEqual(
             try provider.invalidGrants(), 0, "no rotated refresh token was lost\n\(errors.withLockedValue { $0 })")
-        let spool = RotatedTokenSpool(stateDirectory: folder.path).directory
+        let spool = RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption).directory
         let spooled = (try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []
         XCTAssertEqual(spooled.filter { $0.hasSuffix(".json") }, [], "nothing left in the spool")
     }

@@ -31,7 +31,7 @@ final class WaitOnAReplacedConnectionTests: XCTestCase {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path) }
+    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption) }
 
     private func spooledFiles() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: spool.directory)) ?? []).filter { $0.hasSuffix(".json") }
@@ -49,7 +49,9 @@ final class WaitOnAReplacedConnectionTests: XCTestCase {
         let connection = try RedisConnection(url: server.url)
         defer { connection.close() }
         let bytes = try connection.send(RedisCommand("GET", "oauth:{my-api}:secret")).bytes
-        return try bytes.map { try SecretEnvelope.decode($0, service: "my-api").refreshToken }
+        return try bytes.map {
+            try SecretSealer(prefix: "oauth", encryption: TestKeyring.encryption).open($0, service: "my-api").refreshToken
+        }
     }
 
     private var shortfalls: Int { reports.withLockedValue { $0 }.filter { !$0.isAcknowledged }.count }
@@ -70,7 +72,7 @@ final class WaitOnAReplacedConnectionTests: XCTestCase {
         try await eventually("the replica is online", timeout: .seconds(30), diagnostics: { replica.log }) {
             try master.onlineReplicas() == 1
         }
-        let store = TokenStore(client: direct, prefix: "oauth")
+        let store = TokenStore(client: direct, prefix: "oauth", encryption: TestKeyring.encryption)
         let seeded = try provider.seedRefreshToken()
         try await store.seed(service: "my-api", refreshToken: seeded, replica: "ops")
         try await eventually("the replica has the seed", diagnostics: { replica.log }) {
@@ -94,7 +96,7 @@ final class WaitOnAReplacedConnectionTests: XCTestCase {
         }
         let reports = reports
         let refresher = TokenRefresher(
-            store: TokenStore(client: client, prefix: "oauth"), locks: locks, replica: "holder", spool: spool,
+            store: TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption), locks: locks, replica: "holder", spool: spool,
             acknowledgement: .init(replicas: 1, timeout: .milliseconds(300)),
             onReplicaAcknowledgement: { report in reports.withLockedValue { $0.append(report) } })
         let (settings, oauth) = try service()
@@ -161,9 +163,9 @@ final class AwaitingReplicasMarkTests: XCTestCase {
             client.shutDown()
             try? FileManager.default.removeItem(at: folder)
         }
-        let store = TokenStore(client: client, prefix: "oauth")
+        let store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         try await store.seed(service: "my-api", refreshToken: try provider.seedRefreshToken(), replica: "ops")
-        let spool = RotatedTokenSpool(stateDirectory: folder.path)
+        let spool = RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption)
         // persist_timeout 5 s: the mark lives (5 s + 2 s) * 3 = 21 s after its last attempt.
         let acknowledgement = ReplicaAcknowledgement(replicas: 1, timeout: .seconds(5))
         let shortfalls = LockedBox(0)

@@ -26,7 +26,7 @@ final class ReplicaAcknowledgementTests: XCTestCase {
             url: master.url,
             options: .init(
                 connection: .init(commandTimeout: .seconds(2), reconnect: .init(giveUpAfter: .milliseconds(500)))))
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         locks = try LockService(client: client, prefix: "oauth")
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-replicas-\(UUID().uuidString)")
     }
@@ -41,7 +41,7 @@ final class ReplicaAcknowledgementTests: XCTestCase {
 
     // MARK: - Helpers
 
-    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path) }
+    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption) }
 
     private func spooledFiles() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: spool.directory)) ?? []).filter { $0.hasSuffix(".json") }
@@ -97,7 +97,9 @@ final class ReplicaAcknowledgementTests: XCTestCase {
         let connection = try RedisConnection(url: server.url)
         defer { connection.close() }
         let bytes = try connection.send(RedisCommand("GET", "oauth:{my-api}:secret")).bytes
-        return try bytes.map { try SecretEnvelope.decode($0, service: "my-api").refreshToken }
+        return try bytes.map {
+            try SecretSealer(prefix: "oauth", encryption: TestKeyring.encryption).open($0, service: "my-api").refreshToken
+        }
     }
 
     private var shortfalls: [ReplicaAcknowledgementReport] {

@@ -1,4 +1,5 @@
 import Foundation
+import BatonTestSupport
 import XCTest
 
 @testable import BatonTokens
@@ -23,7 +24,7 @@ final class RotatedTokenSpoolTests: XCTestCase {
     }
 
     func testAHeldFileIsSkippedAndAReleasedOneIsClaimed() throws {
-        let spool = RotatedTokenSpool(stateDirectory: folder.path)
+        let spool = RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption)
         let claim = try spool.write(entry(7))
         let attributes = try FileManager.default.attributesOfItem(atPath: claim.path)
         XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
@@ -39,7 +40,7 @@ final class RotatedTokenSpoolTests: XCTestCase {
     }
 
     func testWhatADeadWriterLeftIsReplayedOrCleared() throws {
-        let spool = RotatedTokenSpool(stateDirectory: folder.path)
+        let spool = RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption)
         try spool.write(entry(3)).release()
         let complete = try Data(contentsOf: URL(fileURLWithPath: spool.directory + "/" + entry(3).fileName))
         try FileManager.default.removeItem(atPath: spool.directory + "/" + entry(3).fileName)

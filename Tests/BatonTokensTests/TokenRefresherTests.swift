@@ -25,7 +25,7 @@ final class TokenRefresherTests: XCTestCase {
             url: redis.url,
             options: .init(
                 connection: .init(commandTimeout: .seconds(2), reconnect: .init(giveUpAfter: .milliseconds(500)))))
-        store = TokenStore(client: client, prefix: "oauth")
+        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         locks = try LockService(client: client, prefix: "oauth")
     }
 

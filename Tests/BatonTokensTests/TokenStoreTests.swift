@@ -14,7 +14,7 @@ final class TokenStoreTests: XCTestCase {
             client.shutDown()
             server.stop()
         }
-        return (server, TokenStore(client: client, prefix: "oauth"), try RedisConnection(url: server.url))
+        return (server, TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption), try RedisConnection(url: server.url))
     }
 
     private func record(
@@ -96,12 +96,14 @@ final class TokenStoreTests: XCTestCase {
         let (_, store, redis) = try start()
         let first = try await store.seed(service: "my-api", refreshToken: "rt-1", replica: "ops")
         let secret = try await store.secret("my-api")
-        XCTAssertEqual(secret, SecretEnvelope(refreshToken: "rt-1", fence: first))
+        XCTAssertEqual(secret, SecretEnvelope(refreshToken: "rt-1", fence: first, kid: "ktest-primary"))
         let raw = try XCTUnwrap(redis.send(RedisCommand("GET", "oauth:{my-api}:secret")).string)
         let envelope = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any])
-        XCTAssertEqual(envelope["v"] as? Int, 1)
-        XCTAssertEqual(envelope["alg"] as? String, "none")
-        XCTAssertTrue(envelope["kid"] is NSNull)
+        XCTAssertEqual(envelope["v"] as? Int, 2)
+        XCTAssertEqual(envelope["alg"] as? String, "A256GCM")
+        XCTAssertEqual(envelope["kid"] as? String, "ktest-primary")
+        XCTAssertEqual(envelope["fence"] as? Int64, first)
+        XCTAssertFalse(raw.contains("rt-1"), "the token is stored encrypted")
         let services = try await store.services()
         XCTAssertEqual(services, ["my-api"])
 
@@ -323,7 +325,7 @@ final class TokenStoreTests: XCTestCase {
             try await Task.sleep(for: .milliseconds(50))
         }
         // The scripts run on the node that holds the service's slot.
-        let store = TokenStore(client: client, prefix: "oauth")
+        let store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         let fence: Int64
         do {
             fence =
@@ -334,7 +336,8 @@ final class TokenStoreTests: XCTestCase {
                         "oauth:{my-api}:token", "oauth:{my-api}:events",
                     ],
                     arguments: [
-                        #"{"fence":"@@VERSION@@","refresh_token":"rt-1"}"#, "my-api", "ops", "oauth:{my-api}:changed",
+                        #"{"alg":"none","fence":1,"refresh_token":"rt-1","v":1}"#, "my-api", "ops",
+                        "oauth:{my-api}:changed", 1,
                     ]
                 ).integer ?? -1
         } catch {
