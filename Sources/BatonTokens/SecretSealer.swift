@@ -34,7 +34,8 @@ public struct SecretSealer: Sendable {
         if let keyring = encryption.keyring {
             let sealed = try seal(
                 envelope.refreshToken, under: keyring.primary,
-                binding: secretBinding(service: service, fence: envelope.fence, identity: envelope.identity,
+                binding: secretBinding(
+                    service: service, fence: envelope.fence, identity: envelope.identity,
                     client: envelope.client))
             object.merge(sealed.fields) { new, _ in new }
             object["v"] = 2

@@ -273,7 +273,9 @@ public struct TokenStore: Sendable {
         }
         throw RedisError.unexpectedReply(
             command: command,
-            reply: "its allocated version was overtaken by concurrent writes \(Self.maximumVersionAttempts) times in a row")
+            reply:
+                "its allocated version was overtaken by concurrent writes \(Self.maximumVersionAttempts) times in a row"
+        )
     }
 
     /// A version for a write with a secret (``TokenScripts/allocateVersion``).

@@ -36,7 +36,8 @@ enum RefreshCommand {
         let locks = try context.makeLocks()
         defer { locks.shutDown() }
         let spool = RotatedTokenSpool(
-            stateDirectory: context.configuration!.resolvedStateDirectory(), encryption: context.store.sealer.encryption)
+            stateDirectory: context.configuration!.resolvedStateDirectory(), encryption: context.store.sealer.encryption
+        )
         let refresher = TokenRefresher(
             store: context.store, locks: locks, replica: CommandContext.processLabel, spool: spool,
             acknowledgement: ReplicaAcknowledgement(context.configuration!),

@@ -51,7 +51,8 @@ final class ForcedRefreshTests: XCTestCase {
         let lines = self.lines
         let log = StructuredLog(replica: replica, minimum: .debug) { lines.append($0) }
         coordinator = try Coordinator(
-            client: client, options: .init(replica: replica, encryption: TestKeyring.encryption, housekeepingInterval: housekeeping),
+            client: client,
+            options: .init(replica: replica, encryption: TestKeyring.encryption, housekeepingInterval: housekeeping),
             services: definitions, log: log)
         let coordinator = self.coordinator!
         running = Task { await coordinator.run() }

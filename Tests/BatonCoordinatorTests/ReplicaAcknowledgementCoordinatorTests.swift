@@ -24,7 +24,9 @@ final class ReplicaAcknowledgementCoordinatorTests: RedisTestCase {
         addTeardownBlock { [folder] in try? FileManager.default.removeItem(at: folder!) }
     }
 
-    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption) }
+    private var spool: RotatedTokenSpool {
+        RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption)
+    }
 
     private func spooledFiles() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: spool.directory)) ?? []).filter { $0.hasSuffix(".json") }

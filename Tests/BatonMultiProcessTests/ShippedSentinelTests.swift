@@ -260,7 +260,10 @@ final class ShippedSentinelTests: XCTestCase {
 
     /// The token record on `node`.
     private func record(at node: String) async throws -> TokenRecord {
-        guard let record = try await TokenStore(client: client(node), prefix: "oauth", encryption: TestKeyring.encryption).record(Self.service) else {
+        guard
+            let record = try await TokenStore(client: client(node), prefix: "oauth", encryption: TestKeyring.encryption)
+                .record(Self.service)
+        else {
             XCTFail("no token record on \(node)\n\(compose.diagnostics)")
             throw CancellationError()
         }

@@ -65,7 +65,8 @@ final class ClusterTokenTests: RedisTestCase {
         -> TokenRefresher
     {
         TokenRefresher(
-            store: store, locks: locks, replica: "test", spool: RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption),
+            store: store, locks: locks, replica: "test",
+            spool: RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption),
             acknowledgement: acknowledgement,
             onPersistRetry: { service, error in errors?.withLockedValue { $0.append("\(service): persist: \(error)") } }
         )

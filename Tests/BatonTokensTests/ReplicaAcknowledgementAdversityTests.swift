@@ -31,7 +31,9 @@ final class WaitOnAReplacedConnectionTests: XCTestCase {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption) }
+    private var spool: RotatedTokenSpool {
+        RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption)
+    }
 
     private func spooledFiles() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: spool.directory)) ?? []).filter { $0.hasSuffix(".json") }
@@ -50,7 +52,8 @@ final class WaitOnAReplacedConnectionTests: XCTestCase {
         defer { connection.close() }
         let bytes = try connection.send(RedisCommand("GET", "oauth:{my-api}:secret")).bytes
         return try bytes.map {
-            try SecretSealer(prefix: "oauth", encryption: TestKeyring.encryption).open($0, service: "my-api").refreshToken
+            try SecretSealer(prefix: "oauth", encryption: TestKeyring.encryption).open($0, service: "my-api")
+                .refreshToken
         }
     }
 
@@ -96,7 +99,8 @@ final class WaitOnAReplacedConnectionTests: XCTestCase {
         }
         let reports = reports
         let refresher = TokenRefresher(
-            store: TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption), locks: locks, replica: "holder", spool: spool,
+            store: TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption), locks: locks,
+            replica: "holder", spool: spool,
             acknowledgement: .init(replicas: 1, timeout: .milliseconds(300)),
             onReplicaAcknowledgement: { report in reports.withLockedValue { $0.append(report) } })
         let (settings, oauth) = try service()

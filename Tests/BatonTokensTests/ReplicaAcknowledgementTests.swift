@@ -41,7 +41,9 @@ final class ReplicaAcknowledgementTests: XCTestCase {
 
     // MARK: - Helpers
 
-    private var spool: RotatedTokenSpool { RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption) }
+    private var spool: RotatedTokenSpool {
+        RotatedTokenSpool(stateDirectory: folder.path, encryption: TestKeyring.encryption)
+    }
 
     private func spooledFiles() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: spool.directory)) ?? []).filter { $0.hasSuffix(".json") }
@@ -98,7 +100,8 @@ final class ReplicaAcknowledgementTests: XCTestCase {
         defer { connection.close() }
         let bytes = try connection.send(RedisCommand("GET", "oauth:{my-api}:secret")).bytes
         return try bytes.map {
-            try SecretSealer(prefix: "oauth", encryption: TestKeyring.encryption).open($0, service: "my-api").refreshToken
+            try SecretSealer(prefix: "oauth", encryption: TestKeyring.encryption).open($0, service: "my-api")
+                .refreshToken
         }
     }
 

@@ -1,5 +1,5 @@
-import Foundation
 import BatonTestSupport
+import Foundation
 import XCTest
 
 @testable import BatonTokens

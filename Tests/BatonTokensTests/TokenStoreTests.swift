@@ -14,7 +14,10 @@ final class TokenStoreTests: XCTestCase {
             client.shutDown()
             server.stop()
         }
-        return (server, TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption), try RedisConnection(url: server.url))
+        return (
+            server, TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption),
+            try RedisConnection(url: server.url)
+        )
     }
 
     private func record(
