@@ -27,7 +27,8 @@ final class ServeFleet: @unchecked Sendable {
     ///   `down-after-milliseconds` 2 s or `cluster-node-timeout` 2 s, then an election): a lease
     ///   that expires on the promoted replica before its holder stored the rotated token lets
     ///   another replica present the old one (`invalid_grant`).
-    init(redisURL: String, lockTTL: String = "15s") async throws {
+    /// - Parameter environment: the replicas' environment (e.g. `BATON_ENCRYPTION_KEYS`).
+    init(redisURL: String, lockTTL: String = "15s", environment: [String: String] = [:]) async throws {
         provider = try FakeOAuthProvider.start(lifetime: 4)
         try provider.setMode("normal", delay: 0.4)
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-fleet-\(UUID().uuidString)")
@@ -51,12 +52,31 @@ final class ServeFleet: @unchecked Sendable {
                 ["seed", service, "--refresh-token-file", tokenFile.path, "--config", config])
             XCTAssertEqual(seeded.status, 0, seeded.output)
         }
-        for id in ["replica-1", "replica-2", "replica-3"] {
-            replicas.append(try BatonExecutable.start(["serve", "--config", config, "--id", id]))
+        for index in 1...3 {
+            replicas.append(try BatonExecutable.start(Self.serve(config, index), environment: environment))
         }
         client = try RedisClient(url: redisURL)
-        store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
+        // Reads (never writes) whatever the replicas sealed, under either test key.
+        store = TokenStore(
+            client: client, prefix: "oauth",
+            encryption: TestKeyring.keyring(TestKeyring.primaryEntry + "," + TestKeyring.nextEntry))
         try await everyServiceRefreshes(2, since: [:], "every service has been refreshed twice", timeout: .seconds(60))
+    }
+
+    private static func serve(_ config: String, _ index: Int) -> [String] {
+        ["serve", "--config", config, "--id", "replica-\(index)"]
+    }
+
+    /// Restarts each replica in turn with `environment` (SIGTERM, which drains, then a new
+    /// process), waiting after each until every service has refreshed again: a rolling restart.
+    func restartReplicas(environment: [String: String]) async throws {
+        for index in replicas.indices {
+            replicas[index].0.terminate(grace: 10)
+            let before = await versions()
+            replicas[index] = try BatonExecutable.start(Self.serve(config, index + 1), environment: environment)
+            try await everyServiceRefreshes(
+                1, since: before, "every service refreshes after restarting replica-\(index + 1)")
+        }
     }
 
     /// Stops the replicas, the provider and the client, and removes the folder.
