@@ -18,8 +18,9 @@ enum RekeyCommand {
             every token is under the primary key, 1 when one could not be read (a key missing from
             this keyring, a damaged envelope) or kept changing.
 
-            Rotating a key: give every replica the keyring with the new key first and the old one
-            after it (restart each in turn), run `baton rekey`, then drop the old key.
+            Rotating a key (README "Rotating an encryption key"): add the new key after the old one
+            on every replica, then put it first (restart the replicas in turn each time), run
+            `baton rekey`, then drop the old key.
             """)
 
     /// How many times one service's envelope is read and re-sealed when it keeps changing.
