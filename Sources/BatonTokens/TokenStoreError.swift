@@ -12,7 +12,7 @@ public enum TokenStoreError: Error, Sendable, CustomStringConvertible {
                 "the token record of '\(service)' is not valid (\(reason)): delete the key and let the coordinator refresh, or re-seed"
         case .corruptSecret(let service, let reason):
             return
-                "the stored refresh token of '\(service)' is not readable (\(reason)): re-seed it with `baton seed \(service) --refresh-token-file PATH`"
+                "corrupt secret: the stored refresh token of '\(service)' is not readable (\(reason)): re-seed it with `baton seed \(service) --refresh-token-file PATH`"
         }
     }
 }
