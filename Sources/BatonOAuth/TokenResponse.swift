@@ -55,7 +55,6 @@ enum TokenResponseParser {
     ) -> Result<TokenResponse, TokenEndpointError> {
         let contentType = headers["content-type"] ?? ""
         let fields = decodeFields(body, contentType: contentType)
-        let quote = { quoted(body, secrets: secrets) }
 
         guard (200...299).contains(status) else {
             let code = fields?["error"].flatMap(stringValue) ?? ""
@@ -84,10 +83,13 @@ enum TokenResponseParser {
                     .rejectedConfiguration(
                         code: code.isEmpty ? "invalid_client" : code, description: description, status: status))
             default:
-                let detail = code.isEmpty ? "unexpected status; body: \(body)" : code
-                return .failure(
-                    .protocolError(
-                        status: status, description: description.isEmpty ? detail : "\(code): \(description)"))
+                let detail: String
+                switch (code.isEmpty, stated) {
+                case (true, nil): detail = "unexpected status; body: \(body)"
+                case (true, let stated?): detail = "unexpected status: \(stated)"
+                case (false, _): detail = TokenEndpointError.stated(code, description)
+                }
+                return .failure(.protocolError(status: status, description: detail))
             }
         }
 

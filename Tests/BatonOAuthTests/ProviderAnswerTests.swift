@@ -93,6 +93,7 @@ final class ProviderAnswerTests: XCTestCase {
             for leak in issued + [sent, clientSecret] {
                 XCTAssertFalse(shown(error).contains(leak), "\(mode) shows a token: \(shown(error))")
             }
+            XCTAssertTrue(detail.hasPrefix("unexpected status; body: "), "\(mode): \(detail)")
             XCTAssertTrue(
                 detail.contains(mode == "error_with_tokens" ? "refresh_token: string" : "<redacted>"),
                 "\(mode): \(detail)")
