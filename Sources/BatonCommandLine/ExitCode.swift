@@ -11,9 +11,11 @@ public struct ExitCode: RawRepresentable, Hashable, Sendable {
     public static let success = ExitCode(rawValue: 0)
     /// An unexpected failure (a bug, or something not classified below).
     public static let failure = ExitCode(rawValue: 1)
-    /// Bad usage or bad configuration: fix the command line or the config file.
+    /// Bad usage or bad configuration: fix the command line or the config file (including a code
+    /// exchange the provider refused as `invalid_request`, such as a mismatching redirect URI).
     public static let usage = ExitCode(rawValue: 2)
-    /// The credential needs re-authorisation (`invalid_grant`): seed a new refresh token.
+    /// The credential needs re-authorisation (`invalid_grant`): seed a new refresh token. For
+    /// `baton seed --authorization-code-file`, the provider rejected the code: authorise again.
     public static let needsReauthorization = ExitCode(rawValue: 3)
     /// The OAuth provider is unavailable (timeouts, 5xx, rate limited): retry later.
     public static let providerUnavailable = ExitCode(rawValue: 4)

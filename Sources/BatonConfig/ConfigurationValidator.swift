@@ -365,11 +365,18 @@ struct ConfigurationValidator {
         case (nil, let file?):
             let resolved =
                 file.hasPrefix("/") ? file : URL(fileURLWithPath: baseDirectory).appendingPathComponent(file).path
-            guard let data = FileManager.default.contents(atPath: resolved) else {
-                problem(
-                    "\(path).\(fileKey)",
-                    "cannot read '\(resolved)': \(FileManager.default.fileExists(atPath: resolved) ? "permission denied" : "no such file")"
-                )
+            let data: Data
+            do {
+                // Whoever can read the file holds the client secret: only its owner may.
+                data = try SecretFile.read(resolved)
+            } catch {
+                switch error {
+                case .insecure(let mode):
+                    problem("\(path).\(fileKey)", SecretFile.insecureAdvice(path: resolved, mode: mode))
+                case .unreadable(let reason):
+                    let known = FileManager.default.fileExists(atPath: resolved)
+                    problem("\(path).\(fileKey)", "cannot read '\(resolved)': \(known ? reason : "no such file")")
+                }
                 return (true, nil)
             }
             let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -54,10 +54,10 @@ public enum TokenEndpointError: Error, Sendable, Equatable, CustomStringConverti
         switch self {
         case .invalidGrant(let description):
             return
-                "invalid_grant: \(description) (the refresh token is no longer valid: re-authorise and seed a new one)"
+                "\(Self.stated("invalid_grant", description)) (the refresh token is no longer valid: re-authorise and seed a new one)"
         case .rejectedConfiguration(let code, let description, let status):
             return
-                "\(code) (HTTP \(status)): \(description) (check client_id, the client secret, auth_method, grant and scope)"
+                "\(Self.stated("\(code) (HTTP \(status))", description)) (check client_id, the client secret, auth_method, grant and scope)"
         case .rateLimited(let status, let retryAfter, let description):
             return "HTTP \(status): \(description)\(retryAfter.map { " (retry after \($0))" } ?? "")"
         case .serverError(let status, let description):
@@ -67,5 +67,11 @@ public enum TokenEndpointError: Error, Sendable, Equatable, CustomStringConverti
         case .protocolError(let status, let description, _):
             return "HTTP \(status), not a token response: \(description)"
         }
+    }
+
+    /// `code: description`, or the code alone when the provider gave no description (never
+    /// `invalid_grant: invalid_grant`).
+    public static func stated(_ code: String, _ description: String) -> String {
+        description.isEmpty ? code : "\(code): \(description)"
     }
 }

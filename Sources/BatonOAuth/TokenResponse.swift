@@ -55,36 +55,41 @@ enum TokenResponseParser {
     ) -> Result<TokenResponse, TokenEndpointError> {
         let contentType = headers["content-type"] ?? ""
         let fields = decodeFields(body, contentType: contentType)
-        let quote = { quoted(body, secrets: secrets) }
 
         guard (200...299).contains(status) else {
             let code = fields?["error"].flatMap(stringValue) ?? ""
-            let description = fields?["error_description"].flatMap(stringValue) ?? (code.isEmpty ? quote() : code)
+            // A confused provider may put tokens in an error body: they are blanked like the
+            // secrets Baton sent, and a structured body is described by its keys, never quoted.
+            let hidden = secrets + issuedTokens(fields)
+            let stated = fields?["error_description"].flatMap(stringValue).map { redact($0, hidden) }
+            let body = fields == nil ? quoted(body, secrets: hidden) : shape(body, contentType: contentType)
+            // Empty when the provider sent a code alone: messages then show the code once.
+            let description = stated ?? (code.isEmpty ? body : "")
             let retryAfter = headers["retry-after"].flatMap { parseRetryAfter($0, now: now) }
             switch (status, code) {
             case (_, "invalid_grant"):
-                return .failure(.invalidGrant(description: redact(description, secrets)))
+                return .failure(.invalidGrant(description: description))
             case (_, "invalid_client"), (_, "unauthorized_client"), (_, "unsupported_grant_type"), (_, "invalid_scope"),
                 (_, "invalid_request"):
-                return .failure(
-                    .rejectedConfiguration(code: code, description: redact(description, secrets), status: status))
+                return .failure(.rejectedConfiguration(code: code, description: description, status: status))
             case (429, _), (503, _):
                 return .failure(
-                    .rateLimited(status: status, retryAfter: retryAfter, description: redact(description, secrets)))
+                    .rateLimited(
+                        status: status, retryAfter: retryAfter, description: description.isEmpty ? code : description))
             case (500...599, _):
-                return .failure(.serverError(status: status, description: redact(description, secrets)))
+                return .failure(.serverError(status: status, description: description.isEmpty ? code : description))
             case (401, _), (403, _):
                 return .failure(
                     .rejectedConfiguration(
-                        code: code.isEmpty ? "invalid_client" : code, description: redact(description, secrets),
-                        status: status))
+                        code: code.isEmpty ? "invalid_client" : code, description: description, status: status))
             default:
-                return .failure(
-                    .protocolError(
-                        status: status,
-                        description: code.isEmpty
-                            ? "unexpected status; body starts: \(quote())" : "\(code): \(redact(description, secrets))")
-                )
+                let detail: String
+                switch (code.isEmpty, stated) {
+                case (true, nil): detail = "unexpected status; body: \(body)"
+                case (true, let stated?): detail = "unexpected status: \(stated)"
+                case (false, _): detail = TokenEndpointError.stated(code, description)
+                }
+                return .failure(.protocolError(status: status, description: detail))
             }
         }
 
@@ -318,7 +323,40 @@ enum TokenResponseParser {
         return "\"" + redact(text, secrets) + (body.count > 200 ? "…\" (\(body.count) bytes)" : "\"")
     }
 
+    /// `text` with every one of `secrets` and every token-like word (see ``isTokenLike(_:)``)
+    /// replaced by `<redacted>`.
     static func redact(_ text: String, _ secrets: [String]) -> String {
-        secrets.filter { $0.count >= 4 }.reduce(text) { $0.replacingOccurrences(of: $1, with: "<redacted>") }
+        let known = secrets.filter { $0.count >= 4 }.reduce(text) {
+            $0.replacingOccurrences(of: $1, with: "<redacted>")
+        }
+        var result = ""
+        var word = ""
+        func flush() {
+            result += isTokenLike(word) ? "<redacted>" : word
+            word = ""
+        }
+        for character in known {
+            if character.isASCII && (character.isLetter || character.isNumber || "._~+/=-".contains(character)) {
+                word.append(character)
+            } else {
+                flush()
+                result.append(character)
+            }
+        }
+        flush()
+        return result
+    }
+
+    /// Whether a word of an error body could be a token Baton did not send (one the provider
+    /// issued): 24 characters or more of the token alphabet mixing letters and digits. Words
+    /// and host names rarely look like that; tokens nearly always do.
+    static func isTokenLike(_ word: String) -> Bool {
+        word.count >= 24 && word.contains(where: \.isNumber) && word.contains(where: \.isLetter)
+    }
+
+    /// The string values of the token fields of a decoded body (`refresh_token`, `access_token`,
+    /// `id_token`): never shown, whatever the status.
+    static func issuedTokens(_ fields: [String: JSONValue]?) -> [String] {
+        ["refresh_token", "access_token", "id_token"].compactMap { fields?[$0].flatMap(stringValue) }
     }
 }

@@ -40,9 +40,7 @@ public enum KeyringError: Error, Equatable, Sendable, CustomStringConvertible {
                 "\(source), entry \(position): kid \(kid) is already used by entry \(firstPosition); every key needs "
                 + "its own kid"
         case .insecureKeysFile(let path, let mode):
-            return
-                "keys file \(path) has mode \(String(mode, radix: 8)): group and others must not have access. "
-                + "Run `chmod 600 \(path)`"
+            return "keys file " + SecretFile.insecureAdvice(path: path, mode: mode)
         case .unreadableKeysFile(let path, let reason):
             return "keys file \(path) cannot be read: \(reason)"
         }

@@ -137,6 +137,14 @@ public final class FakeOAuthProvider: @unchecked Sendable {
     public func tokenRequests() throws -> Int { try stats()["token_requests"] as? Int ?? -1 }
     /// `stats()["invalid_grant"]`.
     public func invalidGrants() throws -> Int { try stats()["invalid_grant"] as? Int ?? -1 }
+    /// Every refresh and access token the provider has issued, in full (to search output for leaks).
+    public func issuedTokens() throws -> [String] {
+        let issued = try request("GET", "/admin/issued", nil)
+        return (issued["refresh_tokens"] as? [String] ?? []) + (issued["access_tokens"] as? [String] ?? [])
+    }
+
+    /// `stats()["redirects_followed"]`: requests that followed the `redirect` mode's `Location`.
+    public func redirectsFollowed() throws -> Int { try stats()["redirects_followed"] as? Int ?? -1 }
 
     /// The ledger without the calls: `tokens`, `inflight` (requests being handled now) and the
     /// `invalid_grant` counts by cause (`reused`, `revoked`, `unknown`, `forced`).

@@ -55,8 +55,10 @@ public struct TestConfiguration {
     /// Writes the configuration to `baton.json` (or `name`) in `folder`, and the fake provider's
     /// client secret to `client-secret` beside it; returns the configuration's path.
     public func write(in folder: URL, name: String = "baton.json") throws -> String {
-        try FakeOAuthProvider.clientSecret.write(
-            to: folder.appendingPathComponent("client-secret"), atomically: true, encoding: .utf8)
+        let secret = folder.appendingPathComponent("client-secret")
+        try FakeOAuthProvider.clientSecret.write(to: secret, atomically: true, encoding: .utf8)
+        // Baton refuses a client secret file that group or others can read.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secret.path)
         let path = folder.appendingPathComponent(name).path
         try json.write(toFile: path, atomically: true, encoding: .utf8)
         return path

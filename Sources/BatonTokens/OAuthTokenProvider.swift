@@ -59,11 +59,14 @@ public struct OAuthTokenProvider: TokenProvider {
 extension ProviderFailure {
     /// Classifies a token-endpoint error by what the refresh protocol does about it.
     public init(_ error: TokenEndpointError) {
+        // `code: detail` is how failures are shown and recorded: a provider that sent a code alone
+        // gets a detail that says so, never its code repeated (`invalid_grant: invalid_grant`).
+        let stated = { (description: String) in description.isEmpty ? "no error_description" : description }
         switch error {
         case .invalidGrant(let description):
-            self = .needsReauthorization(code: "invalid_grant", description: description)
+            self = .needsReauthorization(code: "invalid_grant", description: stated(description))
         case .rejectedConfiguration(let code, let description, _):
-            self = .configuration(code: code, description: description)
+            self = .configuration(code: code, description: stated(description))
         case .rateLimited(_, let retryAfter, let description):
             self = .unavailable(code: error.code, description: description, retryAfter: retryAfter)
         case .serverError, .transport:

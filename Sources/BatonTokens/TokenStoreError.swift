@@ -17,7 +17,7 @@ public enum TokenStoreError: Error, Sendable, CustomStringConvertible {
                 "the token record of '\(service)' is not valid (\(reason)): delete the key and let the coordinator refresh, or re-seed"
         case .corruptSecret(let service, let reason):
             return
-                "the stored refresh token of '\(service)' is not readable (\(reason)): re-seed it with `baton seed \(service) --refresh-token-file PATH`"
+                "corrupt secret: the stored refresh token of '\(service)' is not readable (\(reason)): re-seed it with `baton seed \(service) --refresh-token-file PATH`"
         case .unknownKey(let service, let kid):
             return
                 "the stored refresh token of '\(service)' is encrypted with key '\(kid)', which this keyring lacks: add that key (BATON_ENCRYPTION_KEYS or encryption.keys_file) on every replica; it is left untouched"

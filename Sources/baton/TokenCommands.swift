@@ -219,7 +219,15 @@ enum TokenCommands {
                 )
                 return .success
             }
-            throw RefreshError.provider(service: name, failure: ProviderFailure(error))
+            // Said in the words of a code exchange, not of a refresh (see AuthorizationCodeFailure).
+            let failure = AuthorizationCodeFailure(error, redirectURI: redirectURI)
+            Terminal.err("baton seed: \(failure)")
+            switch failure {
+            case .codeRejected: return .needsReauthorization
+            case .requestRejected: return .usage
+            case .endpoint(.rejectedConfiguration): return .usage
+            case .endpoint: return .providerUnavailable
+            }
         }
         guard let refreshToken = response.refreshToken else {
             Terminal.err(

@@ -11,6 +11,8 @@ final class ClientSecretFallbackConfigurationTests: XCTestCase {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-fallback-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try "old-secret\n".write(to: folder.appendingPathComponent("old.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes(
+            [.posixPermissions: 0o600], ofItemAtPath: folder.appendingPathComponent("old.txt").path)
     }
 
     override func tearDown() {

@@ -38,6 +38,8 @@ final class ConfigurationTests: XCTestCase {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-config-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try "m2m-secret\n".write(to: folder.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes(
+            [.posixPermissions: 0o600], ofItemAtPath: folder.appendingPathComponent("secret.txt").path)
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         return try BatonConfiguration.parse(
             Array(text.utf8), environment: environment, baseDirectory: folder.path, file: "test.json")

@@ -16,6 +16,8 @@ final class ClientSecretFallbackProcessTests: XCTestCase {
         }
         let oldSecret = "old-rotated-out-secret"
         try oldSecret.write(to: folder.appendingPathComponent("old-secret"), atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes(
+            [.posixPermissions: 0o600], ofItemAtPath: folder.appendingPathComponent("old-secret").path)
         // write(in:) puts the provider's secret in `client-secret`: it is the fallback here.
         let config = try TestConfiguration(redisURL: redis.url, settings: ["state_dir": "state"])
             .service(

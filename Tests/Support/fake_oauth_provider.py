@@ -32,7 +32,19 @@ Admin API (JSON in, JSON out):
                           (expires_in written as 1e400), html_with_tokens (a 2xx HTML page
                           quoting the new tokens; the refresh token rotates),
                           garbage_echo (200 with an HTML body quoting the refresh token
-                          and client secret it was sent: a leak test).
+                          and client secret it was sent: a leak test),
+                          invalid_grant_bare (400 {"error": "invalid_grant"}, no
+                          error_description, as django-oauth-toolkit answers),
+                          error_with_tokens (400 JSON without "error" carrying a fresh
+                          refresh_token and access_token), html_error_with_tokens (400
+                          HTML page quoting a fresh refresh token),
+                          redirect (307 to /elsewhere, which counts the requests that
+                          follow it: "redirects_followed" in /admin/stats),
+                          invalid_json (200 application/json that is not JSON),
+                          expires_in_negative, expires_in_huge, expires_in_fractional.
+                          An authorization code presented with another redirect_uri
+                          than it was issued for gets 400 invalid_request "Mismatching
+                          redirect URI." (django-oauth-toolkit's answer).
                           "delay" (seconds) answers slowly, in any mode, after the
                           work is done (a rotated token is already invalid).
                           "delay_before" (seconds) is slow before doing anything, and
@@ -114,6 +126,7 @@ class Provider:
         self.by_client = {}
         self.invalid_grant = 0
         self.token_requests = 0
+        self.redirects_followed = 0
         self.last = {}
 
     def take_mode(self):
@@ -221,7 +234,8 @@ class Handler(BaseHTTPRequestHandler):
             with p.lock:
                 self.send(200, {"calls": dict(p.calls), "by_client": {k: dict(v) for k, v in p.by_client.items()},
                                 "invalid_grant": p.invalid_grant, "token_requests": p.token_requests,
-                                "issued": p.issued, "last": p.last, "lifetime": p.lifetime, "abandoned": p.abandoned})
+                                "issued": p.issued, "last": p.last, "lifetime": p.lifetime, "abandoned": p.abandoned,
+                                "redirects_followed": p.redirects_followed})
         elif self.path == "/echo":
             self.send(200, {"headers": [[name, value] for name, value in self.headers.items()]})
         else:
@@ -231,6 +245,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/token":
             return self.token()
         p = self.provider
+        if self.path == "/elsewhere":
+            self.read_body()
+            with p.lock:
+                p.redirects_followed += 1
+            return self.send(200, {"access_token": "at-followed-a-redirect", "expires_in": 60})
         try:
             data = json.loads(self.read_body() or b"{}")
         except ValueError:
@@ -343,6 +362,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, "<html><body>Welcome to the login page</body></html>", content_type="text/html")
         if mode == "oversized":
             return self.send(200, '{"access_token":"' + "x" * (2 * 1024 * 1024) + '"}')
+        if mode == "invalid_grant_bare":
+            with p.lock:
+                p.invalid_grant += 1
+                p.invalid_grant_kinds["forced"] += 1
+            return self.send(400, {"error": "invalid_grant"})
+        if mode == "error_with_tokens":
+            return self.send(400, {"refresh_token": p.new_refresh_token(client_id or ""),
+                                   "access_token": p.new_access_token(client_id or ""), "note": "half-done"})
+        if mode == "html_error_with_tokens":
+            return self.send(400, "<html><body>Bad request. Your new token: %s</body></html>"
+                             % p.new_refresh_token(client_id or ""), content_type="text/html")
+        if mode == "redirect":
+            return self.send(307, "", content_type="text/plain", headers={"Location": "/elsewhere"})
+        if mode == "invalid_json":
+            return self.send(200, '{"access_token": "at-x", "expires_in": 60,')
         if mode == "garbage_echo":
             return self.send(200, "<html><body>Oops: refresh_token=%s client_secret=%s</body></html>"
                              % (form.get("refresh_token", ""), client_secret or ""), content_type="text/html")
@@ -375,7 +409,9 @@ class Handler(BaseHTTPRequestHandler):
         elif grant == "authorization_code":
             with p.lock:
                 entry = p.codes.pop(form.get("code", ""), None)
-            if entry is None or entry[0] != client_id or entry[2] != form.get("redirect_uri"):
+            if entry is not None and entry[0] == client_id and entry[2] != form.get("redirect_uri"):
+                return self.oauth_error(400, "invalid_request", "Mismatching redirect URI.")
+            if entry is None or entry[0] != client_id:
                 return self.refuse_grant(client_stats, "authorization code is invalid or already used", "unknown")
             if entry[1]:
                 verifier = form.get("code_verifier", "")
@@ -405,6 +441,12 @@ class Handler(BaseHTTPRequestHandler):
             del body["access_token"]
         if mode == "access_token_number":
             body["access_token"] = 4242424242
+        if mode == "expires_in_negative":
+            body["expires_in"] = -3600
+        if mode == "expires_in_huge":
+            body["expires_in"] = 10 ** 30
+        if mode == "expires_in_fractional":
+            body["expires_in"] = 59.75
         if mode == "expires_in_overflow":
             return self.send(200, json.dumps(dict(body, expires_in="@")).replace('"@"', "1e400"))
         if mode == "html_with_tokens":
