@@ -64,10 +64,12 @@ extension Coordinator {
         case .deferred(let wait):
             requeue(pending, for: service)
             queue.schedule(service, at: clock.now + wait.milliseconds)
-        case .blocked(let reason):
+        case .blocked(let reason, let detail):
             statistics.failures += 1
             states[service]?.blocked = reason
-            log.log(.warn, reason.rawValue, service: service, ["message": .text(reason.advice(service: service))])
+            var fields: [String: StructuredLog.Value] = ["message": .text(reason.advice(service: service))]
+            if let detail { fields["error"] = .text(detail) }
+            log.log(.warn, reason.rawValue, service: service, fields)
             // Nothing will change for them until a human acts: waiting requests are answered.
             let waiting = pending + (states[service]?.pending ?? [])
             states[service]?.pending = []

@@ -74,7 +74,7 @@ enum RefreshOutcome: Sendable {
     /// A forced refresh must wait this long for the gate.
     case deferred(Duration)
     /// Left alone until something changes; waiting requests are answered.
-    case blocked(BlockedReason)
+    case blocked(BlockedReason, detail: String? = nil)
     /// Try again after a backoff, at least `after` when the provider said so.
     case retry(RetryReason, after: Duration?)
 
@@ -90,7 +90,11 @@ enum RefreshOutcome: Sendable {
         case .needsReauthorization: self = .blocked(.needsReauth)
         case .configMismatch: self = .blocked(.configMismatch)
         case .unreadableSecret(let problem):
-            if case .unknownKey = problem { self = .blocked(.unknownKey) } else { self = .blocked(.unreadableSecret) }
+            if case .unknownKey = problem {
+                self = .blocked(.unknownKey, detail: "\(problem)")
+            } else {
+                self = .blocked(.unreadableSecret, detail: "\(problem)")
+            }
         case .busy: self = .retry(.busy, after: .milliseconds(500))
         case .leaseLost: self = .retry(.leaseLost, after: .milliseconds(500))
         case .rotatedTokenSuperseded: self = .retry(.rotatedTokenSuperseded, after: .milliseconds(100))

@@ -63,15 +63,32 @@ public struct TokenStore: Sendable {
     /// The records of many services, read with pipelined `GET`s (not `MGET`, whose keys would
     /// have to share a Cluster slot). Missing and unreadable records are absent from the result.
     public func records(_ services: [String], batchSize: Int = 500) async throws -> [String: TokenRecord] {
+        try await readRecords(services, batchSize: batchSize).records
+    }
+
+    /// ``records(_:batchSize:)``, and the services whose record key holds something that is not a
+    /// record (garbage, or a key of another type), with the reason.
+    public func readRecords(_ services: [String], batchSize: Int = 500) async throws -> (
+        records: [String: TokenRecord], unreadable: [String: String]
+    ) {
         var records: [String: TokenRecord] = [:]
+        var unreadable: [String: String] = [:]
         for start in stride(from: 0, to: services.count, by: batchSize) {
             let batch = Array(services[start..<min(services.count, start + batchSize)])
             let replies = try await client.pipeline(try batch.map { RedisCommand("GET", try keys($0).token) })
             for (service, reply) in zip(batch, replies) {
-                if let bytes = reply.bytes, let record = try? TokenRecord.decode(bytes) { records[service] = record }
+                if case .error(let message) = reply {
+                    unreadable[service] = String(message.prefix(80))
+                } else if let bytes = reply.bytes {
+                    do {
+                        records[service] = try TokenRecord.decode(bytes)
+                    } catch {
+                        unreadable[service] = "not a token record"
+                    }
+                }
             }
         }
-        return records
+        return (records, unreadable)
     }
 
     /// The stored refresh token of `service`, opened, or `nil` when none was seeded.

@@ -95,7 +95,10 @@ enum Baton {
             case .needsReauthorization: return .needsReauthorization
             case .busy, .leaseLost, .replicasNotAcknowledged: return .timedOut
             case .rotatedTokenSuperseded, .secretReplaced: return .failure
-            case .configMismatch, .unreadableSecret: return .usage
+            case .configMismatch: return .usage
+            case .unreadableSecret(let problem):
+                if case .unknownKey = problem { return .usage }
+                return .failure
             case .provider(_, let failure):
                 if case .configuration = failure { return .usage }
                 return .providerUnavailable

@@ -58,6 +58,7 @@ enum TokenCommands {
             needs_reauth, seeded (a refresh token but no record yet), needs_seed,
             config_mismatch (with a configuration: the stored refresh token was seeded for another
             client than the one configured, so replicas with this configuration leave it alone),
+            corrupt_record (the record key holds something that is not a record),
             unknown_key (the stored refresh token is encrypted with a key that a replica, or this
             host's keyring, lacks: which key and which replicas are in the last column, or in
             "unknown_key" with --json), or
@@ -292,7 +293,7 @@ enum TokenCommands {
         }
         let now = try await context.store.now()
         // Batched: a status of thousands of services is a few pipelined round trips, not two per service.
-        let records = try await context.store.records(services)
+        let (records, unreadableRecords) = try await context.store.readRecords(services)
         let secrets = try await context.client.pipeline(
             try services.map { RedisCommand("GET", try context.store.keys($0).secret) })
         let awaiting = try await context.store.awaitingReplicas(services)
@@ -314,7 +315,9 @@ enum TokenCommands {
                 lacking.append(CommandContext.processLabel)
             }
             let state: String
-            if !lacking.isEmpty {
+            if unreadableRecords[service] != nil {
+                state = "corrupt_record"
+            } else if !lacking.isEmpty {
                 state = "unknown_key"
             } else if mismatch {
                 state = "config_mismatch"
@@ -327,6 +330,7 @@ enum TokenCommands {
             }
             var row: [String: Any] = ["service": service, "status": state, "has_refresh_token": hasSecret]
             if let stored { row["kid"] = stored.kid ?? "none" }
+            if let reason = unreadableRecords[service] { row["corrupt_record"] = reason }
             if !lacking.isEmpty { row["unknown_key"] = ["kid": kid ?? "", "replicas": lacking] }
             if let record {
                 row["version"] = record.version
@@ -358,7 +362,8 @@ enum TokenCommands {
         for row in rows {
             let expires = (row["expires_in_ms"] as? Int64).map { DisplayFormat.signedAge(milliseconds: $0) } ?? "-"
             let error =
-                unknownKeyNote(row["unknown_key"] as? [String: Any])
+                (row["corrupt_record"] as? String).map { "record unreadable (\($0)): delete the key, or re-seed" }
+                ?? unknownKeyNote(row["unknown_key"] as? [String: Any])
                 ?? awaitingNote(row["awaiting_replicas"] as? [String: Any])
                 ?? (row["last_error"] as? [String: Any])?["code"] as? String ?? ""
             Terminal.out(
