@@ -44,7 +44,9 @@ public final class FakeOAuthProvider: @unchecked Sendable {
             .appendingPathComponent("Tests/Support/fake_oauth_provider.py").path
     }
 
-    /// Starts a provider issuing tokens that live `lifetime` seconds; `clients` are `ID:SECRET`.
+    /// Starts a provider issuing tokens that live `lifetime` seconds; `clients` are `ID:SECRET`,
+    /// passed through the environment (`FAKE_OAUTH_CLIENTS`), never its arguments: a leak hunt
+    /// searches every process's argument list for client secrets.
     public static func start(lifetime: Double = 10, clients: [String] = ["\(clientID):\(clientSecret)"]) throws
         -> FakeOAuthProvider
     {
@@ -52,12 +54,12 @@ public final class FakeOAuthProvider: @unchecked Sendable {
             ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
             ?? "python3"
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("fake-oauth-\(UUID().uuidString).log")
-        let arguments =
-            [scriptPath, "--port", "0", "--lifetime", String(lifetime), "--quiet"]
-            + clients.flatMap { ["--client", $0] }
+        let arguments = [scriptPath, "--port", "0", "--lifetime", String(lifetime), "--quiet"]
         let process: ChildProcess
         do {
-            process = try ChildProcess(executable: python, arguments: arguments, streams: .file(log.path))
+            process = try ChildProcess(
+                executable: python, arguments: arguments, streams: .file(log.path),
+                environment: ["FAKE_OAUTH_CLIENTS": clients.joined(separator: "\n")])
         } catch {
             throw StartError.pythonMissing
         }
@@ -139,8 +141,12 @@ public final class FakeOAuthProvider: @unchecked Sendable {
     public func invalidGrants() throws -> Int { try stats()["invalid_grant"] as? Int ?? -1 }
     /// Every refresh and access token the provider has issued, in full (to search output for leaks).
     public func issuedTokens() throws -> [String] {
-        let issued = try request("GET", "/admin/issued", nil)
-        return (issued["refresh_tokens"] as? [String] ?? []) + (issued["access_tokens"] as? [String] ?? [])
+        try issuedTokens(kind: "refresh_tokens") + issuedTokens(kind: "access_tokens")
+    }
+
+    /// Every token of one kind issued so far: `refresh_tokens` or `access_tokens`.
+    public func issuedTokens(kind: String) throws -> [String] {
+        try request("GET", "/admin/issued", nil)[kind] as? [String] ?? []
     }
 
     /// `stats()["redirects_followed"]`: requests that followed the `redirect` mode's `Location`.

@@ -79,6 +79,7 @@ Records for fault-injection runs (scripts/chaos.py); tokens appear only as finge
 """
 
 import argparse
+import os
 import base64
 import hashlib
 import json
@@ -482,11 +483,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--lifetime", type=float, default=10.0, help="access token lifetime in seconds")
-    parser.add_argument("--client", action="append", default=[], help="ID:SECRET (repeatable)")
+    parser.add_argument("--client", action="append", default=[],
+                        help="ID:SECRET (repeatable); FAKE_OAUTH_CLIENTS (one ID:SECRET per line) keeps them out of argv")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     clients = {}
-    for spec in args.client or ["baton-client:baton-secret"]:
+    from_environment = [line for line in os.environ.get("FAKE_OAUTH_CLIENTS", "").splitlines() if line]
+    for spec in args.client + from_environment or ["baton-client:baton-secret"]:
         client_id, _, secret = spec.partition(":")
         clients[client_id] = secret
     Handler.provider = Provider(args.lifetime, clients)
