@@ -16,7 +16,8 @@ import Foundation
 /// (`<store>` a short hash of the Redis address, database and key prefix it belongs to),
 /// the folder mode 0700. With an encryption keyring the token in each file is sealed like the
 /// ones in Redis (AES-256-GCM under the primary key, bound to the store, service and fence);
-/// with `"encryption": "none"` it is in the clear. Either way keep `state_dir` on persistent
+/// with `"encryption": "none"` it is in the clear (and a file in the clear, written before
+/// encryption was configured, is still replayed: it may hold the only valid token). Either way keep `state_dir` on persistent
 /// storage that only Baton's user can read.
 ///
 /// The writer holds an exclusive `flock` on its file until Redis has the token, and a replay
@@ -108,8 +109,12 @@ public struct RotatedTokenSpool: Sendable {
         self.sealer = SecretSealer(prefix: "", encryption: encryption)
     }
 
-    private static func binding(store: String, service: String, fence: Int64) -> String {
-        "baton-spool-v1\n\(store)\n\(service)\n\(fence)"
+    /// The additional data of a spooled token: everything its replay acts on, so that no field of
+    /// the file can be changed without the token failing to open.
+    private static func binding(store: String, service: String, fence: Int64, usedSecret: String?, client: String?)
+        -> String
+    {
+        "baton-spool-v2\n\(store)\n\(service)\n\(fence)\n\(usedSecret ?? "")\n\(client ?? "")"
     }
 
     /// Writes `entry` durably: a temporary file (0600) written, locked and fsync'd, renamed into
@@ -119,7 +124,10 @@ public struct RotatedTokenSpool: Sendable {
         try makeDirectory()
         var object: [String: Any] = ["store": entry.store, "service": entry.service, "fence": entry.fence]
         if let sealed = try sealer.sealIfKeyed(
-            entry.refreshToken, binding: Self.binding(store: entry.store, service: entry.service, fence: entry.fence))
+            entry.refreshToken,
+            binding: Self.binding(
+                store: entry.store, service: entry.service, fence: entry.fence, usedSecret: entry.usedSecret,
+                client: entry.client))
         {
             object["sealed_refresh_token"] = sealed.fields
         } else {
@@ -211,7 +219,11 @@ public struct RotatedTokenSpool: Sendable {
             }
             let token: String
             do {
-                token = try spooledToken(object, store: store, service: service, fence: fence)
+                token = try spooledToken(
+                    object,
+                    binding: Self.binding(
+                        store: store, service: service, fence: fence, usedSecret: object["used_secret"] as? String,
+                        client: object["client"] as? String))
             } catch {
                 // Complete JSON: a real token may be in it, even in a temporary file. Never delete it.
                 unreadable.append(SpoolError(path: path, reason: "\(error) (left in place)"))
@@ -229,13 +241,13 @@ public struct RotatedTokenSpool: Sendable {
     }
 
     /// The token of a spool file's JSON: in the clear, or sealed.
-    private func spooledToken(_ object: [String: Any], store: String, service: String, fence: Int64) throws -> String {
+    private func spooledToken(_ object: [String: Any], binding: String) throws -> String {
         if let token = object["refresh_token"] as? String, !token.isEmpty { return token }
         guard let fields = object["sealed_refresh_token"] as? [String: Any], let sealed = SealedText(fields: fields)
         else {
             throw SpoolFileProblem("it holds no refresh token")
         }
-        return try sealer.open(sealed, binding: Self.binding(store: store, service: service, fence: fence)) {
+        return try sealer.open(sealed, binding: binding) {
             SpoolFileProblem("its token is sealed with key '\(sealed.kid)', which this keyring lacks: add that key")
         } failed: {
             SpoolFileProblem("its token does not decrypt with key '\(sealed.kid)' (another key, or a changed file)")

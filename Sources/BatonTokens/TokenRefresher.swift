@@ -265,11 +265,11 @@ public struct TokenRefresher: Sendable {
                     continue
                 }
                 if case .needsReauthorization = failure, !retried, let used = secret,
-                    let latest = try await readSecret(service), latest.identity != used.identity
+                    let latest = try await store.storedSecret(service), latest.stored.identity != used.identity
                 {
                     // Someone stored a newer refresh token while we called (an operator's seed):
                     // our invalid_grant says nothing about it. Retry once, under a checked lease.
-                    secret = latest
+                    secret = try await readSecret(service)
                     retried = true
                     continue
                 }

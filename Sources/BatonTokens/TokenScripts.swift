@@ -38,7 +38,8 @@ enum TokenScripts {
     ///   the writer's fence, then freshly allocated ones); when the stored record or secret has
     ///   already reached it, nothing is written and the script returns `{2, thatVersion, 0, 0, 0}`:
     ///   allocate above it and seal again. Without a secret it is the writer's fence, or a fresh
-    ///   `INCR` of the fence counter when the stored record or secret is already at or above it.
+    ///   `INCR` of the fence counter (raised above the stored version when the counter is behind
+    ///   it, as after data loss) when the stored record or secret is already at or above it.
     ///   Either way: the writer's fence when it is newer than everything stored, else a fresh
     ///   number. Versions and secret fences only ever grow.
     /// - **A repeat** (the offered secret is the stored one, and the offered record, if any, is
@@ -130,7 +131,14 @@ enum TokenScripts {
           end
           redis.call('SET', KEYS[2], ARGV[3])
         elseif currentVersion >= fence or storedFence >= fence then
+          -- A fresh number, above what is stored even when the counter is behind it (lost with
+          -- Redis data while a record survived on another node): versions never go back.
           version = redis.call('INCR', KEYS[4])
+          local newest = math.max(currentVersion, storedFence)
+          if version <= newest then
+            version = newest + 1
+            redis.call('SET', KEYS[4], tostring(version))
+          end
         end
         if recordRejected then
           redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'event', 'stale_write_rejected',
