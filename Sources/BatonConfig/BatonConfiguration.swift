@@ -33,6 +33,17 @@ public struct BatonConfiguration: Sendable {
     /// How refresh tokens are protected at rest: `BATON_ENCRYPTION_KEYS` when set, else the
     /// file's `encryption` (`{"keys_file": PATH}` or `"none"`).
     public var encryption: SecretEncryption = .none
+    /// The Redis password kept outside the URL: `BATON_REDIS_PASSWORD` when set, else the contents
+    /// of `redis_password_file` (mode 0600 or stricter, relative to the file's folder); `nil` when
+    /// neither is set. Used only with a Redis URL that carries no password of its own (a URL that
+    /// does is a configuration problem then); goes into the URL as the password of its user
+    /// (`redis://USER:@host` names one). Default: `nil`.
+    public var redisPassword: Secret? = nil
+    /// What works but should change, one sentence each (never quoting a secret or a URL):
+    /// `encryption` is `"none"`, or `redis_url` has an inline password. `baton config check`
+    /// prints each to standard error as `warning: ...`; `baton serve` logs each as a `warning`
+    /// line at every start. Default: none.
+    public var warnings: [String] = []
 
     /// The default `state_dir`: `/var/lib/baton` when it exists and is writable (or can be
     /// created), else `$XDG_STATE_HOME/baton`, else `$HOME/.local/state/baton`.

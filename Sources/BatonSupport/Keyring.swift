@@ -54,26 +54,14 @@ public struct Keyring: Sendable, CustomStringConvertible {
     /// - Throws: ``KeyringError/insecureKeysFile(path:mode:)`` (the message says `chmod 600 PATH`),
     ///   ``KeyringError/unreadableKeysFile(path:reason:)``, or a parse error.
     public static func load(keysFile path: String) throws(KeyringError) -> Keyring {
-        // Check the mode of the file actually opened (fstat), not of whatever the path names later.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw .unreadableKeysFile(path: path, reason: String(cString: strerror(errno)))
-        }
-        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            throw .unreadableKeysFile(path: path, reason: String(cString: strerror(errno)))
-        }
-        let mode = UInt16(status.st_mode & 0o7777)
-        guard mode & 0o077 == 0 else { throw .insecureKeysFile(path: path, mode: mode) }
-        let data: Data
+        let text: String
         do {
-            data = try handle.readToEnd() ?? Data()
+            text = try OwnerOnlyFile.read(path)
         } catch {
-            throw .unreadableKeysFile(path: path, reason: "\(error)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw .unreadableKeysFile(path: path, reason: "not UTF-8 text")
+            switch error {
+            case .insecure(let mode): throw .insecureKeysFile(path: path, mode: mode)
+            case .unreadable(let reason): throw .unreadableKeysFile(path: path, reason: reason)
+            }
         }
         return try Keyring(parsing: text, source: "keys file \(path)")
     }

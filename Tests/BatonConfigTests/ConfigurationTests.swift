@@ -40,7 +40,7 @@ final class ConfigurationTests: XCTestCase {
         try "m2m-secret\n".write(to: folder.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         return try BatonConfiguration.parse(
-            Array(text.utf8), environment: environment, baseDirectory: folder.path, file: "test.json")
+            Array(text.utf8), environment: withTestKeyring(environment), baseDirectory: folder.path, file: "test.json")
     }
 
     private func problems(_ text: String, environment: [String: String] = ["MY_API_CLIENT_SECRET": "s3cret"])
