@@ -41,7 +41,8 @@ extension ConfigurationValidator {
             // Not quoted: a key pasted here would otherwise be repeated in the message.
             problem(
                 "encryption",
-                "the only string accepted is \"none\": write \"none\" or {\"keys_file\": PATH} (keys never go in this file)")
+                "the only string accepted is \"none\": write \"none\" or {\"keys_file\": PATH} (keys never go in this file)"
+            )
         case .object(let members)?:
             checkKeys(
                 members, known: Self.encryptionKeys, path: "encryption",

@@ -99,7 +99,9 @@ struct ConfigurationValidator {
         let redisPassword = redisPassword(fields["redis_password_file"], redisURL: redisURL)
         var warnings: [String] = []
         if case .none = encryption { warnings.append(Self.plainTextWarning) }
-        if let fileRedisURL, RedisURLCredentials.hasPassword(fileRedisURL) { warnings.append(Self.inlinePasswordWarning) }
+        if let fileRedisURL, RedisURLCredentials.hasPassword(fileRedisURL) {
+            warnings.append(Self.inlinePasswordWarning)
+        }
         return BatonConfiguration(
             redisURL: redisURL, prefix: prefix, lockTTL: lockTTL, lockWait: lockWait,
             maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services,
