@@ -2,7 +2,8 @@ import BatonSupport
 import Foundation
 
 /// Baton's configuration file: one JSON file that every command and the daemon read
-/// (`--config FILE` or `BATON_CONFIG`; `BATON_REDIS_URL` and `BATON_PREFIX` override it).
+/// (`--config FILE` or `BATON_CONFIG`; `BATON_REDIS_URL`, `BATON_PREFIX`, `BATON_ENCRYPTION_KEYS`
+/// and `BATON_REDIS_PASSWORD` override it).
 /// See README "Configuration" for every key.
 public struct BatonConfiguration: Sendable {
     /// `redis_url`. Default: `redis://127.0.0.1:6379/0`.

@@ -1,4 +1,5 @@
 import BatonCommandLine
+import BatonSupport
 import Foundation
 
 /// The `baton` executable built next to the test bundle, for multi-process tests.
@@ -25,8 +26,8 @@ public enum BatonExecutable {
         ChildProcess, output: URL
     ) {
         var environment = environment
-        if environment["BATON_ENCRYPTION_KEYS"] == nil {
-            environment["BATON_ENCRYPTION_KEYS"] = TestConfiguration.encryptionKeys
+        if environment[BatonDefaults.Environment.encryptionKeys] == nil {
+            environment[BatonDefaults.Environment.encryptionKeys] = TestConfiguration.encryptionKeys
         }
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw CocoaError(

@@ -1,3 +1,4 @@
+import BatonSupport
 import Foundation
 
 /// A Baton configuration file for tests, built from the few settings a test cares about, so that
@@ -50,7 +51,7 @@ public struct TestConfiguration {
     /// The environment the configuration needs: the client secret, and the test keyring in
     /// `BATON_ENCRYPTION_KEYS` (``json`` names no keys file).
     public static var environment: [String: String] {
-        [secretVariable: FakeOAuthProvider.clientSecret, "BATON_ENCRYPTION_KEYS": encryptionKeys]
+        [secretVariable: FakeOAuthProvider.clientSecret, BatonDefaults.Environment.encryptionKeys: encryptionKeys]
     }
 
     /// The JSON text.

@@ -187,7 +187,8 @@ struct ConnectionOptions: Sendable {
     /// user-info part, `?password=`, any query parameter but a numeric `db`), is refused: the
     /// arguments of a process are visible to every local user (`ps`, `/proc/PID/cmdline`). The
     /// message never repeats the URL.
-    /// - Throws: ``UsageError`` (exit code 2) pointing to `BATON_REDIS_URL` or `redis_url`.
+    /// - Throws: ``UsageError`` (exit code 2) pointing to `BATON_REDIS_PASSWORD`, `BATON_REDIS_URL` or
+    ///   `redis_url`.
     static func redisOverride(_ arguments: ParsedArguments) throws -> String? {
         guard let url = arguments.value(redisOption.name) else { return nil }
         if RedisEndpoint.containsCredentials(url) {
@@ -195,7 +196,8 @@ struct ConnectionOptions: Sendable {
                 """
                 --redis must not carry a password (it has a user-info part or a query parameter other than db): \
                 command-line arguments are visible to every user of this machine (ps, /proc/PID/cmdline). \
-                Put the URL in the environment variable \(BatonDefaults.Environment.redisURL), or in the config file's redis_url.
+                Put the password in \(BatonDefaults.Environment.redisPassword) (or the config file's redis_password_file), \
+                or the whole URL in the environment variable \(BatonDefaults.Environment.redisURL) or the config file's redis_url.
                 """)
         }
         return url

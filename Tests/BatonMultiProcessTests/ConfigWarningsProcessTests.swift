@@ -59,7 +59,7 @@ final class ConfigWarningsProcessTests: XCTestCase {
         let result = try check(path)
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
         XCTAssertTrue(result.stdout.contains(": OK: 1 service"), result.stdout)
-        XCTAssertFalse(result.stdout.contains("warning"), result.stdout)
+        XCTAssertFalse(result.stdout.contains("warning:"), result.stdout)
         let warnings = result.stderr.split(separator: "\n").filter { $0.hasPrefix("warning: ") }
         XCTAssertEqual(warnings.count, 2, result.stderr)
         XCTAssertTrue(
