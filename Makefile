@@ -68,21 +68,20 @@ bench-serve: deps
 	python3 bench/serve_bench.py --services 10000 --lifetime 300 --replicas 1 --duration 420
 
 ## Checks of the deployment files: each compose file (`docker-compose config`, which needs the
-## docker-compose package but no Docker engine; an empty .env is made beside one that has none, and
-## removed), each example Baton configuration (`baton config check`), and the Redis and Sentinel
-## configuration files, each loaded by a real redis-server or redis-sentinel (Deploy/check-configs.sh).
+## docker-compose package but no Docker engine: Deploy/check-compose.sh, which also makes sure each
+## refuses a .env without the encryption key and the Redis password), each example Baton
+## configuration (`baton config check` with the variables the compose files pass; a warning fails
+## it), and the Redis and Sentinel configuration files, each loaded by a real redis-server or
+## redis-sentinel (Deploy/check-configs.sh).
 COMPOSE_FILES := docker-compose.yml Deploy/sentinel/docker-compose.yml Deploy/tls/docker-compose.yml
 BATON_EXAMPLES := $(wildcard Deploy/*.json.example Deploy/*/*.json.example)
 check-deploy: build
-	@for file in $(COMPOSE_FILES); do \
-		env=$$(dirname $$file)/.env; created=; [ -e $$env ] || { touch $$env; created=1; }; \
-		docker-compose -f $$file config -q; status=$$?; \
-		[ -z "$$created" ] || rm -f $$env; \
-		[ $$status -eq 0 ] || { echo "check-deploy: $$file is not a valid compose file" >&2; exit 1; }; \
-		echo "$$file: valid"; \
-	done
+	@BATON=$(BATON) Deploy/check-compose.sh $(COMPOSE_FILES)
 	@for example in $(BATON_EXAMPLES); do \
-		env MY_API_CLIENT_SECRET=example BATON_SENTINEL_PASSWORD=example $(BATON) config check $$example \
-			|| { echo "check-deploy: baton config check $$example failed" >&2; exit 1; }; \
+		output=$$(MY_API_CLIENT_SECRET=example BATON_SENTINEL_PASSWORD=example BATON_REDIS_PASSWORD=example \
+			BATON_ENCRYPTION_KEYS="$$($(BATON) keygen)" $(BATON) config check $$example 2>&1) \
+			|| { echo "$$output" >&2; echo "check-deploy: baton config check $$example failed" >&2; exit 1; }; \
+		echo "$$output"; \
+		case "$$output" in *warning:*) echo "check-deploy: $$example has a warning" >&2; exit 1;; esac; \
 	done
 	@BATON=$(BATON) Deploy/check-configs.sh

@@ -7,7 +7,8 @@
 #   - Deploy/tls/redis.conf (with Deploy/redis/users.acl and certificates from
 #     Deploy/tls/make-certs.sh) starts a redis-server that answers over TLS and not in plain TCP,
 #     and `baton ping` (the executable in $BATON, when set) reaches it with the redis_url of
-#     Deploy/tls/baton.json.example; then the same with mutual TLS, as Deploy/README.md describes.
+#     Deploy/tls/baton.json.example and the coordinator's password in BATON_REDIS_PASSWORD; then
+#     the same with mutual TLS, as Deploy/README.md describes.
 # Each runs on a private loopback port from a temporary copy in which only what a container
 # provides is replaced: CHANGE-ME passwords, container paths, the host names redis-1 and redis.
 # The behaviour of the Sentinel deployment (replication, failover) is tested by
@@ -116,7 +117,8 @@ check_tls() {
         "s|/etc/baton/tls/|$work/tls/certs/|g" "s|tls_ca_file=[^\"]*|&${parameters//&/\\&}|"
     local url
     url=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["redis_url"])' "$work/tls/baton-$mode.json")
-    BATON_REDIS_URL=$url "$BATON" ping --count 1 >"$work/ping-$mode.log" 2>&1 ||
+    # The example's URL leaves the password out: it comes from BATON_REDIS_PASSWORD, as in the compose file.
+    BATON_REDIS_URL=$url BATON_REDIS_PASSWORD=check-coordinator "$BATON" ping --count 1 >"$work/ping-$mode.log" 2>&1 ||
         fail "baton ping with the redis_url of Deploy/tls/baton.json.example ($mode) failed:
 $(cat "$work/ping-$mode.log")"
 }

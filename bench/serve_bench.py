@@ -92,6 +92,7 @@ def main():
             f.write("baton-secret")
         buffer = args.buffer or "%dms" % int(args.lifetime * 1000 / 5)
         config = {"redis_url": "redis://127.0.0.1:%d/0" % port, "max_concurrent_refreshes": 64,
+                  "encryption": {"keys_file": testbed.write_keys_file(BATON, work)},
                   "services": {name: {"token_url": provider_url + "/token", "client_id": "baton-client",
                                       "client_secret_file": secret, "refresh_buffer": buffer} for name in names}}
         config_path = os.path.join(work, "baton.json")

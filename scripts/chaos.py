@@ -140,7 +140,7 @@ class Chaos:
         config = {"redis_url": "redis://127.0.0.1:%d/0" % self.redis_port, "prefix": PREFIX, "lock_ttl": "%ds" % LOCK_TTL,
                   "lock_wait": "5s", "forced_refresh_min_interval": "%ds" % FORCED_INTERVAL, "services": services,
                   # One host: every replica and CLI caller shares the rotated-token spool.
-                  "state_dir": self.log_path("state")}
+                  "state_dir": self.log_path("state"), "encryption": {"keys_file": self.keys_file}}
         path = self.log_path(name + ".json")
         with open(path, "w") as f:
             json.dump(config, f, indent=2)
@@ -156,6 +156,7 @@ class Chaos:
         for service in SERVICES:
             with open(self.log_path(service + "-client-secret"), "w") as f:
                 f.write(self.client_secrets[service])
+        self.keys_file = testbed.write_keys_file(BATON, self.dir)
         self.cli_config = self.write_config("cli", "cli")
         for replica in REPLICAS:
             self.write_config(replica, replica)

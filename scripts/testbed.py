@@ -53,6 +53,16 @@ def start_redis(port, workdir, persistence=("--save", "", "--appendonly", "no"),
     return process
 
 
+def write_keys_file(baton, folder):
+    """Makes an encryption key with `baton keygen` in folder/encryption-keys, created with mode 0600
+    (Baton refuses a keys file others can read); returns its path, for "encryption": {"keys_file": ...}."""
+    path = os.path.join(folder, "encryption-keys")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as keys:
+        subprocess.run([baton, "keygen"], stdout=keys, check=True)
+    return path
+
+
 def start_provider(lifetime, clients=(), stderr=None, popen=subprocess.Popen, **kwargs):
     """Starts the fake OAuth provider (quiet) on a free port. `clients` are "ID:SECRET".
     `popen` lets a caller that keeps a list of its children pass its own spawner.

@@ -2,7 +2,8 @@ import BatonSupport
 import Foundation
 
 /// Baton's configuration file: one JSON file that every command and the daemon read
-/// (`--config FILE` or `BATON_CONFIG`; `BATON_REDIS_URL` and `BATON_PREFIX` override it).
+/// (`--config FILE` or `BATON_CONFIG`; `BATON_REDIS_URL`, `BATON_PREFIX`, `BATON_ENCRYPTION_KEYS`
+/// and `BATON_REDIS_PASSWORD` override it).
 /// See README "Configuration" for every key.
 public struct BatonConfiguration: Sendable {
     /// `redis_url`. Default: `redis://127.0.0.1:6379/0`.
@@ -33,6 +34,17 @@ public struct BatonConfiguration: Sendable {
     /// How refresh tokens are protected at rest: `BATON_ENCRYPTION_KEYS` when set, else the
     /// file's `encryption` (`{"keys_file": PATH}` or `"none"`).
     public var encryption: SecretEncryption = .none
+    /// The Redis password kept outside the URL: `BATON_REDIS_PASSWORD` when set, else the contents
+    /// of `redis_password_file` (mode 0600 or stricter, relative to the file's folder); `nil` when
+    /// neither is set. Used only with a Redis URL that carries no password of its own (a URL that
+    /// does is a configuration problem then); goes into the URL as the password of its user
+    /// (`redis://USER:@host` names one). Default: `nil`.
+    public var redisPassword: Secret? = nil
+    /// What works but should change, one sentence each (never quoting a secret or a URL):
+    /// `encryption` is `"none"`, or `redis_url` has an inline password. `baton config check`
+    /// prints each to standard error as `warning: ...`; `baton serve` logs each as a `warning`
+    /// line at every start. Default: none.
+    public var warnings: [String] = []
 
     /// The default `state_dir`: `/var/lib/baton` when it exists and is writable (or can be
     /// created), else `$XDG_STATE_HOME/baton`, else `$HOME/.local/state/baton`.

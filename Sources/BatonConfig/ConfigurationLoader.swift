@@ -7,8 +7,8 @@ extension BatonConfiguration {
     /// See ``redisURLVariable``.
     public static let prefixVariable = BatonDefaults.Environment.prefix
 
-    /// Reads and validates a configuration file. Relative `client_secret_file` paths are taken
-    /// from the file's folder.
+    /// Reads and validates a configuration file. Relative paths (`client_secret_file`,
+    /// `encryption.keys_file`, `redis_password_file`, `state_dir`) are taken from the file's folder.
     /// - Throws: ``ConfigurationError`` listing every problem.
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws
         -> BatonConfiguration

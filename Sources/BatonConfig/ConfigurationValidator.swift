@@ -10,7 +10,7 @@ struct ConfigurationValidator {
     static let topLevelKeys = [
         "redis_url", "prefix", "services", "lock_ttl", "lock_wait", "max_concurrent_refreshes",
         "forced_refresh_min_interval",
-        "state_dir", "persist_replicas", "persist_timeout",
+        "state_dir", "persist_replicas", "persist_timeout", "encryption", "redis_password_file",
     ]
     static let serviceKeys = [
         "token_url", "grant", "client_id", "client_secret_env", "client_secret_file", "client_secret_fallback_env",
@@ -35,10 +35,15 @@ struct ConfigurationValidator {
         }
         checkKeys(
             members, known: Self.topLevelKeys, path: "",
-            extra: ["client_secret": "client_secret belongs inside a service, and must not be inline there either"])
+            extra: [
+                "client_secret": "client_secret belongs inside a service, and must not be inline there either",
+                "redis_password":
+                    "an inline Redis password is refused: use redis_password_file or \(BatonDefaults.Environment.redisPassword)",
+            ])
         let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
 
-        var redisURL = string(fields["redis_url"], "redis_url") ?? BatonDefaults.redisURL
+        let fileRedisURL = string(fields["redis_url"], "redis_url")
+        var redisURL = fileRedisURL ?? BatonDefaults.redisURL
         if let override = BatonDefaults.Environment.value(BatonDefaults.Environment.redisURL, in: environment) {
             redisURL = override
         }
@@ -90,10 +95,18 @@ struct ConfigurationValidator {
             stateDirectory = directory.hasPrefix("/") ? directory : baseDirectory + "/" + directory
         }
         let (persistReplicas, persistTimeout) = replicaAcknowledgement(fields, lockTTL: lockTTL)
+        let encryption = encryption(fields["encryption"])
+        let redisPassword = redisPassword(fields["redis_password_file"], redisURL: redisURL)
+        var warnings: [String] = []
+        if case .none = encryption { warnings.append(Self.plainTextWarning) }
+        if let fileRedisURL, RedisURLCredentials.hasPassword(fileRedisURL) {
+            warnings.append(Self.inlinePasswordWarning)
+        }
         return BatonConfiguration(
             redisURL: redisURL, prefix: prefix, lockTTL: lockTTL, lockWait: lockWait,
             maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services,
-            stateDirectory: stateDirectory, persistReplicas: persistReplicas, persistTimeout: persistTimeout)
+            stateDirectory: stateDirectory, persistReplicas: persistReplicas, persistTimeout: persistTimeout,
+            encryption: encryption, redisPassword: redisPassword, warnings: warnings)
     }
 
     /// `persist_replicas` and `persist_timeout`. The lock stays held while a rotated token waits
@@ -363,8 +376,7 @@ struct ConfigurationValidator {
             }
             return (true, Secret(value))
         case (nil, let file?):
-            let resolved =
-                file.hasPrefix("/") ? file : URL(fileURLWithPath: baseDirectory).appendingPathComponent(file).path
+            let resolved = resolvedPath(file)
             let data: Data
             do {
                 // Whoever can read the file holds the client secret: only its owner may.

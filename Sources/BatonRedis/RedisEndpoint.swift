@@ -111,13 +111,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         var username: String?
         var password: String?
         // The credentials end at the last '@' before the path: passwords may contain '@' when encoded.
-        let pathStart =
-            isUnix
-            ? remainder.firstIndex(of: "/") : remainder.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" })
-        let authorityEnd = pathStart ?? remainder.endIndex
-        if let at = remainder[..<authorityEnd].lastIndex(of: "@") {
-            let credentials = remainder[..<at]
-            remainder = remainder[remainder.index(after: at)...]
+        if let userInfo = RedisURLCredentials.userInfoRange(in: url) {
+            let credentials = url[userInfo]
+            remainder = url[url.index(after: userInfo.upperBound)...]
             if let colon = credentials.firstIndex(of: ":") {
                 let user = credentials[..<colon]
                 guard let decodedUser = Self.percentDecoded(user),

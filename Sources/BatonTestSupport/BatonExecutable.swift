@@ -1,4 +1,5 @@
 import BatonCommandLine
+import BatonSupport
 import Foundation
 
 /// The `baton` executable built next to the test bundle, for multi-process tests.
@@ -19,9 +20,15 @@ public enum BatonExecutable {
     }
 
     /// Starts `baton` with `arguments`; its output goes to a fresh file in the temp directory.
+    /// The test keyring (``TestConfiguration/encryptionKeys``) is added as `BATON_ENCRYPTION_KEYS`
+    /// unless `environment` names that variable (set it to `""` for a child without keys).
     public static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (
         ChildProcess, output: URL
     ) {
+        var environment = environment
+        if environment[BatonDefaults.Environment.encryptionKeys] == nil {
+            environment[BatonDefaults.Environment.encryptionKeys] = TestConfiguration.encryptionKeys
+        }
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw CocoaError(
                 .fileNoSuchFile,

@@ -10,6 +10,8 @@ import Foundation
 ///
 /// - Redis URL: `--redis` (never with a password: ``redisOverride(_:)``), then `BATON_REDIS_URL`,
 ///   then the configuration file's `redis_url`, then `redis://127.0.0.1:6379/0`.
+/// - Redis password, for a URL that carries none: `BATON_REDIS_PASSWORD`, then the configuration
+///   file's `redis_password_file` (``withRedisPassword(_:password:)``).
 /// - Prefix: `--prefix`, then `BATON_PREFIX`, then the configuration file's `prefix`, then the
 ///   command's default (`oauth` for tokens, `baton` for locks).
 /// - Configuration file: `--config`, then `BATON_CONFIG`.
@@ -85,8 +87,9 @@ struct ConnectionOptions: Sendable {
 
     /// What the options, the environment and the configuration file decided.
     struct Resolved {
-        /// The Redis URL to connect to (may carry a password when it came from the environment or
-        /// the file: never print it, see ``BatonRedis/RedisEndpoint/redacted(_:)``).
+        /// The Redis URL to connect to, with the password of `BATON_REDIS_PASSWORD` or
+        /// `redis_password_file` put in (it may carry a password: never print it, see
+        /// ``BatonRedis/RedisEndpoint/redacted(_:)``).
         var redisURL: String
         /// The key prefix, not yet validated (the key schema does that); `nil` for a command
         /// without `--prefix`.
@@ -130,15 +133,37 @@ struct ConnectionOptions: Sendable {
                 ?? configuration?.prefix
                 ?? rule.defaultValue
         }
-        let redisURL =
+        let redisURL = try Self.withRedisPassword(
             redisOverride
-            ?? BatonDefaults.Environment.value(BatonDefaults.Environment.redisURL, in: environment)
-            ?? configuration?.redisURL
-            ?? BatonDefaults.redisURL
+                ?? BatonDefaults.Environment.value(BatonDefaults.Environment.redisURL, in: environment)
+                ?? configuration?.redisURL
+                ?? BatonDefaults.redisURL,
+            password: configuration.map(\.redisPassword)
+                ?? BatonDefaults.Environment.value(BatonDefaults.Environment.redisPassword, in: environment).map(
+                    Secret.init))
         let encryption = try configuration?.encryption ?? Self.environmentEncryption(environment)
         return Resolved(
             redisURL: redisURL, prefix: prefix, configuration: configuration, configurationPath: path,
             encryption: encryption)
+    }
+
+    /// `url` with `password` (from `BATON_REDIS_PASSWORD` or `redis_password_file`) as the
+    /// password of its user; `url` itself when there is no password.
+    /// - Throws: ``UsageError`` when `url` carries a password too (the configuration file refuses
+    ///   that already; this catches `BATON_REDIS_URL` with `BATON_REDIS_PASSWORD` and no file). The
+    ///   message repeats neither.
+    static func withRedisPassword(_ url: String, password: Secret?) throws -> String {
+        guard let password else { return url }
+        guard let combined = RedisURLCredentials.inserting(password: password.reveal(), into: url) else {
+            throw UsageError(
+                """
+                the Redis URL (\(BatonDefaults.Environment.redisURL) or redis_url) carries a password, and \
+                \(BatonDefaults.Environment.redisPassword) or redis_password_file gives one too: keep one. To name an ACL \
+                user and take its password from \(BatonDefaults.Environment.redisPassword), write the URL as \
+                redis://USER:@host:port/db.
+                """)
+        }
+        return combined
     }
 
     /// The keyring of `BATON_ENCRYPTION_KEYS`, for a command run without a configuration file.
@@ -162,7 +187,8 @@ struct ConnectionOptions: Sendable {
     /// user-info part, `?password=`, any query parameter but a numeric `db`), is refused: the
     /// arguments of a process are visible to every local user (`ps`, `/proc/PID/cmdline`). The
     /// message never repeats the URL.
-    /// - Throws: ``UsageError`` (exit code 2) pointing to `BATON_REDIS_URL` or `redis_url`.
+    /// - Throws: ``UsageError`` (exit code 2) pointing to `BATON_REDIS_PASSWORD`, `BATON_REDIS_URL` or
+    ///   `redis_url`.
     static func redisOverride(_ arguments: ParsedArguments) throws -> String? {
         guard let url = arguments.value(redisOption.name) else { return nil }
         if RedisEndpoint.containsCredentials(url) {
@@ -170,7 +196,8 @@ struct ConnectionOptions: Sendable {
                 """
                 --redis must not carry a password (it has a user-info part or a query parameter other than db): \
                 command-line arguments are visible to every user of this machine (ps, /proc/PID/cmdline). \
-                Put the URL in the environment variable \(BatonDefaults.Environment.redisURL), or in the config file's redis_url.
+                Put the password in \(BatonDefaults.Environment.redisPassword) (or the config file's redis_password_file), \
+                or the whole URL in the environment variable \(BatonDefaults.Environment.redisURL) or the config file's redis_url.
                 """)
         }
         return url

@@ -22,6 +22,8 @@ enum RefreshCommand {
         discussion: """
             Validates a configuration file (JSON) and lists every problem with its path; exits 2 if
             there is any. Secrets named by client_secret_env / client_secret_file must be readable.
+            Warnings (encryption "none", a password inline in redis_url) go to standard error as
+            "warning: ..."; they do not change the exit status.
             """)
 
     static func refresh(_ words: [String]) async throws -> ExitCode {
@@ -80,6 +82,7 @@ enum RefreshCommand {
             return .success
         }
         let configuration = try BatonConfiguration.load(path: arguments.positionals[0])
+        for warning in configuration.warnings { Terminal.err("warning: \(warning)") }
         let names = configuration.services.map(\.name)
         let shown =
             names.prefix(10).joined(separator: ", ") + (names.count > 10 ? ", and \(names.count - 10) more" : "")

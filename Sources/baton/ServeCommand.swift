@@ -44,6 +44,8 @@ enum ServeCommand {
             } ?? .info
         let replica = arguments.value("id") ?? CommandContext.processLabel
         let log = StructuredLog(replica: replica, minimum: level)
+        // At every start, not only at `baton config check`: plain-text tokens must stay visible.
+        for warning in configuration.warnings { log.log(.warn, "warning", ["message": .text(warning)]) }
         let prefix = connection.prefix ?? configuration.prefix
         let client = try RedisClient(
             url: connection.redisURL,

@@ -63,7 +63,7 @@ final class CommandSpecificationTests: XCTestCase {
             "baton-\(name.filter(\.isLetter))-\(UUID().uuidString).json"
         ).path
         let json =
-            #"{"redis_url": "redis://file-host:6379/0", "prefix": "fileprefix", "services": {"a": {"token_url": "https://auth.example.com/t", "client_id": "c"}}}"#
+            #"{"redis_url": "redis://file-host:6379/0", "prefix": "fileprefix", "encryption": "none", "services": {"a": {"token_url": "https://auth.example.com/t", "client_id": "c"}}}"#
         try Data(json.utf8).write(to: URL(fileURLWithPath: path))
         addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         return path

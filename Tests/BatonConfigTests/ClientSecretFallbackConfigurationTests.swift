@@ -28,7 +28,8 @@ final class ClientSecretFallbackConfigurationTests: XCTestCase {
 
     private func parse(_ keys: [String: String], environment: [String: String]) throws -> BatonConfiguration {
         try BatonConfiguration.parse(
-            Array(json(keys).utf8), environment: environment, baseDirectory: folder.path, file: "test.json")
+            Array(json(keys).utf8), environment: withTestKeyring(environment), baseDirectory: folder.path,
+            file: "test.json")
     }
 
     private func problems(_ keys: [String: String], environment: [String: String] = ["NEW": "new-secret"]) -> [String] {

@@ -42,7 +42,7 @@ final class ConfigurationTests: XCTestCase {
             [.posixPermissions: 0o600], ofItemAtPath: folder.appendingPathComponent("secret.txt").path)
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         return try BatonConfiguration.parse(
-            Array(text.utf8), environment: environment, baseDirectory: folder.path, file: "test.json")
+            Array(text.utf8), environment: withTestKeyring(environment), baseDirectory: folder.path, file: "test.json")
     }
 
     private func problems(_ text: String, environment: [String: String] = ["MY_API_CLIENT_SECRET": "s3cret"])

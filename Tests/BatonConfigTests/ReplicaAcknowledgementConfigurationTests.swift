@@ -17,7 +17,8 @@ final class ReplicaAcknowledgementConfigurationTests: XCTestCase {
     }
 
     private func parse(_ extra: String) throws -> BatonConfiguration {
-        try BatonConfiguration.parse(Array(document(extra).utf8), environment: [:], baseDirectory: "/tmp")
+        try BatonConfiguration.parse(
+            Array(document(extra).utf8), environment: withTestKeyring([:]), baseDirectory: "/tmp")
     }
 
     private func problems(_ extra: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {

@@ -126,8 +126,9 @@ final class ShippedSentinelTests: XCTestCase {
         // The shipped worker user reads the token through the Sentinels too (ROLE included).
         let configured = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config)))
         let coordinatorURL = (configured as? [String: Any])?["redis_url"] as? String ?? ""
+        // The example leaves the password out of the URL (it comes from BATON_REDIS_PASSWORD).
         let workerURL = coordinatorURL.replacingOccurrences(
-            of: "coordinator:\(passwords["coordinator"] ?? "")@", with: "worker:\(passwords["worker"] ?? "")@")
+            of: "coordinator:@", with: "worker:\(passwords["worker"] ?? "")@")
         XCTAssertNotEqual(workerURL, coordinatorURL, "the example's redis_url logs in as the coordinator")
         let workerGet = try BatonExecutable.run(
             ["get", Self.service],
@@ -297,10 +298,15 @@ final class ShippedSentinelTests: XCTestCase {
             .write(in: folder)
     }
 
-    /// Runs `baton` with the environment the compose file's `.env` gives it.
+    /// Runs `baton` with the environment the compose file's `.env` gives it (the encryption key
+    /// comes from ``BatonExecutable``).
     private func baton(_ arguments: [String], timeout: Double = 60) throws -> (status: Int32, output: String) {
         let result = try BatonExecutable.run(
-            arguments, environment: ["BATON_SENTINEL_PASSWORD": passwords["requirepass"] ?? ""], timeout: timeout)
+            arguments,
+            environment: [
+                "BATON_SENTINEL_PASSWORD": passwords["requirepass"] ?? "",
+                "BATON_REDIS_PASSWORD": passwords["coordinator"] ?? "",
+            ], timeout: timeout)
         outputs.append("$ baton \(arguments.joined(separator: " ")) -> \(result.status)\n\(redacted(result.output))")
         return result
     }

@@ -28,7 +28,10 @@ final class TokenEndpointClientTests: XCTestCase {
              "client_secret_env": "SECRET", "auth_method": "\(auth)", "grant": "\(grant)", "scope": "read write",
              "request_timeout": "\(timeout)", "connect_timeout": "1s", "default_lifetime": "2h" \(extra)}}}
             """
-        return try BatonConfiguration.parse(Array(json.utf8), environment: ["SECRET": secret]).services[0]
+        return try BatonConfiguration.parse(
+            Array(json.utf8),
+            environment: ["SECRET": secret, "BATON_ENCRYPTION_KEYS": TestConfiguration.encryptionKeys]
+        ).services[0]
     }
 
     private func refresh(_ service: ServiceConfiguration, token: String? = nil) throws -> Result<

@@ -37,7 +37,8 @@ final class ClientSecretFallbackTests: XCTestCase {
         if fallback != nil { extra["client_secret_fallback_env"] = "FALLBACK" }
         let json = TestConfiguration(settings: ["lock_ttl": "30s", "lock_wait": "5s"])
             .service("my-api", tokenURL: provider.tokenURL, extra).json
-        var environment = ["PRIMARY": primary]
+        var environment = TestConfiguration.environment  // the test keyring
+        environment["PRIMARY"] = primary
         environment["FALLBACK"] = fallback
         return try BatonConfiguration.parse(Array(json.utf8), environment: environment)
     }
