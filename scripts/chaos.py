@@ -223,8 +223,17 @@ class Chaos:
         return json.loads(text) if text else None
 
     def stored_secret_fp(self, service):
+        """The ledger name of the stored refresh token. A sealed envelope (v2) carries the token's
+        identity, its SHA-1, in `id`: matched against every token the provider issued."""
         text = self.r("GET", "%s:{%s}:secret" % (PREFIX, service))
-        return fingerprint(json.loads(text).get("refresh_token")) if text else None
+        if not text:
+            return None
+        envelope = json.loads(text)
+        if "refresh_token" in envelope:
+            return fingerprint(envelope["refresh_token"])
+        issued = provider_admin(self.provider_url, "/admin/issued")["refresh_tokens"]
+        by_identity = {hashlib.sha1(token.encode()).hexdigest(): token for token in issued}
+        return fingerprint(by_identity.get(envelope.get("id")))
 
     # -- load --------------------------------------------------------------------------------
     def caller(self, number):
@@ -751,7 +760,10 @@ class Chaos:
 
     def check_secrets(self, issued):
         """Searches every log, stderr, event, record field but access_token, and argument list
-        for any refresh token, access token or client secret (or 16 hex digits of one)."""
+        for any refresh token, access token or client secret (or 16 hex digits of one), and for
+        the encryption key (base64, matched whole)."""
+        with open(self.keys_file) as f:
+            keys = [line.split(":", 1)[1].strip() for line in f if ":" in line]
         windows = {}
         for kind, tokens in (("refresh token", issued["refresh_tokens"]), ("access token", issued["access_tokens"]),
                              ("client secret", list(self.client_secrets.values()))):
@@ -763,6 +775,8 @@ class Chaos:
 
         def scan(where, text):
             places.append(where)
+            if any(key in text for key in keys):
+                hits.append("encryption key in %s" % where)
             for run in re.findall(r"[0-9a-f]{16,}", text):
                 for i in range(len(run) - 15):
                     kind = windows.get(run[i:i + 16])
