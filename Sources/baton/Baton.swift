@@ -52,7 +52,8 @@ enum Baton {
         Run `baton <command> --help` for a command's options.
         Redis is found through --redis URL, then \(BatonDefaults.Environment.redisURL), then the config file's redis_url,
         then \(BatonDefaults.redisURL).
-        --redis refuses a URL with a password: use \(BatonDefaults.Environment.redisURL) or the config file's redis_url.
+        --redis refuses a URL with a password: give the password in \(BatonDefaults.Environment.redisPassword) (or the config
+        file's redis_password_file), or the whole URL in \(BatonDefaults.Environment.redisURL).
         """
 
     /// Every command's option specification, each with the help it prints (checked by a test).
