@@ -25,7 +25,8 @@ final class SecretFileModeTests: XCTestCase {
         service.merge(keys) { _, new in new }
         let data = try JSONSerialization.data(withJSONObject: ["services": ["my-api": service]])
         return try BatonConfiguration.parse(
-            Array(data), environment: ["NEW": "new-secret"], baseDirectory: folder.path, file: "test.json")
+            Array(data), environment: withTestKeyring(["NEW": "new-secret"]), baseDirectory: folder.path,
+            file: "test.json")
     }
 
     private func problems(_ keys: [String: String]) -> [String] {

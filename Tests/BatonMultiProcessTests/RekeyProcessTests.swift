@@ -27,6 +27,12 @@ final class RekeyProcessTests: XCTestCase {
     func testKeysRotateWhileThreeReplicasRefresh() async throws {
         let redis = try RedisServerProcess.start()
         addTeardownBlock { redis.stop() }
+        // The fleet stores rotated tokens with persist_replicas 1.
+        let replica = try RedisServerProcess.startReplica(of: redis)
+        addTeardownBlock { replica.stop() }
+        try await eventually("the replica is online", timeout: .seconds(30), diagnostics: { replica.log }) {
+            try redis.onlineReplicas() == 1
+        }
         let old = keys(TestKeyring.primaryEntry)
         let both = keys(TestKeyring.nextEntry, TestKeyring.primaryEntry)
         let fleet = try await ServeFleet(redisURL: redis.url, environment: old)

@@ -111,8 +111,8 @@ final class ReplicaAcknowledgementProcessTests: XCTestCase {
         XCTAssertFalse(text.contains("awaiting"), text)
         let secret = try XCTUnwrap(try value("oauth:{my-api}:secret", on: master))
         XCTAssertEqual(try value("oauth:{my-api}:secret", on: replica), secret, "the replica has the rotated token")
-        let refreshToken = try XCTUnwrap(
-            (try JSONSerialization.jsonObject(with: Data(secret.utf8)) as? [String: Any])?["refresh_token"] as? String)
+        let refreshToken = try SecretSealer(prefix: "oauth", encryption: TestKeyring.encryption)
+            .open(Array(secret.utf8), service: "my-api").refreshToken
         XCTAssertEqual(try provider.invalidGrants(), 0)
         for output in outputs {
             XCTAssertFalse(output.contains(refreshToken), "no refresh token in any output")

@@ -26,7 +26,9 @@ final class ProviderAnswerTests: XCTestCase {
             {"services": {"svc": {"token_url": "\(provider.tokenURL)", "client_id": "\(FakeOAuthProvider.clientID)",
              "client_secret_env": "SECRET", "request_timeout": "15s", "connect_timeout": "2s", "default_lifetime": "2h"}}}
             """
-        return try BatonConfiguration.parse(Array(json.utf8), environment: ["SECRET": clientSecret]).services[0]
+        return try BatonConfiguration.parse(
+            Array(json.utf8), environment: ["SECRET": clientSecret, "BATON_ENCRYPTION_KEYS": TestKeyring.text]
+        ).services[0]
     }
 
     private func refresh(mode: String) throws -> (Result<TokenResponse, TokenEndpointError>, sent: String) {
