@@ -224,4 +224,41 @@ final class AlertWebhookProcessTests: XCTestCase {
         XCTAssertEqual(
             logs().joined().components(separatedBy: #""event":"alert_delivery_failed""#).count - 1, 2, diagnostics())
     }
+
+    /// The replica delivering an event stops (SIGTERM) while the receiver fails: it hands the claim
+    /// back, another replica's sweep adopts the event and delivers it once the receiver recovers. (A
+    /// replica killed outright leaves its claim to expire after the lease, then the same happens.)
+    func testAnotherReplicaTakesOverTheDeliveryOfAStoppedOne() async throws {
+        try await start()
+        try await okVersion(above: 0, "the replicas refresh crm")
+        try receiver.failNext(1_000_000)
+        try provider.setMode("invalid_grant")
+        try await eventually("the receiver refused two attempts", timeout: .seconds(60), diagnostics: diagnostics) {
+            try self.receiver.received().count >= 2
+        }
+        let claimer = try await eventually("a replica holds the claim", diagnostics: diagnostics) {
+            () async throws -> String? in
+            try await self.client.send("GET", "oauth:{crm}:alert-claim").string
+        }
+        let index = try XCTUnwrap(Int(claimer.dropFirst("replica-".count))) - 1
+        replicas[index].0.terminate(grace: 30)
+        XCTAssertEqual(replicas[index].0.terminationStatus, 0, diagnostics())
+        try receiver.failNext(0)
+        try await eventually(
+            "needs_reauth is delivered by another replica", timeout: .seconds(60), diagnostics: diagnostics
+        ) {
+            try self.events(self.receiver.accepted()) == ["needs_reauth"]
+        }
+        try await eventually("the event is marked delivered", diagnostics: diagnostics) {
+            try await self.alertField("delivered") == "1"
+        }
+        let logs = logs()
+        XCTAssertFalse(logs[index].contains(#""event":"alert_delivered""#), diagnostics())
+        let adopters = logs.indices.filter { logs[$0].contains(#""event":"alert_adopted""#) }
+        XCTAssertEqual(adopters.count, 1, diagnostics())
+        XCTAssertNotEqual(adopters.first, index)
+        XCTAssertTrue(adopters.allSatisfy { logs[$0].contains(#""event":"alert_delivered""#) }, diagnostics())
+        XCTAssertEqual(try receiver.accepted().count, 1)
+        try checkWellFormed(try receiver.received())
+    }
 }
