@@ -72,7 +72,8 @@ bench-serve: deps
 ## refuses a .env without the encryption key and the Redis password), each example Baton
 ## configuration (`baton config check` with the variables the compose files pass; a warning fails
 ## it), and the Redis and Sentinel configuration files, each loaded by a real redis-server or
-## redis-sentinel (Deploy/check-configs.sh).
+## redis-sentinel (Deploy/check-configs.sh), and the Prometheus example and alert rules (`promtool check
+## config`, `promtool check rules`, and the rules' unit tests with `promtool test rules`).
 COMPOSE_FILES := docker-compose.yml Deploy/sentinel/docker-compose.yml Deploy/tls/docker-compose.yml
 BATON_EXAMPLES := $(wildcard Deploy/*.json.example Deploy/*/*.json.example)
 check-deploy: build
@@ -85,3 +86,5 @@ check-deploy: build
 		case "$$output" in *warning:*) echo "check-deploy: $$example has a warning" >&2; exit 1;; esac; \
 	done
 	@BATON=$(BATON) Deploy/check-configs.sh
+	cd Deploy/prometheus && promtool check config prometheus.yml && promtool check rules baton-alerts.yml \
+		&& promtool test rules baton-alerts.test.yml

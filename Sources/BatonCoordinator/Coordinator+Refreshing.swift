@@ -46,6 +46,7 @@ extension Coordinator {
         switch outcome {
         case .fresh(let record, let refreshedHere, let observed):
             states[service]?.failures = 0
+            alerts?.observe(.fresh(service: service, record: record, at: clock.now))
             if refreshedHere {
                 statistics.refreshed += 1
                 log.log(
@@ -67,6 +68,7 @@ extension Coordinator {
         case .blocked(let reason, let detail):
             statistics.failures += 1
             states[service]?.blocked = reason
+            alerts?.observe(.blocked(service: service, reason: reason, detail: detail, at: clock.now))
             var fields: [String: StructuredLog.Value] = ["message": .text(reason.advice(service: service))]
             if let detail { fields["error"] = .text(detail) }
             log.log(.warn, reason.rawValue, service: service, fields)
@@ -79,6 +81,9 @@ extension Coordinator {
             statistics.failures += 1
             let failures = (states[service]?.failures ?? 0) + 1
             states[service]?.failures = failures
+            if let buffer = states[service]?.definition.settings.refreshBuffer {
+                alerts?.observe(.failed(service: service, failures: failures, refreshBuffer: buffer, at: clock.now))
+            }
             requeue(pending, for: service)
             var delay = Backoff(base: options.retryBase, cap: options.retryCap).delay(beforeAttempt: failures - 1)
             if let after { delay = max(delay, after) }

@@ -58,6 +58,8 @@ public actor Coordinator {
     let stopFlag = StopFlag()
     let requests: RefreshRequestQueue
     let listener: ChangeListener
+    /// Alert webhooks (``CoordinatorOptions/alerts``), told of every attempt's outcome.
+    let alerts: AlertNotifier?
     var clock = ServerClock()
     var queue = TimerQueue<String>()
     var states: [String: ServiceState] = [:]
@@ -88,6 +90,8 @@ public actor Coordinator {
             onReplicaAcknowledgement: { log.replicaAcknowledgement($0) })
         requests = RefreshRequestQueue(prefix: options.prefix, replica: options.replica, client: client)
         listener = ChangeListener(endpoint: client.endpoint, options: client.options.connection, prefix: options.prefix)
+        let store = store
+        alerts = options.alerts.map { AlertNotifier(options: $0, store: store, replica: options.replica, log: log) }
         for definition in services {
             states[definition.name] = ServiceState(definition: definition)
         }
@@ -162,6 +166,7 @@ public actor Coordinator {
                     try? await Task.sleep(for: options.housekeepingInterval)
                 }
             }
+            if let alerts { group.addTask { await alerts.run() } }
             while !stopFlag.isSet {
                 dispatchDue(into: &group)
                 let untilNext = queue.next.map { Duration.milliseconds(max(0, $0.due - clock.now)) } ?? .seconds(5)

@@ -29,6 +29,8 @@ public struct CoordinatorOptions: Sendable {
     /// How many replicas must acknowledge a rotated refresh token (`persist_replicas`,
     /// `persist_timeout`). Default: ``BatonTokens/ReplicaAcknowledgement/none``.
     public var replicaAcknowledgement: ReplicaAcknowledgement
+    /// Alert webhooks (the configuration's `alerts`); `nil` sends none. Default: `nil`.
+    public var alerts: AlertOptions?
 
     /// Creates options; every parameter but `replica` and `encryption` has the default documented on
     /// its property.
@@ -38,7 +40,7 @@ public struct CoordinatorOptions: Sendable {
         scheduleJitter: Duration = .seconds(1),
         retryBase: Duration = .seconds(1), retryCap: Duration = .seconds(300), shutdownGrace: Duration = .seconds(20),
         blockedRecheck: Duration = .seconds(300), housekeepingInterval: Duration = .seconds(3),
-        replicaAcknowledgement: ReplicaAcknowledgement = .none
+        replicaAcknowledgement: ReplicaAcknowledgement = .none, alerts: AlertOptions? = nil
     ) {
         self.replica = replica
         self.prefix = prefix
@@ -51,5 +53,6 @@ public struct CoordinatorOptions: Sendable {
         self.blockedRecheck = blockedRecheck
         self.housekeepingInterval = housekeepingInterval
         self.replicaAcknowledgement = replicaAcknowledgement
+        self.alerts = alerts
     }
 }

@@ -7,15 +7,21 @@ import Foundation
 /// **Ownership:** the `CURL*` handle belongs to this object alone and is freed in `deinit`; one
 /// request per object, on the thread that calls ``perform()``. TLS verification is always on,
 /// redirects are not followed (a token endpoint that redirects is misconfigured), and only
-/// http/https are allowed.
-final class HTTPPost {
-    struct Response {
-        let status: Int
-        let headers: [String: String]
-        let body: [UInt8]
+/// http/https are allowed. Used by the token-endpoint client and by alert webhooks (public for
+/// those, in BatonCoordinator): the one libcurl wrapper in Baton.
+public final class HTTPPost {
+    /// The answer: status, headers (names lower-cased) and the body up to the cap.
+    public struct Response: Sendable {
+        /// The HTTP status code.
+        public let status: Int
+        /// The headers of the final response, names lower-cased.
+        public let headers: [String: String]
+        /// The body, at most `maxBodyBytes`.
+        public let body: [UInt8]
     }
 
-    enum Failure: Error {
+    /// Why a POST did not get an answer.
+    public enum Failure: Error {
         /// libcurl failed: timeouts, refused connections, DNS, TLS.
         case transport(code: Int32, message: String)
         /// The body passed the cap; the transfer was aborted.
@@ -30,7 +36,8 @@ final class HTTPPost {
     private let handle: OpaquePointer
     private let collector = Collector()
 
-    init?() {
+    /// A new handle, or `nil` when libcurl cannot create one (out of memory).
+    public init?() {
         _ = Self.globalInit
         guard let handle = CCurl_easy_init() else { return nil }
         self.handle = handle
@@ -40,8 +47,8 @@ final class HTTPPost {
         CCurl_easy_cleanup(handle)
     }
 
-    /// Sends `body` to `url` and collects the answer.
-    func perform(
+    /// Sends `body` to `url` with `headers` (`Name: value` lines) and collects the answer.
+    public func perform(
         url: String, body: [UInt8], headers: [String], connectTimeout: Duration, totalTimeout: Duration,
         maxBodyBytes: Int
     ) throws(Failure) -> Response {

@@ -58,7 +58,8 @@ enum ServeCommand {
             options: .init(
                 replica: replica, prefix: prefix, encryption: configuration.encryption,
                 maxConcurrentRefreshes: configuration.maxConcurrentRefreshes,
-                replicaAcknowledgement: ReplicaAcknowledgement(configuration)),
+                replicaAcknowledgement: ReplicaAcknowledgement(configuration),
+                alerts: configuration.alerts.map(AlertOptions.init)),
             services: definitions(configuration), log: log,
             spool: RotatedTokenSpool(
                 stateDirectory: configuration.resolvedStateDirectory(environment: environment),
