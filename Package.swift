@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "BatonLock", dependencies: ["BatonRedis", "BatonSupport"]),
         .target(
             name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth", "BatonSupport"]),
-        .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonSupport"]),
+        .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonOAuth", "BatonConfig", "BatonSupport"]),
         .target(name: "BatonConfig", dependencies: ["BatonSupport"]),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "BatonSupport"]),
         .target(name: "BatonCommandLine", dependencies: ["BatonSupport"]),
