@@ -59,6 +59,7 @@ bench: deps
 	$(SWIFT) build -c release --product baton
 	@scripts/with-private-redis.sh .build/release/baton bench lock
 	@scripts/with-private-redis.sh .build/release/baton bench tokens
+	@scripts/with-private-redis.sh .build/release/baton bench secrets
 
 ## Coordinator scale runs (release build): 2,000 services with 30 s tokens on 3 replicas, then
 ## 10,000 services with 5-minute tokens on one replica (about 10 minutes in all).

@@ -63,6 +63,7 @@ enum Baton {
         RefreshCommand.configSpecification, TokenCommands.statusSpecification, WatchCommand.specification,
         LockCommand.runSpecification, LockCommand.statusSpecification, LockCommand.releaseSpecification,
         LockCommand.selftestSpecification, BenchCommand.lockSpecification, BenchCommand.tokensSpecification,
+        BenchCommand.secretsSpecification,
         PingCommand.specification, KeygenCommand.specification, RekeyCommand.specification,
     ]
 

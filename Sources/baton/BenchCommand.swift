@@ -46,16 +46,31 @@ enum BenchCommand {
             Needs a plain redis:// URL, like `baton bench lock`.
             """)
 
+    static let secretsSpecification = CommandSpecification(
+        name: "bench secrets",
+        usage: ["baton bench secrets \(ConnectionOptions.bench.group.synopsis) [--samples 2000]"],
+        options: [.value("samples", "2000")],
+        groups: [ConnectionOptions.bench.group],
+        discussion: """
+            The cost of encryption at rest, in one run: a refresh token stored (`seed`: version
+            allocation, seal, script) and read back (GET, open), plain (alg none) and sealed
+            (AES-256-GCM) alternately, p50/p99 of each and the sealed one's ratio to the plain one;
+            and seal+open alone, in this process. Needs a plain redis:// URL.
+            """)
+
     static func run(_ words: [String]) async throws -> ExitCode {
         let specification: CommandSpecification
         switch words.first {
         case "lock": specification = lockSpecification
         case "tokens": specification = tokensSpecification
+        case "secrets": specification = secretsSpecification
         case "-h"?, "--help"?:
-            Terminal.out(lockSpecification.help + "\n" + tokensSpecification.help)
+            Terminal.out(
+                [lockSpecification, tokensSpecification, secretsSpecification].map(\.help).joined(separator: "\n"))
             return .success
         default:
-            throw UsageError("baton bench needs a target: `baton bench lock` or `baton bench tokens`")
+            throw UsageError(
+                "baton bench needs a target: `baton bench lock`, `baton bench tokens` or `baton bench secrets`")
         }
         let arguments = try specification.parse(Array(words.dropFirst()))
         if arguments.has("help") {
@@ -70,6 +85,8 @@ enum BenchCommand {
         let prefix = connection.prefix ?? BatonDefaults.benchPrefix
         if specification.name == "bench tokens" {
             try await tokens(arguments, client: client, raw: raw, prefix: prefix)
+        } else if specification.name == "bench secrets" {
+            try await secrets(arguments, client: client, prefix: prefix)
         } else {
             try await lock(arguments, client: client, raw: raw, prefix: prefix)
         }
@@ -207,6 +224,51 @@ enum BenchCommand {
         Terminal.out(
             "throughput, \(readers) concurrent readers            \(Int(Double(total) / elapsed.seconds)) reads/s (\(total) reads in \(elapsed.shortDescription))"
         )
+    }
+
+    private static func secrets(_ arguments: ParsedArguments, client: RedisClient, prefix: String) async throws {
+        let samples = try arguments.count("samples", default: 2000)
+        let service = "bench-\(UUID().uuidString.prefix(8).lowercased())"
+        let keyring = SecretEncryption.keyring(
+            try Keyring(parsing: try EncryptionKey.generate().keyringEntry, source: "bench"))
+        let plain = TokenStore(client: client, prefix: prefix, encryption: .none)
+        let sealed = TokenStore(client: client, prefix: prefix, encryption: keyring)
+        let keys = try plain.keys(service)
+        defer { Task { _ = try? await client.delete([keys.secret, keys.token, keys.events, keys.lock.fence]) } }
+        let token = "bench-refresh-" + String(repeating: "r", count: 200)
+        let clock = ContinuousClock()
+        func cycle(_ store: TokenStore) async throws -> Duration {
+            let start = clock.now
+            try await store.seed(service: service, refreshToken: token, replica: "baton bench")
+            _ = try await store.secret(service)
+            return clock.now - start
+        }
+        for _ in 0..<200 {
+            _ = try await cycle(plain)
+            _ = try await cycle(sealed)
+        }
+        var plainSamples: [Duration] = []
+        var sealedSamples: [Duration] = []
+        for _ in 0..<samples {
+            plainSamples.append(try await cycle(plain))
+            sealedSamples.append(try await cycle(sealed))
+        }
+        var local: [Duration] = []
+        for fence in 0..<Int64(samples) {
+            let start = clock.now
+            let bytes = try sealed.sealer.seal(SecretEnvelope(refreshToken: token, fence: fence), service: service)
+            _ = try sealed.sealer.open(bytes, service: service)
+            local.append(clock.now - start)
+        }
+        let (plainStats, sealedStats) = (Stats(sorted: plainSamples.sorted()), Stats(sorted: sealedSamples.sorted()))
+        let localStats = Stats(sorted: local.sorted())
+        Terminal.out(
+            "store + read a refresh token, plain (alg none)  p50 \(ms(plainStats.p50))  p99 \(ms(plainStats.p99))")
+        Terminal.out(
+            "store + read a refresh token, sealed (A256GCM)  p50 \(ms(sealedStats.p50))  p99 \(ms(sealedStats.p99))")
+        Terminal.out("  ratio sealed to plain                         \(ratios(sealedStats, plainStats))")
+        Terminal.out(
+            "seal + open alone, in process                   p50 \(ms(localStats.p50))  p99 \(ms(localStats.p99))")
     }
 
     /// The server's total time in `EVALSHA` so far (`INFO commandstats`), and its call count.
