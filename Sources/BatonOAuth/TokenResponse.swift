@@ -76,14 +76,16 @@ enum TokenResponseParser {
             case (401, _), (403, _):
                 return .failure(
                     .rejectedConfiguration(
-                        code: code.isEmpty ? "invalid_client" : code, description: redact(description, secrets),
+                        code: code.isEmpty ? "invalid_client" : redact(code, secrets),
+                        description: redact(description, secrets),
                         status: status))
             default:
                 return .failure(
                     .protocolError(
                         status: status,
                         description: code.isEmpty
-                            ? "unexpected status; body starts: \(quote())" : "\(code): \(redact(description, secrets))")
+                            ? "unexpected status; body starts: \(quote())"
+                            : "\(redact(code, secrets)): \(redact(description, secrets))")
                 )
             }
         }
@@ -313,9 +315,10 @@ enum TokenResponseParser {
     /// The first 200 bytes of a non-2xx body, printable, with anything Baton sent blanked out.
     /// Never used for a 2xx body, which holds freshly issued tokens (see ``shape(_:contentType:)``).
     static func quoted(_ body: [UInt8], secrets: [String]) -> String {
-        let text = String(decoding: body.prefix(200), as: UTF8.self)
-            .map { $0.isASCII && ($0.asciiValue! < 0x20) ? " " : String($0) }.joined()
-        return "\"" + redact(text, secrets) + (body.count > 200 ? "…\" (\(body.count) bytes)" : "\"")
+        // Redacted before it is cut: a secret straddling the cut would otherwise show its start.
+        let text = redact(String(decoding: body, as: UTF8.self), secrets)
+        let shown = text.prefix(200).map { $0.isASCII && ($0.asciiValue! < 0x20) ? " " : String($0) }.joined()
+        return "\"" + shown + (text.count > 200 ? "…\" (\(body.count) bytes)" : "\"")
     }
 
     static func redact(_ text: String, _ secrets: [String]) -> String {

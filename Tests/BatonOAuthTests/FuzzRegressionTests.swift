@@ -1,0 +1,38 @@
+import XCTest
+
+@testable import BatonOAuth
+
+/// Inputs `make fuzz` found (docs/FUZZING.md, Findings), kept as tests.
+final class TokenResponseFuzzRegressionTests: XCTestCase {
+    private let secret = "Fz-refresh-secret-5521"
+
+    private func errorText(status: Int, body: String, contentType: String = "application/json") -> String {
+        let result = TokenResponseParser.parse(
+            status: status, headers: ["content-type": contentType], body: Array(body.utf8), now: 0,
+            defaultLifetime: .seconds(3600), secrets: [secret])
+        guard case .failure(let error) = result else {
+            XCTFail("HTTP \(status) \(body) parsed as a token")
+            return ""
+        }
+        return "\(error)"
+    }
+
+    /// An `error` field holding a secret Baton sent was quoted unredacted (an unknown code, or a
+    /// 401/403 answer).
+    func testTheErrorCodeIsRedacted() {
+        for status in [400, 401, 403] {
+            let text = errorText(status: status, body: #"{"error":"invken Fz-refresh-secret-5521 ivoked"}"#)
+            XCTAssertFalse(text.contains(secret), text)
+            XCTAssertTrue(text.contains("invken <redacted> ivoked"), text)
+        }
+    }
+
+    /// A non-JSON error body is quoted up to 200 characters: a secret straddling the cut showed
+    /// its first characters, because the body was cut before it was redacted.
+    func testASecretAcrossTheQuoteLimitIsRedacted() {
+        let text = errorText(
+            status: 502, body: String(repeating: "x", count: 190) + secret, contentType: "text/plain")
+        XCTAssertFalse(text.contains("Fz-refre"), text)
+        XCTAssertTrue(text.contains("<redacted>"), text)
+    }
+}
