@@ -90,12 +90,14 @@ enum TokenResponseParser {
             }
         }
 
-        // From here on the body holds tokens: describe it, never quote it.
+        // From here on the body holds tokens: describe it, never quote it. The description shows
+        // ordinary field names, and a name may be a secret Baton sent (`...&<client secret>`).
+        let described = { redact(shape(body, contentType: contentType), secrets) }
         guard let fields else {
             return .failure(
                 .protocolError(
                     status: status,
-                    description: "the body is not a token response: \(shape(body, contentType: contentType))"))
+                    description: "the body is not a token response: \(described())"))
         }
         let refreshTokenField = fields["refresh_token"]
         let refreshToken: String?
@@ -107,7 +109,7 @@ enum TokenResponseParser {
                 .protocolError(
                     status: status,
                     description:
-                        "refresh_token is \(other.typeName), not a string: \(shape(body, contentType: contentType))"))
+                        "refresh_token is \(other.typeName), not a string: \(described())"))
         }
         func invalid(_ problem: String) -> Result<TokenResponse, TokenEndpointError> {
             // Saying that a refresh token came back is not a secret; whether it gets persisted is
@@ -115,7 +117,7 @@ enum TokenResponseParser {
             let recovery = refreshToken == nil ? "" : "; it carries a refresh_token, handed back for persisting"
             return .failure(
                 .protocolError(
-                    status: status, description: "\(problem)\(recovery): \(shape(body, contentType: contentType))",
+                    status: status, description: "\(problem)\(recovery): \(described())",
                     recoveredRefreshToken: refreshToken))
         }
         let accessToken: String

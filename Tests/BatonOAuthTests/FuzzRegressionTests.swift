@@ -35,4 +35,14 @@ final class TokenResponseFuzzRegressionTests: XCTestCase {
         XCTAssertFalse(text.contains("Fz-refre"), text)
         XCTAssertTrue(text.contains("<redacted>"), text)
     }
+
+    /// A 2xx body is described by its field names, never its values; a bare form field named
+    /// like a secret Baton sent was shown as a name.
+    func testASecretAsAFieldNameOfA2xxBodyIsRedacted() {
+        let text = errorText(
+            status: 200, body: "sh_token&reCresi_token=Fz-refresh-secret-5521&client_secret=&\(secret)",
+            contentType: "application/x-www-form-urlencoded")
+        XCTAssertFalse(text.contains(secret), text)
+        XCTAssertTrue(text.contains("<redacted>: empty"), text)
+    }
 }

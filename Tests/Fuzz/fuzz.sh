@@ -9,7 +9,12 @@ cd "$(dirname "$0")/../.."
 
 seconds=${FUZZ_SECONDS:-60}
 swift=${SWIFT:-swift}
-build=(--product BatonFuzz --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING)
+# SwiftPM's --sanitize=fuzzer is needed for linking (it then links libFuzzer's main instead of
+# renaming the executable's entry point), but it passes each --sanitize as its own -sanitize=
+# flag, in an order that varies, and the last one wins: `--sanitize=fuzzer --sanitize=address`
+# built without coverage about half the time. One combined -Xswiftc flag comes last and wins.
+build=(--product BatonFuzz --scratch-path .build-fuzz --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address
+    -Xswiftc -DFUZZING)
 
 # ld.gold warns "Cannot export local symbol" for every ASan helper; harmless (docs/FUZZING.md).
 "$swift" build "${build[@]}" 2>&1 | { grep -v "Cannot export local symbol" || true; }
@@ -28,6 +33,12 @@ for target in $targets; do
     if SWIFT_BACKTRACE=enable=no BATON_FUZZ_TARGET=$target "$binary" -max_total_time="$seconds" -timeout=10 -detect_leaks=0 \
         -print_final_stats=1 -artifact_prefix=".build-fuzz/crashes/$target-" \
         ".build-fuzz/corpus/$target" "Tests/Fuzz/corpus/$target" >"$log" 2>&1; then
+        counters=$(sed -n 's/^INFO: Loaded 1 modules *(\([0-9]*\) inline 8-bit counters.*/\1/p' "$log" | head -1)
+        if [ "${counters:-0}" -lt 1000 ]; then
+            failed+=("$target")
+            echo "fuzz $target: the binary has ${counters:-no} coverage counters: built without -sanitize=fuzzer? ($log)" >&2
+            continue
+        fi
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
         rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
         echo "fuzz $target: ${seconds}s, $runs executions ($rate/s), no crash"
