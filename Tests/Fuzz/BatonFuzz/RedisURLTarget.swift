@@ -21,7 +21,9 @@ extension FuzzTarget {
         do {
             endpoint = try RedisEndpoint(url: url)
         } catch {
-            if let userInfo = userInfo(of: url), userInfo.count >= 6, "\(error)".contains(userInfo),
+            // User info holding "://" or "*" can match the scheme or the "***" mask of the message.
+            if let userInfo = userInfo(of: url), userInfo.count >= 6, !userInfo.contains("://"),
+                !userInfo.contains("*"), "\(error)".contains(userInfo),
                 !url.replacingOccurrences(of: userInfo + "@", with: "").contains(userInfo)
             {
                 // The same URL with other user info: if its error shows the text too, the text comes
