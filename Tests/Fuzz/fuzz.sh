@@ -48,6 +48,8 @@ for target in $targets; do
         grep -E "property violated|Fatal error|ERROR: (AddressSanitizer|libFuzzer)|SUMMARY" "$log" | head -5 >&2 || true
         input=$(sed -n 's/.*Test unit written to //p' "$log" | head -1)
         echo "  crashing input saved to: ${input:-(none written; see the log)}" >&2
+        # Printed too, so a crash on a CI machine can be rebuilt from its log: base64 -d > FILE.
+        [ -z "$input" ] || echo "  the input, base64: $(head -c 4096 "$input" | base64 -w0)" >&2
         echo "  replay it: BATON_FUZZ_TARGET=$target $binary $input" >&2
         echo "  or without libFuzzer: swift build --product BatonFuzz && .build/debug/BatonFuzz $target $input" >&2
     fi
