@@ -46,10 +46,10 @@ public struct TokenResponse: Sendable, Equatable {
 ///   carries a non-empty string `refresh_token` (JSON or form-encoded), that token is returned in
 ///   ``TokenEndpointError/protocolError(status:description:recoveredRefreshToken:)`` so the
 ///   refresh protocol can persist it: it may be the only copy of a rotated refresh token.
-enum TokenResponseParser {
+package enum TokenResponseParser {
     /// - Parameters:
     ///   - secrets: values Baton sent (refresh token, client secret) that must never be quoted.
-    static func parse(
+    package static func parse(
         status: Int, headers: [String: String], body: [UInt8], now: Int64, defaultLifetime: Duration,
         secrets: [String]
     ) -> Result<TokenResponse, TokenEndpointError> {
@@ -158,7 +158,7 @@ enum TokenResponseParser {
     /// JSON object members, or form-encoded fields as strings (GitHub answers
     /// `access_token=...&token_type=bearer`); `nil` for anything else. JSON numbers stay text
     /// (`1e400` parses; it is checked where it is used).
-    static func decodeFields(_ body: [UInt8], contentType: String) -> [String: JSONValue]? {
+    package static func decodeFields(_ body: [UInt8], contentType: String) -> [String: JSONValue]? {
         if let document = try? JSONReader.parse(body) {
             guard case .object(let members) = document else { return nil }
             return Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })

@@ -1,7 +1,6 @@
 import BatonConfig
+import BatonOAuth
 import Foundation
-
-@testable import BatonOAuth
 
 extension FuzzTarget {
     /// `TokenResponseParser.parse`, the one function that turns a token endpoint's status,
