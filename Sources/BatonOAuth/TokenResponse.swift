@@ -314,7 +314,7 @@ package enum TokenResponseParser {
         return nil
     }
 
-    /// The first 200 bytes of a non-2xx body, printable, with anything Baton sent blanked out.
+    /// The first 200 characters of a non-2xx body, printable, with anything Baton sent blanked out.
     /// Never used for a 2xx body, which holds freshly issued tokens (see ``shape(_:contentType:)``).
     static func quoted(_ body: [UInt8], secrets: [String]) -> String {
         // Redacted before it is cut: a secret straddling the cut would otherwise show its start.

@@ -337,7 +337,8 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// - a `#fragment`, except a `redis-sentinel://` URL's (the master's name);
     /// - everything after the scheme when a `?` or `#` comes before the last `@` (the `@` may
     ///   then sit inside a query value);
-    /// - the whole string when it has no `scheme://` (it may be a bare password).
+    /// - the whole string when it does not start with `scheme://` (it may be a bare password, or
+    ///   a mistyped scheme with a `://` further on).
     ///
     /// Idempotent: redacting a redacted URL changes nothing. Parameter names are kept, so
     /// `unix:///s.sock?password=x` becomes `unix:///s.sock?password=***`.
