@@ -6,7 +6,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 BATON := .build/debug/baton
 
-.PHONY: all deps build release test test-asan demo chaos bench bench-serve check-deploy format lint clean
+.PHONY: all deps build release test test-asan demo chaos bench bench-serve check-deploy fuzz format lint clean
 
 all: build
 
@@ -30,6 +30,13 @@ test: deps
 test-asan: deps
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
+## libFuzzer on the parsers (docs/FUZZING.md): builds BatonFuzz with libFuzzer and AddressSanitizer
+## in .build-fuzz, then fuzzes each target for FUZZ_SECONDS (default 60) from its seed corpus in
+## Tests/Fuzz/corpus/. Exits non-zero on a crash and says where the crashing input was saved.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) Tests/Fuzz/fuzz.sh
+
 ## Baton's main job on an embedded default: a private redis-server, started and stopped for you.
 demo: build
 	@scripts/demo.sh
@@ -51,7 +58,7 @@ lint:
 	python3 scripts/check-architecture.py
 
 clean:
-	rm -rf .build .build-asan
+	rm -rf .build .build-asan .build-fuzz
 
 ## Client, lock and token-read latency figures against a private redis-server (release build),
 ## each as a ratio to a raw socket round trip measured in the same run.

@@ -51,6 +51,13 @@ let package = Package(
             ]
         ),
 
+        // libFuzzer targets for the parsers (docs/FUZZING.md): `make fuzz` builds this with
+        // -DFUZZING and libFuzzer; the ordinary build replays inputs through the same targets.
+        .executableTarget(
+            name: "BatonFuzz",
+            dependencies: ["BatonConfig", "BatonOAuth", "BatonTokens", "BatonCoordinator", "BatonRedis"],
+            path: "Tests/Fuzz/BatonFuzz"),
+
         // Throwaway redis-server processes and the fake OAuth provider, for tests.
         .target(name: "BatonTestSupport", dependencies: ["BatonCommandLine", "BatonRedis", "BatonSupport"]),
         .testTarget(name: "BatonSupportTests", dependencies: ["BatonSupport"]),
@@ -65,6 +72,8 @@ let package = Package(
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig", "BatonSupport"]),
+        // The seed corpus through every fuzz target.
+        .testTarget(name: "BatonFuzzTests", dependencies: ["BatonFuzz"], path: "Tests/Fuzz/BatonFuzzTests"),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         // `baton` itself, for the check of every subcommand's help against its options.
         .testTarget(

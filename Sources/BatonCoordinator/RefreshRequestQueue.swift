@@ -47,9 +47,7 @@ public struct RefreshRequest: Sendable, Hashable {
         case let flag as NSNumber where String(cString: flag.objCType) == "c":  // JSON true/false
             throw .malformed(reason: "\"version\" is a boolean")
         case let number as NSNumber:
-            guard let exact = Int64(exactly: number.doubleValue) else {
-                throw .malformed(reason: "\"version\" is not an integer")
-            }
+            guard let exact = Self.integer(number) else { throw .malformed(reason: "\"version\" is not an integer") }
             version = exact
         case let text as String:
             guard let number = Int64(text) else {
@@ -62,6 +60,16 @@ public struct RefreshRequest: Sendable, Hashable {
         self.service = service
         self.version = version
         self.entry = entry
+    }
+
+    /// A JSON number's exact `Int64` value: an integer as parsed (its `doubleValue` would round
+    /// one above 2^53), a floating-point number only when whole and in range.
+    private static func integer(_ number: NSNumber) -> Int64? {
+        switch String(cString: number.objCType) {
+        case "d", "f": return Int64(exactly: number.doubleValue)
+        case "Q": return Int64(exactly: number.uint64Value)
+        default: return number.int64Value
+        }
     }
 }
 

@@ -46,10 +46,10 @@ public struct TokenResponse: Sendable, Equatable {
 ///   carries a non-empty string `refresh_token` (JSON or form-encoded), that token is returned in
 ///   ``TokenEndpointError/protocolError(status:description:recoveredRefreshToken:)`` so the
 ///   refresh protocol can persist it: it may be the only copy of a rotated refresh token.
-enum TokenResponseParser {
+package enum TokenResponseParser {
     /// - Parameters:
     ///   - secrets: values Baton sent (refresh token, client secret) that must never be quoted.
-    static func parse(
+    package static func parse(
         status: Int, headers: [String: String], body: [UInt8], now: Int64, defaultLifetime: Duration,
         secrets: [String]
     ) -> Result<TokenResponse, TokenEndpointError> {
@@ -66,6 +66,8 @@ enum TokenResponseParser {
             // Empty when the provider sent a code alone: messages then show the code once.
             let description = stated ?? (code.isEmpty ? body : "")
             let retryAfter = headers["retry-after"].flatMap { parseRetryAfter($0, now: now) }
+            // The code as shown: matched below as sent, but an unknown one may carry anything.
+            let shownCode = redact(code, hidden)
             switch (status, code) {
             case (_, "invalid_grant"):
                 return .failure(.invalidGrant(description: description))
@@ -75,30 +77,32 @@ enum TokenResponseParser {
             case (429, _), (503, _):
                 return .failure(
                     .rateLimited(
-                        status: status, retryAfter: retryAfter, description: description.isEmpty ? code : description))
+                        status: status, retryAfter: retryAfter, description: description.isEmpty ? shownCode : description))
             case (500...599, _):
-                return .failure(.serverError(status: status, description: description.isEmpty ? code : description))
+                return .failure(.serverError(status: status, description: description.isEmpty ? shownCode : description))
             case (401, _), (403, _):
                 return .failure(
                     .rejectedConfiguration(
-                        code: code.isEmpty ? "invalid_client" : code, description: description, status: status))
+                        code: code.isEmpty ? "invalid_client" : shownCode, description: description, status: status))
             default:
                 let detail: String
                 switch (code.isEmpty, stated) {
                 case (true, nil): detail = "unexpected status; body: \(body)"
                 case (true, let stated?): detail = "unexpected status: \(stated)"
-                case (false, _): detail = TokenEndpointError.stated(code, description)
+                case (false, _): detail = TokenEndpointError.stated(shownCode, description)
                 }
                 return .failure(.protocolError(status: status, description: detail))
             }
         }
 
-        // From here on the body holds tokens: describe it, never quote it.
+        // From here on the body holds tokens: describe it, never quote it. The description shows
+        // ordinary field names, and a name may be a secret Baton sent (`...&<client secret>`).
+        let described = { redact(shape(body, contentType: contentType), secrets) }
         guard let fields else {
             return .failure(
                 .protocolError(
                     status: status,
-                    description: "the body is not a token response: \(shape(body, contentType: contentType))"))
+                    description: "the body is not a token response: \(described())"))
         }
         let refreshTokenField = fields["refresh_token"]
         let refreshToken: String?
@@ -110,7 +114,7 @@ enum TokenResponseParser {
                 .protocolError(
                     status: status,
                     description:
-                        "refresh_token is \(other.typeName), not a string: \(shape(body, contentType: contentType))"))
+                        "refresh_token is \(other.typeName), not a string: \(described())"))
         }
         func invalid(_ problem: String) -> Result<TokenResponse, TokenEndpointError> {
             // Saying that a refresh token came back is not a secret; whether it gets persisted is
@@ -118,7 +122,7 @@ enum TokenResponseParser {
             let recovery = refreshToken == nil ? "" : "; it carries a refresh_token, handed back for persisting"
             return .failure(
                 .protocolError(
-                    status: status, description: "\(problem)\(recovery): \(shape(body, contentType: contentType))",
+                    status: status, description: "\(problem)\(recovery): \(described())",
                     recoveredRefreshToken: refreshToken))
         }
         let accessToken: String
@@ -159,7 +163,7 @@ enum TokenResponseParser {
     /// JSON object members, or form-encoded fields as strings (GitHub answers
     /// `access_token=...&token_type=bearer`); `nil` for anything else. JSON numbers stay text
     /// (`1e400` parses; it is checked where it is used).
-    static func decodeFields(_ body: [UInt8], contentType: String) -> [String: JSONValue]? {
+    package static func decodeFields(_ body: [UInt8], contentType: String) -> [String: JSONValue]? {
         if let document = try? JSONReader.parse(body) {
             guard case .object(let members) = document else { return nil }
             return Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
@@ -315,12 +319,13 @@ enum TokenResponseParser {
         return nil
     }
 
-    /// The first 200 bytes of a non-2xx body, printable, with anything Baton sent blanked out.
+    /// The first 200 characters of a non-2xx body, printable, with anything Baton sent blanked out.
     /// Never used for a 2xx body, which holds freshly issued tokens (see ``shape(_:contentType:)``).
     static func quoted(_ body: [UInt8], secrets: [String]) -> String {
-        let text = String(decoding: body.prefix(200), as: UTF8.self)
-            .map { $0.isASCII && ($0.asciiValue! < 0x20) ? " " : String($0) }.joined()
-        return "\"" + redact(text, secrets) + (body.count > 200 ? "…\" (\(body.count) bytes)" : "\"")
+        // Redacted before it is cut: a secret straddling the cut would otherwise show its start.
+        let text = redact(String(decoding: body, as: UTF8.self), secrets)
+        let shown = text.prefix(200).map { $0.isASCII && ($0.asciiValue! < 0x20) ? " " : String($0) }.joined()
+        return "\"" + shown + (text.count > 200 ? "…\" (\(body.count) bytes)" : "\"")
     }
 
     /// `text` with every one of `secrets` and every token-like word (see ``isTokenLike(_:)``)

@@ -333,12 +333,17 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// - a `#fragment`, except a `redis-sentinel://` URL's (the master's name);
     /// - everything after the scheme when a `?` or `#` comes before the last `@` (the `@` may
     ///   then sit inside a query value);
-    /// - the whole string when it has no `scheme://` (it may be a bare password).
+    /// - the whole string when it does not start with `scheme://` (it may be a bare password, or
+    ///   a mistyped scheme with a `://` further on).
     ///
     /// Idempotent: redacting a redacted URL changes nothing. Parameter names are kept, so
     /// `unix:///s.sock?password=x` becomes `unix:///s.sock?password=***`.
     public static func redacted(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://") else { return url.isEmpty ? url : "***" }
+        // Text before "://" counts as a scheme only when it is one (RFC 3986 §3.1): otherwise a
+        // "://" later in the string would leave everything before it, credentials included, shown.
+        guard let schemeEnd = url.range(of: "://"), isScheme(url[..<schemeEnd.lowerBound]) else {
+            return url.isEmpty ? url : "***"
+        }
         let scheme = String(url[..<schemeEnd.upperBound])
         var rest = url[schemeEnd.upperBound...]
         var credentials = ""
@@ -374,6 +379,12 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// returns `false` (parsing it fails with its own error).
     public static func containsCredentials(_ url: String) -> Bool {
         url.contains("://") && redacted(url) != url
+    }
+
+    /// Whether `text` is a URL scheme: a letter, then letters, digits, `+`, `-` or `.`.
+    private static func isScheme(_ text: Substring) -> Bool {
+        guard let first = text.first, first.isASCII, first.isLetter else { return false }
+        return text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }
     }
 
     private static func percentDecoded(_ text: Substring) -> String? {
