@@ -3,7 +3,7 @@
 # missing: a machine that has them all is left untouched (and needs no network).
 set -euo pipefail
 
-packages=(redis-server redis-tools redis-sentinel libhiredis-dev libcurl4-openssl-dev libssl-dev openssl python3 pkg-config)
+packages=(redis-server redis-tools redis-sentinel libhiredis-dev libcurl4-openssl-dev libssl-dev openssl python3 pkg-config prometheus)
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
@@ -13,6 +13,7 @@ command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 [ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

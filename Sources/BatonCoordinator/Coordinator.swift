@@ -60,7 +60,7 @@ public actor Coordinator {
     let requests: RefreshRequestQueue
     let listener: ChangeListener
     /// This replica's counters and histograms (`/metrics`).
-    public let metrics: ReplicaMetrics
+    public nonisolated let metrics: ReplicaMetrics
     var clock = ServerClock()
     var queue = TimerQueue<String>()
     var states: [String: ServiceState] = [:]
