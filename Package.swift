@@ -73,7 +73,11 @@ let package = Package(
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         // `baton` itself, for the check of every subcommand's help against its options.
         .testTarget(
-            name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig", "BatonSupport", "baton"]),
+            name: "BatonCommandLineTests",
+            dependencies: [
+                "BatonCommandLine", "BatonConfig", "BatonSupport", "baton", "BatonCoordinator", "BatonMetrics",
+                "BatonRedis", "BatonTokens", "BatonTestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
