@@ -9,7 +9,8 @@ import XCTest
 
 /// A real Prometheus (Debian's `prometheus` package) scraping two `baton serve` replicas'
 /// `/metrics` every second, queried through its HTTP API: both targets up, a refresh counter that
-/// moves, and the Redis-state status gauge the same from either replica.
+/// moves, and the Redis-state status gauge the same from either replica; and `promtool check
+/// metrics` on a scrape of one of them.
 ///
 /// Needs `baton serve`'s HTTP listener (`http.listen`, the `/metrics` route).
 final class PrometheusScrapeTests: XCTestCase {
@@ -93,7 +94,8 @@ final class PrometheusScrapeTests: XCTestCase {
             "Prometheus sees both replicas up", timeout: .seconds(90),
             diagnostics: { self.diagnostics(api: api) }
         ) {
-            let up = try await Self.query(api, "up{job=\"baton\"}")
+            // Prometheus takes a moment to listen: a refused connection means not yet.
+            guard let up = try? await Self.query(api, "up{job=\"baton\"}") else { return false }
             return up.count == 2 && up.allSatisfy { $0.value == 1 }
         }
         let before = try await Self.query(api, "sum(baton_refresh_total{result=\"refreshed\"})").first?.value ?? 0
@@ -112,6 +114,13 @@ final class PrometheusScrapeTests: XCTestCase {
             let ok = try await Self.query(api, "baton_service_status{service=\"my-api\",status=\"ok\"}")
             return ok.count == 2 && ok.allSatisfy { $0.value == 1 }
         }
+        // A scrape as Prometheus got it, through promtool's linter.
+        let scrape = try await Self.get(URL(string: "http://127.0.0.1:\(ports[0])/metrics")!)
+        let scrapeFile = folder.appendingPathComponent("scrape.txt")
+        try scrape.write(to: scrapeFile)
+        let checked = try InstalledProgram.run("sh", ["-c", "promtool check metrics < '\(scrapeFile.path)'"])
+        XCTAssertTrue(checked.succeeded, "promtool check metrics: \(checked.output)")
+        XCTAssertTrue(String(decoding: scrape, as: UTF8.self).contains("baton_refresh_total{service=\"my-api\""))
         let redisUp = try await Self.query(api, "baton_redis_up")
         XCTAssertEqual(redisUp.count, 2)
         XCTAssertTrue(redisUp.allSatisfy { $0.value == 1 }, "\(redisUp)")
