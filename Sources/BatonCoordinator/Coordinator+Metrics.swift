@@ -15,7 +15,10 @@ extension Coordinator {
     /// - Throws: a Redis error.
     public nonisolated func fleetState() async throws -> FleetState {
         let configured = await configuredClients()
+        // A name in the service set that is not a valid service name (written by hand) is left
+        // out rather than failing the whole read.
         let services = Set(try await store.services()).union(configured.keys).sorted()
+            .filter { (try? store.keys($0)) != nil }
         let now = try await store.now()
         let (records, unreadable) = try await store.readRecords(services)
         var secrets: [RESPValue] = []
