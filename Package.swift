@@ -6,6 +6,7 @@
 //   CCrypto <- BatonSupport, which every Baton module may use (primitives: locked box, mailbox,
 //              stop flag, backoff, blocking calls on a thread, durations, digests, edit distance)
 //   CHiredis, CTLS <- BatonRedis <- BatonLock <- BatonTokens <- BatonCoordinator <- baton
+//   BatonMetrics (Prometheus exposition; BatonSupport only) <- BatonCoordinator, baton
 //   BatonConfig, CCurl <- BatonOAuth <- BatonTokens
 //   BatonCommandLine <- baton
 import PackageDescription
@@ -38,7 +39,10 @@ let package = Package(
         .target(name: "BatonLock", dependencies: ["BatonRedis", "BatonSupport"]),
         .target(
             name: "BatonTokens", dependencies: ["BatonRedis", "BatonLock", "BatonConfig", "BatonOAuth", "BatonSupport"]),
-        .target(name: "BatonCoordinator", dependencies: ["BatonTokens", "BatonOAuth", "BatonConfig", "BatonSupport"]),
+        .target(
+            name: "BatonCoordinator",
+            dependencies: ["BatonTokens", "BatonOAuth", "BatonConfig", "BatonMetrics", "BatonSupport"]),
+        .target(name: "BatonMetrics", dependencies: ["BatonSupport"]),
         .target(name: "BatonConfig", dependencies: ["BatonSupport"]),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "BatonSupport"]),
         .target(name: "BatonCommandLine", dependencies: ["BatonSupport"]),
@@ -46,7 +50,7 @@ let package = Package(
             name: "baton",
             dependencies: [
                 "BatonRedis", "BatonLock", "BatonTokens", "BatonCoordinator", "BatonConfig", "BatonOAuth",
-                "BatonCommandLine",
+                "BatonCommandLine", "BatonMetrics",
                 "BatonSupport",
             ]
         ),
@@ -68,16 +72,23 @@ let package = Package(
             name: "BatonMultiProcessTests",
             dependencies: [
                 "BatonLock", "BatonRedis", "BatonTokens", "BatonCommandLine", "BatonSupport", "BatonTestSupport",
+                "BatonMetrics",
             ]),
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
-        .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
+        .testTarget(
+            name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonMetrics", "BatonTestSupport"]),
+        .testTarget(name: "BatonMetricsTests", dependencies: ["BatonMetrics"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig", "BatonSupport"]),
         // The seed corpus through every fuzz target.
         .testTarget(name: "BatonFuzzTests", dependencies: ["BatonFuzz"], path: "Tests/Fuzz/BatonFuzzTests"),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         // `baton` itself, for the check of every subcommand's help against its options.
         .testTarget(
-            name: "BatonCommandLineTests", dependencies: ["BatonCommandLine", "BatonConfig", "BatonSupport", "baton"]),
+            name: "BatonCommandLineTests",
+            dependencies: [
+                "BatonCommandLine", "BatonConfig", "BatonSupport", "baton", "BatonCoordinator", "BatonMetrics",
+                "BatonRedis", "BatonTokens", "BatonTestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,7 +8,9 @@ extension Coordinator {
         do {
             try await requests.acknowledge(request)
             statistics.requestsAnswered += 1
+            metrics.countForcedRequest(.answered)
         } catch {
+            metrics.countForcedRequest(.ackFailed)
             log.log(
                 .warn, "request_ack_failed", service: request.service, ["error_class": .text(String(describing: error))]
             )
@@ -18,12 +20,14 @@ extension Coordinator {
     /// A list entry taken by the request consumer.
     func received(_ entry: [UInt8]) async {
         statistics.requestsReceived += 1
+        metrics.countForcedRequest(.taken)
         let request: RefreshRequest
         do {
             request = try RefreshRequest(entry: entry)
         } catch {
             // Poison is dropped here, on first sight, never handed to another replica.
             log.log(.warn, "request_dropped", ["reason": .text(error.description)])
+            metrics.countForcedRequest(.dropped)
             do { try await requests.remove(entry) } catch {
                 log.log(.warn, "request_ack_failed", ["error_class": .text(String(describing: error))])
             }

@@ -41,6 +41,7 @@ extension Coordinator {
     func finished(_ service: String, outcome: RefreshOutcome, pending: [PendingRequest], duration: Duration) async {
         inFlight -= 1
         defer { wakeup.signal() }
+        count(outcome, service: service, duration: duration)
         guard states[service] != nil else { return }
         states[service]?.inFlight = false
         switch outcome {

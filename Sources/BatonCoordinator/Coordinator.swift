@@ -1,4 +1,5 @@
 import BatonLock
+import BatonMetrics
 import BatonRedis
 import BatonSupport
 import BatonTokens
@@ -60,6 +61,8 @@ public actor Coordinator {
     let listener: ChangeListener
     /// Alert webhooks (``CoordinatorOptions/alerts``), told of every attempt's outcome.
     let alerts: AlertNotifier?
+    /// This replica's counters and histograms (`/metrics`).
+    public nonisolated let metrics: ReplicaMetrics
     var clock = ServerClock()
     var queue = TimerQueue<String>()
     var states: [String: ServiceState] = [:]
@@ -71,15 +74,19 @@ public actor Coordinator {
     /// - Parameter spool: where rotated refresh tokens wait on disk until Redis has them; the
     ///   coordinator replays it at start and in every housekeeping round. `nil` keeps them in
     ///   memory only.
+    /// - Parameter metrics: where attempts, forced requests and lock waits are counted. Default: a
+    ///   registry of its own (nothing exports it).
     public init(
         client: RedisClient, options: CoordinatorOptions, services: [ServiceDefinition], log: StructuredLog,
-        spool: RotatedTokenSpool? = nil
+        spool: RotatedTokenSpool? = nil, metrics: ReplicaMetrics = ReplicaMetrics(version: "unknown")
     ) throws {
         self.client = client
         self.options = options
         self.log = log
+        self.metrics = metrics
         store = TokenStore(client: client, prefix: options.prefix, encryption: options.encryption)
-        locks = try LockService(client: client, prefix: options.prefix)
+        locks = try LockService(
+            client: client, prefix: options.prefix, onWait: { [lockWait = metrics.lockWait] in lockWait.observe($0) })
         let log = log
         refresher = TokenRefresher(
             store: store, locks: locks, replica: options.replica, spool: spool,
@@ -95,6 +102,7 @@ public actor Coordinator {
         for definition in services {
             states[definition.name] = ServiceState(definition: definition)
         }
+        metrics.prepare(services: services.map(\.name))
     }
 
     /// Asks ``run()`` to stop: no new work is taken, refreshes in flight finish (up to
@@ -117,6 +125,7 @@ public actor Coordinator {
         }
         // Requests for a service this replica no longer serves are acknowledged, not left behind.
         for request in orphaned { await answer(request.request) }
+        metrics.prepare(services: services.map(\.name))
         var added: [String] = []
         for definition in services {
             if states[definition.name] == nil {

@@ -37,6 +37,14 @@ public struct DistributedLock: Sendable {
     /// - Throws: ``LockError/timedOut(name:waited:holder:)`` after `timeout`;
     ///   `CancellationError` when the task is cancelled; ``BatonRedis/RedisError`` when Redis fails.
     public func acquire(timeout: Duration) async throws -> LockLease {
+        guard let onWait = service.onWait else { return try await waitForLease(timeout: timeout) }
+        let start = ContinuousClock.now
+        defer { onWait(ContinuousClock.now - start) }
+        return try await waitForLease(timeout: timeout)
+    }
+
+    /// ``acquire(timeout:)`` itself.
+    private func waitForLease(timeout: Duration) async throws -> LockLease {
         let owner = LockOwner.generate()
         let clock = ContinuousClock()
         let start = clock.now

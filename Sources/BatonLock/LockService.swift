@@ -17,13 +17,21 @@ public final class LockService: Sendable {
     /// The key prefix (`prefix:{name}:lock`). Default: `baton`.
     public let prefix: String
     let wakeups: LockWakeups
+    /// Told how long each ``DistributedLock/acquire(timeout:)`` waited, whether it took the lock or
+    /// not (for a metric). Default: `nil`.
+    let onWait: (@Sendable (Duration) -> Void)?
 
     /// Creates the service.
+    /// - Parameter onWait: told how long each ``DistributedLock/acquire(timeout:)`` waited, lock
+    ///   taken or not (a latency metric). Default: `nil`.
     /// - Throws: ``LockError/invalidName(_:reason:)`` for a bad prefix.
-    public init(client: RedisClient, prefix: String = BatonDefaults.lockPrefix) throws {
+    public init(
+        client: RedisClient, prefix: String = BatonDefaults.lockPrefix, onWait: (@Sendable (Duration) -> Void)? = nil
+    ) throws {
         _ = try LockKeys(prefix: prefix, name: "probe")
         self.client = client
         self.prefix = prefix
+        self.onWait = onWait
         self.wakeups = LockWakeups(
             endpoint: client.endpoint, connectionOptions: client.options.connection, prefix: prefix)
     }

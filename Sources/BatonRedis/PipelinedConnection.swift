@@ -32,6 +32,8 @@ final class PipelinedConnection: @unchecked Sendable {
         let expected: Int
         var replies: [RESPValue]
         let deadline: ContinuousClock.Instant?
+        /// When it was queued; only with an observer (a clock read saved otherwise).
+        let started: ContinuousClock.Instant?
         let command: String
         let resume: @Sendable (Result<[RESPValue], any Error>) -> Void
     }
@@ -42,6 +44,7 @@ final class PipelinedConnection: @unchecked Sendable {
 
     let endpoint: RedisEndpoint
     private let options: RedisConnectionOptions
+    private let observer: RedisCommandObserver?
     private let lock = NSLock()
     /// A pipe whose read end is in the I/O thread's `poll(2)`: a byte written wakes it.
     private let wakePipe: (read: Int32, write: Int32)
@@ -58,9 +61,10 @@ final class PipelinedConnection: @unchecked Sendable {
     private var parser = RESPReader()
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
 
-    init(endpoint: RedisEndpoint, options: RedisConnectionOptions) {
+    init(endpoint: RedisEndpoint, options: RedisConnectionOptions, observer: RedisCommandObserver? = nil) {
         self.endpoint = endpoint
         self.options = options
+        self.observer = observer
         var ends: [Int32] = [-1, -1]
         if pipe(&ends) == 0 {
             for end in ends {
@@ -82,12 +86,15 @@ final class PipelinedConnection: @unchecked Sendable {
         var request: [UInt8] = []
         for command in commands { command.encode(into: &request) }
         let timeout = options.commandTimeout
+        let now = timeout != nil || observer != nil ? ContinuousClock.now : nil
         // Unsafe rather than checked: the queue resumes each waiter exactly once (on a reply, a
         // failure, a deadline or shut-down), and this is the client's hottest path.
         return try await withUnsafeThrowingContinuation { continuation in
             let waiter = Waiter(
-                expected: commands.count, replies: [], deadline: timeout.map { ContinuousClock.now + $0 },
-                command: commands[0].name, resume: { continuation.resume(with: $0) })
+                expected: commands.count, replies: [],
+                deadline: timeout.flatMap { timeout in now.map { $0 + timeout } },
+                started: observer == nil ? nil : now, command: commands[0].name,
+                resume: { continuation.resume(with: $0) })
             if let refusal = enqueue(waiter, request: request) { continuation.resume(throwing: refusal) }
         }
     }
@@ -284,6 +291,10 @@ final class PipelinedConnection: @unchecked Sendable {
             failure = error
         }
         for (waiter, replies) in completed { waiter.resume(.success(replies)) }
+        if let observer, !completed.isEmpty {
+            let now = ContinuousClock.now
+            for (waiter, _) in completed { waiter.started.map { observer(waiter.command, now - $0) } }
+        }
         if let failure {
             dropConnection(reason: failure)
         } else if sawReadOnly, case .sentinel = endpoint.topology {

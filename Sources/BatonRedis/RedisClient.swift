@@ -9,14 +9,19 @@ public struct RedisClientOptions: Sendable, Hashable {
     /// How long a command may wait for a free connection before failing with
     /// ``RedisError/poolTimeout(waited:poolSize:)``. Default: 5 seconds.
     public var poolWaitTimeout: Duration
+    /// Told the round trip of each request on the shared pipelined connection (see
+    /// ``RedisCommandObserver``). Default: `nil` (nothing is timed).
+    public var commandObserver: RedisCommandObserver?
 
     /// Creates options; every parameter has the default documented on its property.
     public init(
-        connection: RedisConnectionOptions = .init(), poolSize: Int = 8, poolWaitTimeout: Duration = .seconds(5)
+        connection: RedisConnectionOptions = .init(), poolSize: Int = 8, poolWaitTimeout: Duration = .seconds(5),
+        commandObserver: RedisCommandObserver? = nil
     ) {
         self.connection = connection
         self.poolSize = poolSize
         self.poolWaitTimeout = poolWaitTimeout
+        self.commandObserver = commandObserver
     }
 }
 

@@ -15,7 +15,8 @@ final class RedisNodeClient: Sendable {
     init(endpoint: RedisEndpoint, options: RedisClientOptions) {
         self.endpoint = endpoint
         let connectionOptions = options.connection
-        self.pipelined = PipelinedConnection(endpoint: endpoint, options: connectionOptions)
+        self.pipelined = PipelinedConnection(
+            endpoint: endpoint, options: connectionOptions, observer: options.commandObserver)
         self.workers = ConnectionWorkers(size: options.poolSize, waitTimeout: options.poolWaitTimeout) {
             try RedisConnection(endpoint: endpoint, options: connectionOptions)
         }

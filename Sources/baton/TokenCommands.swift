@@ -1,5 +1,7 @@
 import BatonCommandLine
 import BatonConfig
+import BatonCoordinator
+import BatonMetrics
 import BatonOAuth
 import BatonRedis
 import BatonSupport
@@ -314,20 +316,12 @@ enum TokenCommands {
             if let kid, let keyring = context.encryption?.keyring, keyring.key(kid: kid) == nil {
                 lacking.append(CommandContext.processLabel)
             }
-            let state: String
-            if unreadableRecords[service] != nil {
-                state = "corrupt_record"
-            } else if !lacking.isEmpty {
-                state = "unknown_key"
-            } else if mismatch {
-                state = "config_mismatch"
-            } else if awaiting[service] != nil {
-                state = "awaiting_replicas"
-            } else if let record {
-                state = record.status == .ok && record.isExpired(at: now) ? "expired" : record.status.rawValue
-            } else {
-                state = hasSecret ? "seeded" : "needs_seed"
-            }
+            // The same decision as `baton_service_status` (one place: ServiceStatus.classify).
+            let state = ServiceStatus.classify(
+                record: record, corruptRecord: unreadableRecords[service] != nil, hasSecret: hasSecret,
+                lacksKey: !lacking.isEmpty, clientMismatch: mismatch, awaitingReplicas: awaiting[service] != nil,
+                now: now
+            ).rawValue
             var row: [String: Any] = ["service": service, "status": state, "has_refresh_token": hasSecret]
             if let stored { row["kid"] = stored.kid ?? "none" }
             if let reason = unreadableRecords[service] { row["corrupt_record"] = reason }
