@@ -77,9 +77,11 @@ package enum TokenResponseParser {
             case (429, _), (503, _):
                 return .failure(
                     .rateLimited(
-                        status: status, retryAfter: retryAfter, description: description.isEmpty ? shownCode : description))
+                        status: status, retryAfter: retryAfter,
+                        description: description.isEmpty ? shownCode : description))
             case (500...599, _):
-                return .failure(.serverError(status: status, description: description.isEmpty ? shownCode : description))
+                return .failure(
+                    .serverError(status: status, description: description.isEmpty ? shownCode : description))
             case (401, _), (403, _):
                 return .failure(
                     .rejectedConfiguration(
