@@ -112,6 +112,8 @@ public struct ServiceConfiguration: Sendable {
     public var scope: String?
     /// `extra_params` plus `audience` / `resource`: extra form parameters, sorted by name.
     public var extraParameters: [(name: String, value: String)]
+    /// `refresh_buffer` when a service does not set it: 60 s.
+    public static let defaultRefreshBuffer: Duration = .seconds(60)
     /// `refresh_buffer`: refresh this long before expiry (capped at half the lifetime). Default: 60 s.
     public var refreshBuffer: Duration
     /// `default_lifetime`: assumed when the provider sends no `expires_in` and the token is no JWT. Default: 1 h.

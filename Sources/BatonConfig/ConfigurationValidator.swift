@@ -198,7 +198,8 @@ struct ConfigurationValidator {
         case let other?: problem("\(path).extra_params", "must be an object of string values, not \(other.typeName)")
         }
 
-        let refreshBuffer = duration(fields["refresh_buffer"], "\(path).refresh_buffer") ?? .seconds(60)
+        let refreshBuffer =
+            duration(fields["refresh_buffer"], "\(path).refresh_buffer") ?? ServiceConfiguration.defaultRefreshBuffer
         let defaultLifetime = duration(fields["default_lifetime"], "\(path).default_lifetime") ?? .seconds(3600)
         let requestTimeout =
             duration(fields["request_timeout"], "\(path).request_timeout") ?? min(.seconds(15), lockTTL / 2)

@@ -128,10 +128,14 @@ final class RefreshRequestQueue: Sendable {
         self.client = client
     }
 
+    /// What the heartbeat holds, for `baton status`: `{"started_at":MS,"version":"X"}`.
+    private let heartbeatValue =
+        #"{"started_at":\#(Int64(Date().timeIntervalSince1970 * 1000)),"version":"\#(BatonDefaults.version)"}"#
+
     /// Renews this replica's heartbeat and registers its processing list.
     func beat() async throws {
         _ = try await client.pipeline([
-            RedisCommand("SET", heartbeat, "1", "PX", 15_000),
+            RedisCommand("SET", heartbeat, heartbeatValue, "PX", 15_000),
             RedisCommand("SADD", processors, replica),
         ])
     }

@@ -3,7 +3,7 @@ import Foundation
 /// Owner tokens: `host:pid:` plus 128 random bits in hex, unique per acquisition. The readable
 /// part lets operators see who holds a lock with `redis-cli GET`; the random part makes it
 /// impossible for anyone else to release or extend it by accident.
-enum LockOwner {
+public enum LockOwner {
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         return label + ":" + hex(generator.next()) + hex(generator.next())
@@ -19,7 +19,7 @@ enum LockOwner {
     static let label = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
 
     /// The readable `host:pid` part of an owner token.
-    static func label(of owner: String) -> String {
+    public static func label(of owner: String) -> String {
         guard let lastColon = owner.lastIndex(of: ":") else { return owner }
         return String(owner[..<lastColon])
     }

@@ -2,6 +2,8 @@
 /// command line, the configuration file and the help texts all read them from here.
 public enum BatonDefaults {
     /// The port of a Redis URL that names none, and of the default URL.
+    /// This build's version: `baton --version`, `baton_build_info`, replicas' heartbeats.
+    public static let version = "0.13.0"
     public static let redisPort = 6379
     /// The schemes a Redis URL may start with (the forms are ``redisURLForms``).
     public static let redisURLSchemes = [

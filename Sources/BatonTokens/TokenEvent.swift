@@ -45,7 +45,8 @@ public struct TokenEvent: Sendable, Hashable {
     /// The event kind, when it is one this version knows.
     public var kind: Kind? { fields["event"].flatMap(Kind.init(rawValue:)) }
 
-    init?(streamEntry: RESPValue) {
+    /// An entry of `XRANGE`/`XREVRANGE` (`[id, [field, value, ...]]`), or `nil` for another shape.
+    public init?(streamEntry: RESPValue) {
         guard let parts = streamEntry.array, parts.count == 2, let id = parts[0].string, let flat = parts[1].array
         else { return nil }
         var fields: [String: String] = [:]

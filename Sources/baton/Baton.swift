@@ -28,7 +28,7 @@ enum Baton {
         Subcommand(
             name: "config", summary: "validate a configuration file (`baton config check FILE`)",
             run: RefreshCommand.config),
-        Subcommand(name: "status", summary: "show every service's token state", run: TokenCommands.status),
+        Subcommand(name: "status", summary: "show every service's token state", run: StatusCommand.run),
         Subcommand(
             name: "watch", summary: "print token changes live as they happen (never a token)", run: WatchCommand.run),
         Subcommand(
@@ -60,7 +60,7 @@ enum Baton {
     static let specifications: [CommandSpecification] = [
         ServeCommand.specification, TokenCommands.getSpecification, TokenCommands.seedSpecification,
         RefreshCommand.specification,
-        RefreshCommand.configSpecification, TokenCommands.statusSpecification, WatchCommand.specification,
+        RefreshCommand.configSpecification, StatusCommand.specification, WatchCommand.specification,
         LockCommand.runSpecification, LockCommand.statusSpecification, LockCommand.releaseSpecification,
         LockCommand.selftestSpecification, BenchCommand.lockSpecification, BenchCommand.tokensSpecification,
         BenchCommand.secretsSpecification,

@@ -12,7 +12,7 @@ import BatonSupport
 /// services).
 enum MetricsEndpoint {
     /// Baton's version, exported as `baton_build_info{version}`.
-    static let batonVersion = "0.1.0-dev"
+    static let batonVersion = BatonDefaults.version
 
     /// The answer to one scrape.
     typealias Handler = @Sendable () async -> (contentType: String, body: [UInt8])
