@@ -8,6 +8,7 @@
 //   CHiredis, CTLS <- BatonRedis <- BatonLock <- BatonTokens <- BatonCoordinator <- baton
 //   BatonConfig, CCurl <- BatonOAuth <- BatonTokens
 //   BatonCommandLine <- baton
+//   CMicroHTTPD, CMicroHTTPDShim <- BatonHTTP <- baton
 import PackageDescription
 
 let package = Package(
@@ -21,6 +22,7 @@ let package = Package(
         .library(name: "BatonConfig", targets: ["BatonConfig"]),
         .library(name: "BatonOAuth", targets: ["BatonOAuth"]),
         .library(name: "BatonSupport", targets: ["BatonSupport"]),
+        .library(name: "BatonHTTP", targets: ["BatonHTTP"]),
     ],
     targets: [
         // C boundary: Debian's libhiredis-dev (0.14.1). Never part of a public signature.
@@ -31,6 +33,10 @@ let package = Package(
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // C boundary: libcurl with typed, non-variadic setopt/getinfo wrappers.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        // C boundary: Debian's libmicrohttpd-dev (0.9.75), the HTTP parser and server of BatonHTTP.
+        .systemLibrary(name: "CMicroHTTPD", providers: [.apt(["libmicrohttpd-dev"])]),
+        // C boundary: non-variadic MHD_start_daemon / MHD_get_daemon_info wrappers.
+        .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
 
         // The bottom of the graph: Foundation-only primitives (and the one libcrypto digest).
         .target(name: "BatonSupport", dependencies: ["CCrypto"]),
@@ -42,11 +48,12 @@ let package = Package(
         .target(name: "BatonConfig", dependencies: ["BatonSupport"]),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "BatonSupport"]),
         .target(name: "BatonCommandLine", dependencies: ["BatonSupport"]),
+        .target(name: "BatonHTTP", dependencies: ["CMicroHTTPD", "CMicroHTTPDShim", "BatonSupport"]),
         .executableTarget(
             name: "baton",
             dependencies: [
                 "BatonRedis", "BatonLock", "BatonTokens", "BatonCoordinator", "BatonConfig", "BatonOAuth",
-                "BatonCommandLine",
+                "BatonCommandLine", "BatonHTTP",
                 "BatonSupport",
             ]
         ),
@@ -64,6 +71,7 @@ let package = Package(
             ]),
         .testTarget(name: "BatonTokensTests", dependencies: ["BatonTokens", "BatonTestSupport"]),
         .testTarget(name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonTestSupport"]),
+        .testTarget(name: "BatonHTTPTests", dependencies: ["BatonHTTP", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig", "BatonSupport"]),
         .testTarget(name: "BatonOAuthTests", dependencies: ["BatonOAuth", "BatonConfig", "BatonTestSupport"]),
         // `baton` itself, for the check of every subcommand's help against its options.
