@@ -45,6 +45,8 @@ public struct BatonConfiguration: Sendable {
     /// prints each to standard error as `warning: ...`; `baton serve` logs each as a `warning`
     /// line at every start. Default: none.
     public var warnings: [String] = []
+    /// `http`: the listener of `baton serve` (probes and metrics). Default: on 127.0.0.1:9464.
+    public var http = HTTPConfiguration()
 
     /// The default `state_dir`: `/var/lib/baton` when it exists and is writable (or can be
     /// created), else `$XDG_STATE_HOME/baton`, else `$HOME/.local/state/baton`.
