@@ -1,5 +1,6 @@
 import BatonCommandLine
 import BatonConfig
+import BatonHTTP
 import BatonLock
 import BatonRedis
 import BatonSupport
@@ -41,6 +42,7 @@ enum Baton {
         Subcommand(
             name: "rekey", summary: "encrypt every stored refresh token again under the primary key",
             run: RekeyCommand.run),
+        Subcommand(name: "health", summary: "ask a running `baton serve` whether it is ready", run: HealthCommand.run),
     ]
 
     static let usage = """
@@ -64,6 +66,7 @@ enum Baton {
         LockCommand.runSpecification, LockCommand.statusSpecification, LockCommand.releaseSpecification,
         LockCommand.selftestSpecification, BenchCommand.lockSpecification, BenchCommand.tokensSpecification,
         PingCommand.specification, KeygenCommand.specification, RekeyCommand.specification,
+        HealthCommand.specification,
     ]
 
     static func run(_ arguments: [String]) async -> ExitCode {
@@ -105,6 +108,9 @@ enum Baton {
                 return .providerUnavailable
             }
         } catch let error as ConfigurationError {
+            Terminal.err("baton \(name): \(error)")
+            return .usage
+        } catch let error as HTTPListenerError {
             Terminal.err("baton \(name): \(error)")
             return .usage
         } catch let error as TokenStoreError {

@@ -1,6 +1,7 @@
 import BatonCommandLine
 import BatonConfig
 import BatonCoordinator
+import BatonHTTP
 import BatonRedis
 import BatonTokens
 import Foundation
@@ -20,7 +21,9 @@ enum ServeCommand {
             lock), answers workers' forced-refresh requests (LPUSH PREFIX:refresh-requests
             '{"service":"SVC","version":N}'), and logs one JSON object per line to standard error.
             --id names this replica in records, events and logs (default host:pid).
-            SIGTERM/SIGINT: stop taking work, let refreshes in flight finish, exit 0.
+            SIGTERM/SIGINT: /readyz turns 503, stop taking work, let refreshes in flight finish, exit 0.
+            HTTP (http.listen, default 127.0.0.1:9464): /livez, /readyz; a listen address that
+            cannot be bound stops serve with exit status 2.
             SIGHUP: re-read the configuration (services added or removed); a bad file is logged and ignored.
             """)
 
@@ -64,8 +67,19 @@ enum ServeCommand {
                 stateDirectory: configuration.resolvedStateDirectory(environment: environment),
                 encryption: configuration.encryption))
 
+        let router = HTTPRouter()
+        let probes = ServeProbes(client: client, coordinator: coordinator)
+        probes.register(on: router)
+        let listener = try ServeProbes.startListener(configuration.http, router: router, log: log)
+        defer { listener?.stop() }
+        let readinessChecks = Task { await probes.run() }
+        defer { readinessChecks.cancel() }
+
         let signals = SignalHandlers()
-        signals.on([SIGTERM, SIGINT]) { coordinator.stop() }
+        signals.on([SIGTERM, SIGINT]) {
+            probes.drain()
+            coordinator.stop()
+        }
         signals.on([SIGHUP]) {
             Task {
                 do {
