@@ -55,15 +55,18 @@ func accessHandler(
     return .YES
 }
 
-/// `MHD_RequestCompletedCallback`: releases the request's context.
+/// `MHD_RequestCompletedCallback`: releases the request's context (and tells a stopping listener).
 func requestCompleted(
     _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
     _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     _ reason: MHD_RequestTerminationCode
 ) {
     guard let conCls, let context = conCls.pointee else { return }
-    Unmanaged<RequestContext>.fromOpaque(context).release()
+    let request = Unmanaged<RequestContext>.fromOpaque(context).takeRetainedValue()
     conCls.pointee = nil
+    if request.answeredAtStop, let cls {
+        Unmanaged<ListenerCore>.fromOpaque(cls).takeUnretainedValue().sentAtStop()
+    }
 }
 
 /// Hands `response` to libmicrohttpd (which adds `Content-Length` and leaves out the body for HEAD).

@@ -17,6 +17,9 @@ final class ListenerCore: @unchecked Sendable {
     private var daemon: OpaquePointer?
     private var waiting: [ObjectIdentifier: (request: RequestContext, connection: OpaquePointer)] = [:]
     private var stopped = false
+    /// Requests answered 503 by ``stop()`` and not yet sent; ``stop()`` waits for them a little.
+    private let stopping = NSCondition()
+    private var unsentAtStop = 0
     private let settings = UnsafeMutablePointer<CMicroHTTPDShim_settings>.allocate(capacity: 1)
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: 512)
     private var addressBytes: UnsafeMutableRawPointer?
@@ -47,7 +50,7 @@ final class ListenerCore: @unchecked Sendable {
                 connection_timeout_seconds: UInt32(clamping: max(1, limits.connectionTimeout.components.seconds)),
                 connection_memory_limit: max(4096, limits.memoryPerConnection),
                 handler: accessHandler, handler_context: context,
-                completed: requestCompleted, completed_context: nil,
+                completed: requestCompleted, completed_context: context,
                 error_buffer: errorBuffer, error_capacity: 512))
         var errorNumber: Int32 = 0
         let started = CMicroHTTPDShim_start(settings, &errorNumber)
@@ -55,19 +58,38 @@ final class ListenerCore: @unchecked Sendable {
         return (started, errorNumber, String(cString: errorBuffer))
     }
 
-    /// Resumes every waiting connection with 503, then stops the daemon (joining its thread).
+    /// Resumes every waiting connection with 503, waits up to ``stopGrace`` for those answers to
+    /// be sent, then stops the daemon (closing every connection and joining its thread).
     func stop() {
         let daemon: OpaquePointer? = lock.withLock {
             guard !stopped else { return nil }
             stopped = true
+            stopping.withLock { unsentAtStop = waiting.count }
             for (request, connection) in waiting.values {
                 request.response = .text(503, "shutting down")
+                request.answeredAtStop = true
                 MHD_resume_connection(connection)
             }
             waiting = [:]
             return self.daemon
         }
-        if let daemon { MHD_stop_daemon(daemon) }
+        guard let daemon else { return }
+        let deadline = Date(timeIntervalSinceNow: Self.stopGrace.seconds)
+        stopping.withLock {
+            while unsentAtStop > 0 && stopping.wait(until: deadline) {}
+        }
+        MHD_stop_daemon(daemon)
+    }
+
+    /// How long ``stop()`` waits for the 503 answers it queued.
+    static let stopGrace: Duration = .seconds(1)
+
+    /// Called on libmicrohttpd's thread when a request answered by ``stop()`` is done.
+    func sentAtStop() {
+        stopping.withLock {
+            unsentAtStop -= 1
+            stopping.broadcast()
+        }
     }
 
     /// Called on libmicrohttpd's thread once `request` is complete: suspends the connection and

@@ -13,6 +13,8 @@ final class RequestContext: @unchecked Sendable {
     var body: [UInt8] = []
     /// Set once the request went to the handler (the next callback follows the resume).
     var dispatched = false
+    /// Set (under the core's lock, before the resume) when ``ListenerCore/stop()`` answered it.
+    var answeredAtStop = false
     var response: HTTPResponse?
 
     init(
