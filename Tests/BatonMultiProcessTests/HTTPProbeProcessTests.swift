@@ -119,5 +119,7 @@ final class HTTPProbeProcessTests: XCTestCase {
         }
         let live = try await health(["--url", "http://127.0.0.1:\(port)/livez"])
         XCTAssertEqual(live.status, 0, "a Redis outage is no reason to restart the process: \(live.output)")
+        let usage = try await health(["--url", ready, "--timeout", "soon"])
+        XCTAssertEqual(usage.status, 2, "a bad option is a usage error: \(usage.output)")
     }
 }
