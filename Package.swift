@@ -9,6 +9,7 @@
 //   BatonMetrics (Prometheus exposition; BatonSupport only) <- BatonCoordinator, baton
 //   BatonConfig, CCurl <- BatonOAuth <- BatonTokens
 //   BatonCommandLine <- baton
+//   CMicroHTTPD, CMicroHTTPDShim <- BatonHTTP <- baton
 import PackageDescription
 
 let package = Package(
@@ -22,6 +23,7 @@ let package = Package(
         .library(name: "BatonConfig", targets: ["BatonConfig"]),
         .library(name: "BatonOAuth", targets: ["BatonOAuth"]),
         .library(name: "BatonSupport", targets: ["BatonSupport"]),
+        .library(name: "BatonHTTP", targets: ["BatonHTTP"]),
     ],
     targets: [
         // C boundary: Debian's libhiredis-dev (0.14.1). Never part of a public signature.
@@ -32,6 +34,10 @@ let package = Package(
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // C boundary: libcurl with typed, non-variadic setopt/getinfo wrappers.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        // C boundary: Debian's libmicrohttpd-dev (0.9.75), the HTTP parser and server of BatonHTTP.
+        .systemLibrary(name: "CMicroHTTPD", providers: [.apt(["libmicrohttpd-dev"])]),
+        // C boundary: non-variadic MHD_start_daemon / MHD_get_daemon_info wrappers.
+        .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
 
         // The bottom of the graph: Foundation-only primitives (and the one libcrypto digest).
         .target(name: "BatonSupport", dependencies: ["CCrypto"]),
@@ -46,11 +52,12 @@ let package = Package(
         .target(name: "BatonConfig", dependencies: ["BatonSupport"]),
         .target(name: "BatonOAuth", dependencies: ["BatonConfig", "CCurl", "BatonSupport"]),
         .target(name: "BatonCommandLine", dependencies: ["BatonSupport"]),
+        .target(name: "BatonHTTP", dependencies: ["CMicroHTTPD", "CMicroHTTPDShim", "BatonSupport"]),
         .executableTarget(
             name: "baton",
             dependencies: [
                 "BatonRedis", "BatonLock", "BatonTokens", "BatonCoordinator", "BatonConfig", "BatonOAuth",
-                "BatonCommandLine", "BatonMetrics",
+                "BatonCommandLine", "BatonMetrics", "BatonHTTP",
                 "BatonSupport",
             ]
         ),
@@ -78,6 +85,7 @@ let package = Package(
         .testTarget(
             name: "BatonCoordinatorTests", dependencies: ["BatonCoordinator", "BatonMetrics", "BatonTestSupport"]),
         .testTarget(name: "BatonMetricsTests", dependencies: ["BatonMetrics"]),
+        .testTarget(name: "BatonHTTPTests", dependencies: ["BatonHTTP", "BatonTestSupport"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig", "BatonSupport"]),
         // The seed corpus through every fuzz target.
         .testTarget(name: "BatonFuzzTests", dependencies: ["BatonFuzz"], path: "Tests/Fuzz/BatonFuzzTests"),

@@ -140,7 +140,9 @@ class Chaos:
         config = {"redis_url": "redis://127.0.0.1:%d/0" % self.redis_port, "prefix": PREFIX, "lock_ttl": "%ds" % LOCK_TTL,
                   "lock_wait": "5s", "forced_refresh_min_interval": "%ds" % FORCED_INTERVAL, "services": services,
                   # One host: every replica and CLI caller shares the rotated-token spool.
-                  "state_dir": self.log_path("state"), "encryption": {"keys_file": self.keys_file}}
+                  "state_dir": self.log_path("state"), "encryption": {"keys_file": self.keys_file},
+                  # Three replicas on one host would clash on the default http.listen.
+                  "http": {"listen": "off"}}
         path = self.log_path(name + ".json")
         with open(path, "w") as f:
             json.dump(config, f, indent=2)

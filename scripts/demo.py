@@ -69,8 +69,9 @@ class Demo:
                 f.write(service + "-secret")
             services[service] = {"token_url": self.provider_url + "/token", "client_id": service + "-client",
                                  "client_secret_file": secret_file, "refresh_buffer": "3s"}
+        # Three replicas on one host would clash on the default http.listen.
         config = {"lock_ttl": "10s", "forced_refresh_min_interval": "2s", "services": services,
-                  "encryption": {"keys_file": testbed.write_keys_file(BATON, self.dir)}}
+                  "encryption": {"keys_file": testbed.write_keys_file(BATON, self.dir)}, "http": {"listen": "off"}}
         self.config = os.path.join(self.dir, "baton.json")
         with open(self.config, "w") as f:
             json.dump(config, f, indent=2)

@@ -3,12 +3,13 @@
 # missing: a machine that has them all is left untouched (and needs no network).
 set -euo pipefail
 
-packages=(redis-server redis-tools redis-sentinel libhiredis-dev libcurl4-openssl-dev libssl-dev openssl python3 pkg-config prometheus)
+packages=(redis-server redis-tools redis-sentinel libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev openssl python3 pkg-config prometheus)
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 [ -f /usr/include/hiredis/hiredis.h ] || missing+=(libhiredis-dev)
+[ -f /usr/include/microhttpd.h ] || missing+=(libmicrohttpd-dev)
 [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
 [ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)

@@ -47,6 +47,8 @@ public struct BatonConfiguration: Sendable {
     public var warnings: [String] = []
     /// `alerts`: the webhooks `baton serve` sends (see ``AlertsConfiguration``). Default: `nil` (none).
     public var alerts: AlertsConfiguration? = nil
+    /// `http`: the listener of `baton serve` (probes and metrics). Default: on 127.0.0.1:9464.
+    public var http = HTTPConfiguration()
 
     /// The default `state_dir`: `/var/lib/baton` when it exists and is writable (or can be
     /// created), else `$XDG_STATE_HOME/baton`, else `$HOME/.local/state/baton`.

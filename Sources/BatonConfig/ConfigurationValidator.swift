@@ -11,7 +11,7 @@ struct ConfigurationValidator {
         "redis_url", "prefix", "services", "lock_ttl", "lock_wait", "max_concurrent_refreshes",
         "forced_refresh_min_interval",
         "state_dir", "persist_replicas", "persist_timeout", "encryption", "redis_password_file",
-        "alerts",
+        "alerts", "http",
     ]
     static let serviceKeys = [
         "token_url", "grant", "client_id", "client_secret_env", "client_secret_file", "client_secret_fallback_env",
@@ -108,8 +108,8 @@ struct ConfigurationValidator {
             redisURL: redisURL, prefix: prefix, lockTTL: lockTTL, lockWait: lockWait,
             maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services,
             stateDirectory: stateDirectory, persistReplicas: persistReplicas, persistTimeout: persistTimeout,
-            encryption: encryption, redisPassword: redisPassword, warnings: warnings,
-            alerts: alerts)
+            encryption: encryption, redisPassword: redisPassword, warnings: warnings, alerts: alerts,
+            http: http(fields["http"]))
     }
 
     /// `persist_replicas` and `persist_timeout`. The lock stays held while a rotated token waits

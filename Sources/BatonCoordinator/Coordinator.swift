@@ -57,6 +57,7 @@ public actor Coordinator {
     let log: StructuredLog
     let wakeup = Mailbox<Void>()
     let stopFlag = StopFlag()
+    let loopTick = LockedBox(ContinuousClock.now)
     let requests: RefreshRequestQueue
     let listener: ChangeListener
     /// Alert webhooks (``CoordinatorOptions/alerts``), told of every attempt's outcome.
@@ -69,6 +70,10 @@ public actor Coordinator {
     var inFlight = 0
     /// Counters since start.
     public internal(set) var statistics = Statistics()
+
+    /// When the scheduler loop last went round: at least every 5 s while it runs (also while it
+    /// retries Redis at start, and while it drains). A liveness signal (`/livez`), cheap from any thread.
+    public nonisolated var lastLoopTick: ContinuousClock.Instant { loopTick.withLockedValue { $0 } }
 
     /// Creates a coordinator. Nothing runs until ``run()``.
     /// - Parameter spool: where rotated refresh tokens wait on disk until Redis has them; the
@@ -177,6 +182,7 @@ public actor Coordinator {
             }
             if let alerts { group.addTask { await alerts.run() } }
             while !stopFlag.isSet {
+                loopTick.withLockedValue { $0 = .now }
                 dispatchDue(into: &group)
                 let untilNext = queue.next.map { Duration.milliseconds(max(0, $0.due - clock.now)) } ?? .seconds(5)
                 await wakeup.wait(upTo: min(untilNext, .seconds(5)))
@@ -189,7 +195,8 @@ public actor Coordinator {
             listener.stop()
             let deadline = ContinuousClock.now + options.shutdownGrace
             while inFlight > 0 && ContinuousClock.now < deadline {
-                await wakeup.wait(upTo: deadline - ContinuousClock.now)
+                loopTick.withLockedValue { $0 = .now }
+                await wakeup.wait(upTo: min(.seconds(5), deadline - ContinuousClock.now))
             }
             group.cancelAll()
         }
@@ -205,6 +212,7 @@ public actor Coordinator {
     private func startUp() async {
         var backoff = Backoff(base: .milliseconds(200), cap: .seconds(5))
         while !stopFlag.isSet {
+            loopTick.withLockedValue { $0 = .now }
             do {
                 clock = try await ServerClock.measure(with: store)
                 try await replaySpool()

@@ -2,7 +2,8 @@ import BatonSupport
 internal import CCurl
 import Foundation
 
-/// One HTTP POST through libcurl's easy interface, with a capped response body.
+/// One HTTP POST (or, without a body, GET) through libcurl's easy interface, with a capped
+/// response body.
 ///
 /// **Ownership:** the `CURL*` handle belongs to this object alone and is freed in `deinit`; one
 /// request per object, on the thread that calls ``perform()``. TLS verification is always on,
@@ -47,9 +48,9 @@ public final class HTTPPost {
         CCurl_easy_cleanup(handle)
     }
 
-    /// Sends `body` to `url` with `headers` (`Name: value` lines) and collects the answer.
+    /// Sends `body` to `url` (a POST), or GETs `url` when `body` is `nil`, and collects the answer.
     public func perform(
-        url: String, body: [UInt8], headers: [String], connectTimeout: Duration, totalTimeout: Duration,
+        url: String, body: [UInt8]?, headers: [String], connectTimeout: Duration, totalTimeout: Duration,
         maxBodyBytes: Int
     ) throws(Failure) -> Response {
         let curl = handle
@@ -59,12 +60,16 @@ public final class HTTPPost {
         defer { CCurl_slist_free_all(list) }
 
         let context = Unmanaged.passUnretained(collector).toOpaque()
-        let code: Int32 = try body.withUnsafeBufferPointer { bodyBuffer throws(Failure) in
+        let code: Int32 = try (body ?? []).withUnsafeBufferPointer { bodyBuffer throws(Failure) in
             try CCurl_easy_setopt_string(curl, CCurlOption_URL, url).check("CURLOPT_URL")
             try CCurl_easy_setopt_string(curl, CCurlOption_PROTOCOLS_STR, "https,http").check("CURLOPT_PROTOCOLS_STR")
-            try CCurl_easy_setopt_long(curl, CCurlOption_POSTFIELDSIZE, bodyBuffer.count).check("CURLOPT_POSTFIELDSIZE")
-            let fields = UnsafeMutableRawPointer(mutating: bodyBuffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-            try CCurl_easy_setopt_pointer(curl, CCurlOption_POSTFIELDS, fields).check("CURLOPT_POSTFIELDS")
+            // A fresh handle GETs; setting POST fields makes it a POST.
+            if body != nil {
+                try CCurl_easy_setopt_long(curl, CCurlOption_POSTFIELDSIZE, bodyBuffer.count).check(
+                    "CURLOPT_POSTFIELDSIZE")
+                let fields = UnsafeMutableRawPointer(mutating: bodyBuffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                try CCurl_easy_setopt_pointer(curl, CCurlOption_POSTFIELDS, fields).check("CURLOPT_POSTFIELDS")
+            }
             try CCurl_easy_setopt_list(curl, CCurlOption_HTTPHEADER, list).check("CURLOPT_HTTPHEADER")
             try CCurl_easy_setopt_long(curl, CCurlOption_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds)).check(
                 "CURLOPT_CONNECTTIMEOUT_MS")
@@ -92,6 +97,43 @@ public final class HTTPPost {
         var status = 0
         try CCurl_easy_getinfo_long(curl, CCurlInfo_RESPONSE_CODE, &status).check("CURLINFO_RESPONSE_CODE")
         return Response(status: status, headers: collector.headers, body: collector.body)
+    }
+}
+
+/// A plain HTTP GET for operators' tools (`baton health`), over the same libcurl wrapper as the
+/// token endpoint's POST: TLS verified, no redirects, http/https only, the body capped.
+public enum HTTPGet {
+    /// The answer.
+    public struct Response: Sendable {
+        /// The status code.
+        public let status: Int
+        /// The body, at most the cap given.
+        public let body: [UInt8]
+    }
+
+    /// Why no answer came.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// libcurl's explanation (refused, timed out, ...), never a header or a body.
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// GETs `url`, waiting at most `timeout` in all (a third of it to connect).
+    public static func fetch(url: String, timeout: Duration, maxBodyBytes: Int = 64 * 1024) throws(Failure) -> Response
+    {
+        guard let request = HTTPPost() else { throw Failure(message: "libcurl could not make a handle") }
+        do {
+            let answer = try request.perform(
+                url: url, body: nil, headers: [], connectTimeout: timeout / 3, totalTimeout: timeout,
+                maxBodyBytes: maxBodyBytes)
+            return Response(status: answer.status, body: answer.body)
+        } catch {
+            switch error {
+            case .transport(_, let message): throw Failure(message: message)
+            case .bodyTooLarge(let limit): throw Failure(message: "the answer is longer than \(limit) bytes")
+            case .optionRejected(let option, _, let message): throw Failure(message: "\(option): \(message)")
+            }
+        }
     }
 }
 

@@ -68,7 +68,8 @@ public struct TestConfiguration {
     /// Writes the configuration to `baton.json` (or `name`) in `folder`, the fake provider's
     /// client secret to `client-secret` beside it, and, unless ``settings`` has its own
     /// `encryption`, the test keyring to ``keysFileName`` (mode 0600) with
-    /// `"encryption": {"keys_file": ...}` naming it; returns the configuration's path.
+    /// `"encryption": {"keys_file": ...}` naming it, and unless it has its own `http`,
+    /// `"http": {"listen": "off"}`; returns the configuration's path.
     public func write(in folder: URL, name: String = "baton.json") throws -> String {
         let secret = folder.appendingPathComponent("client-secret")
         try FakeOAuthProvider.clientSecret.write(to: secret, atomically: true, encoding: .utf8)
@@ -76,7 +77,8 @@ public struct TestConfiguration {
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secret.path)
         try Self.writeKeysFile(in: folder)
         let path = folder.appendingPathComponent(name).path
-        try json(adding: ["encryption": ["keys_file": Self.keysFileName]]).write(
+        // Replicas of one test, and tests run at once, would clash on the default http.listen.
+        try json(adding: ["encryption": ["keys_file": Self.keysFileName], "http": ["listen": "off"]]).write(
             toFile: path, atomically: true, encoding: .utf8)
         return path
     }

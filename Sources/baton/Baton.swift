@@ -1,5 +1,6 @@
 import BatonCommandLine
 import BatonConfig
+import BatonHTTP
 import BatonLock
 import BatonRedis
 import BatonSupport
@@ -41,6 +42,7 @@ enum Baton {
         Subcommand(
             name: "rekey", summary: "encrypt every stored refresh token again under the primary key",
             run: RekeyCommand.run),
+        Subcommand(name: "health", summary: "ask a running `baton serve` whether it is ready", run: HealthCommand.run),
     ]
 
     static let usage = """
@@ -65,6 +67,7 @@ enum Baton {
         LockCommand.selftestSpecification, BenchCommand.lockSpecification, BenchCommand.tokensSpecification,
         BenchCommand.secretsSpecification,
         PingCommand.specification, KeygenCommand.specification, RekeyCommand.specification,
+        HealthCommand.specification,
     ]
 
     static func run(_ arguments: [String]) async -> ExitCode {
@@ -106,6 +109,9 @@ enum Baton {
                 return .providerUnavailable
             }
         } catch let error as ConfigurationError {
+            Terminal.err("baton \(name): \(error)")
+            return .usage
+        } catch let error as HTTPListenerError {
             Terminal.err("baton \(name): \(error)")
             return .usage
         } catch let error as TokenStoreError {

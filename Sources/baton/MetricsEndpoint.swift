@@ -11,9 +11,6 @@ import BatonSupport
 /// ones). Cost: see "Metrics" in docs/ARCHITECTURE.md (about 4 pipelined round trips per 500
 /// services).
 enum MetricsEndpoint {
-    /// Baton's version, exported as `baton_build_info{version}`.
-    static let batonVersion = BatonDefaults.version
-
     /// The answer to one scrape.
     typealias Handler = @Sendable () async -> (contentType: String, body: [UInt8])
 

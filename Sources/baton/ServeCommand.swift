@@ -1,7 +1,10 @@
 import BatonCommandLine
 import BatonConfig
 import BatonCoordinator
+import BatonHTTP
+import BatonMetrics
 import BatonRedis
+import BatonSupport
 import BatonTokens
 import Foundation
 
@@ -20,7 +23,9 @@ enum ServeCommand {
             lock), answers workers' forced-refresh requests (LPUSH PREFIX:refresh-requests
             '{"service":"SVC","version":N}'), and logs one JSON object per line to standard error.
             --id names this replica in records, events and logs (default host:pid).
-            SIGTERM/SIGINT: stop taking work, let refreshes in flight finish, exit 0.
+            SIGTERM/SIGINT: /readyz turns 503, stop taking work, let refreshes in flight finish, exit 0.
+            HTTP (http.listen, default 127.0.0.1:9464): /livez, /readyz; a listen address that
+            cannot be bound stops serve with exit status 2.
             SIGHUP: re-read the configuration (services added or removed); a bad file is logged and ignored.
             """)
 
@@ -47,11 +52,13 @@ enum ServeCommand {
         // At every start, not only at `baton config check`: plain-text tokens must stay visible.
         for warning in configuration.warnings { log.log(.warn, "warning", ["message": .text(warning)]) }
         let prefix = connection.prefix ?? configuration.prefix
+        let metrics = ReplicaMetrics(version: BatonDefaults.version)
         let client = try RedisClient(
             url: connection.redisURL,
             options: .init(
                 connection: .init(reconnect: .init(giveUpAfter: .seconds(1))),
-                poolSize: min(64, configuration.maxConcurrentRefreshes + 6)))
+                poolSize: min(64, configuration.maxConcurrentRefreshes + 6),
+                commandObserver: MetricsEndpoint.redisObserver(metrics)))
         defer { client.shutDown() }
         let coordinator = try Coordinator(
             client: client,
@@ -63,10 +70,27 @@ enum ServeCommand {
             services: definitions(configuration), log: log,
             spool: RotatedTokenSpool(
                 stateDirectory: configuration.resolvedStateDirectory(environment: environment),
-                encryption: configuration.encryption))
+                encryption: configuration.encryption),
+            metrics: metrics)
+
+        let router = HTTPRouter()
+        let probes = ServeProbes(client: client, coordinator: coordinator)
+        probes.register(on: router)
+        let scrape = MetricsEndpoint.handler(coordinator: coordinator)
+        router.add(.get, "/metrics") { _ in
+            let (contentType, body) = await scrape()
+            return HTTPResponse(status: 200, headers: [(name: "Content-Type", value: contentType)], body: body)
+        }
+        let listener = try ServeProbes.startListener(configuration.http, router: router, log: log)
+        defer { listener?.stop() }
+        let readinessChecks = Task { await probes.run() }
+        defer { readinessChecks.cancel() }
 
         let signals = SignalHandlers()
-        signals.on([SIGTERM, SIGINT]) { coordinator.stop() }
+        signals.on([SIGTERM, SIGINT]) {
+            probes.drain()
+            coordinator.stop()
+        }
         signals.on([SIGHUP]) {
             Task {
                 do {

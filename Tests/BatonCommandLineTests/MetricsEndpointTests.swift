@@ -4,6 +4,7 @@ import BatonRedis
 import BatonTestSupport
 import BatonTokens
 import Foundation
+import BatonSupport
 import XCTest
 
 @testable import baton
@@ -13,7 +14,7 @@ import XCTest
 final class MetricsEndpointTests: RedisTestCase {
     func testAScrapeShowsEveryServiceFromRedisAndTheReplicasOwnMetrics() async throws {
         let redis = try startRedis()
-        let metrics = ReplicaMetrics(version: MetricsEndpoint.batonVersion)
+        let metrics = ReplicaMetrics(version: BatonDefaults.version)
         let client = try makeClient(redis, options: .init(commandObserver: MetricsEndpoint.redisObserver(metrics)))
         let store = TokenStore(client: client, prefix: "oauth", encryption: TestKeyring.encryption)
         try await store.seed(service: "my-api", refreshToken: "rt-secret-value", replica: "ops")
@@ -26,7 +27,7 @@ final class MetricsEndpointTests: RedisTestCase {
         XCTAssertEqual(contentType, "text/plain; version=0.0.4; charset=utf-8")
         XCTAssertTrue(text.contains("baton_redis_up 1\n"), text)
         XCTAssertTrue(text.contains("baton_service_status{service=\"my-api\",status=\"seeded\"} 1\n"), text)
-        XCTAssertTrue(text.contains("baton_build_info{version=\"\(MetricsEndpoint.batonVersion)\"} 1\n"), text)
+        XCTAssertTrue(text.contains("baton_build_info{version=\"\(BatonDefaults.version)\"} 1\n"), text)
         XCTAssertTrue(text.contains("process_resident_memory_bytes "), text)
         XCTAssertFalse(text.contains("rt-secret-value"), "no secret in a scrape")
         // The observer timed the scrape's own pipelined reads.
