@@ -74,6 +74,8 @@ check(mounts.get(configuration.get("state_dir")) in claims,
 arguments = container.get("args", [])
 config_path = arguments[arguments.index("--config") + 1] if "--config" in arguments else ""
 check(str(pathlib.PurePath(config_path).parent) in mounts, f"--config {config_path} is not in a mounted folder")
+variables = {entry["name"]: entry.get("value") for entry in container.get("env", [])}
+check(variables.get("BATON_CONFIG") == config_path, f"BATON_CONFIG is not --config's {config_path}")
 
 grace = re.search(r"shutdownGrace: Duration = \.seconds\((\d+)\)", GRACE_SOURCE.read_text())
 check(grace is not None, f"{GRACE_SOURCE}: no `shutdownGrace: Duration = .seconds(N)` default found")
