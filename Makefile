@@ -6,7 +6,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 BATON := .build/debug/baton
 
-.PHONY: all deps build release test test-asan demo chaos bench bench-serve check-deploy fuzz format lint clean
+.PHONY: all deps build release test test-asan demo chaos bench bench-serve check-deploy deploy-venv fuzz format lint clean
 
 all: build
 
@@ -75,18 +75,29 @@ bench-serve: deps
 	python3 bench/serve_bench.py --services 2000 --lifetime 30 --replicas 3 --duration 120
 	python3 bench/serve_bench.py --services 10000 --lifetime 300 --replicas 1 --duration 420
 
-## Checks of the deployment files: each compose file (`docker-compose config`, which needs the
-## docker-compose package but no Docker engine: Deploy/check-compose.sh, which also makes sure each
-## refuses a .env without the encryption key and the Redis password), each example Baton
-## configuration (`baton config check` with the variables the compose files pass; a warning fails
-## it), and the Redis and Sentinel configuration files, each loaded by a real redis-server or
-## redis-sentinel (Deploy/check-configs.sh), and the Prometheus example and alert rules (`promtool check
-## config`, `promtool check rules`, and the rules' unit tests with `promtool test rules`).
+## Checks of the deployment files: the Dockerfile (hadolint), the Kubernetes manifests
+## (kubernetes-validate against their schemas for the oldest supported and the newest Kubernetes, and
+## Deploy/check-kubernetes.py for what they must agree on), each compose file (`docker-compose config`,
+## which needs the docker-compose package but no Docker engine: Deploy/check-compose.sh, which also
+## makes sure each refuses a .env without the encryption key and the Redis password), each example
+## Baton configuration and the Kubernetes ConfigMap's (`baton config check` with the variables the
+## compose files and the StatefulSet pass; a warning fails it), and the Redis and Sentinel
+## configuration files, each loaded by a real redis-server or redis-sentinel (Deploy/check-configs.sh).
+## Then the Prometheus example and alert rules (`promtool check config`, `promtool check rules`, and
+## the rules' unit tests with `promtool test rules`).
 COMPOSE_FILES := docker-compose.yml Deploy/sentinel/docker-compose.yml Deploy/tls/docker-compose.yml
 BATON_EXAMPLES := $(wildcard Deploy/*.json.example Deploy/*/*.json.example)
-check-deploy: build
+KUBERNETES_MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard Deploy/kubernetes/*.yaml))
+KUBERNETES_OLDEST := 1.31.0
+KUBERNETES_CONFIG := .build/check-deploy/kubernetes-baton.json
+check-deploy: build deploy-venv
+	@$(DEPLOY_VENV)/bin/hadolint Deploy/Dockerfile && echo "Deploy/Dockerfile: hadolint passes"
+	@$(DEPLOY_VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_OLDEST) $(KUBERNETES_MANIFESTS)
+	@$(DEPLOY_VENV)/bin/kubernetes-validate --strict --quiet $(KUBERNETES_MANIFESTS)
+	@echo "Deploy/kubernetes: kubernetes-validate --strict passes (Kubernetes $(KUBERNETES_OLDEST) and the newest)"
+	@mkdir -p $(dir $(KUBERNETES_CONFIG)) && $(DEPLOY_VENV)/bin/python Deploy/check-kubernetes.py $(KUBERNETES_CONFIG)
 	@BATON=$(BATON) Deploy/check-compose.sh $(COMPOSE_FILES)
-	@for example in $(BATON_EXAMPLES); do \
+	@for example in $(BATON_EXAMPLES) $(KUBERNETES_CONFIG); do \
 		output=$$(MY_API_CLIENT_SECRET=example BATON_SENTINEL_PASSWORD=example BATON_REDIS_PASSWORD=example \
 			BATON_ENCRYPTION_KEYS="$$($(BATON) keygen)" $(BATON) config check $$example 2>&1) \
 			|| { echo "$$output" >&2; echo "check-deploy: baton config check $$example failed" >&2; exit 1; }; \
@@ -96,3 +107,14 @@ check-deploy: build
 	@BATON=$(BATON) Deploy/check-configs.sh
 	cd Deploy/prometheus && promtool check config prometheus.yml && promtool check rules baton-alerts.yml \
 		&& promtool test rules baton-alerts.test.yml
+
+## The virtual environment of check-deploy's linters (Deploy/requirements-check.txt, from PyPI). Made
+## again only when that file changes; a half-made one (an install that failed) has no stamp and is
+## made again from scratch.
+DEPLOY_VENV := .venv-deploy
+deploy-venv: $(DEPLOY_VENV)/installed.stamp
+$(DEPLOY_VENV)/installed.stamp: Deploy/requirements-check.txt | deps
+	rm -rf $(DEPLOY_VENV)
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r Deploy/requirements-check.txt
+	touch $@

@@ -3,7 +3,7 @@
 # missing: a machine that has them all is left untouched (and needs no network).
 set -euo pipefail
 
-packages=(redis-server redis-tools redis-sentinel libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev openssl python3 pkg-config prometheus)
+packages=(redis-server redis-tools redis-sentinel libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev openssl python3 python3-venv pkg-config prometheus)
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
@@ -15,6 +15,8 @@ command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# `make check-deploy` makes a virtual environment for its linters; Debian keeps ensurepip in python3-venv.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
