@@ -1,10 +1,10 @@
 import BatonCoordinator
 import BatonMetrics
 import BatonRedis
+import BatonSupport
 import BatonTestSupport
 import BatonTokens
 import Foundation
-import BatonSupport
 import XCTest
 
 @testable import baton
