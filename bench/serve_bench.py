@@ -88,8 +88,7 @@ def main():
         redis_cli(port, commands)
 
         secret = os.path.join(work, "secret")
-        with open(secret, "w") as f:
-            f.write("baton-secret")
+        testbed.write_secret_file(secret, "baton-secret")
         buffer = args.buffer or "%dms" % int(args.lifetime * 1000 / 5)
         config = {"redis_url": "redis://127.0.0.1:%d/0" % port, "max_concurrent_refreshes": 64,
                   "encryption": {"keys_file": testbed.write_keys_file(BATON, work)},

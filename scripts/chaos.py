@@ -156,8 +156,7 @@ class Chaos:
                                                              start_new_session=True)
         self.children.append(provider)
         for service in SERVICES:
-            with open(self.log_path(service + "-client-secret"), "w") as f:
-                f.write(self.client_secrets[service])
+            testbed.write_secret_file(self.log_path(service + "-client-secret"), self.client_secrets[service])
         self.keys_file = testbed.write_keys_file(BATON, self.dir)
         self.cli_config = self.write_config("cli", "cli")
         for replica in REPLICAS:

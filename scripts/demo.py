@@ -65,8 +65,7 @@ class Demo:
         services = {}
         for service in SERVICES:
             secret_file = os.path.join(self.dir, service + "-client-secret")
-            with open(secret_file, "w") as f:
-                f.write(service + "-secret")
+            testbed.write_secret_file(secret_file, service + "-secret")
             services[service] = {"token_url": self.provider_url + "/token", "client_id": service + "-client",
                                  "client_secret_file": secret_file, "refresh_buffer": "3s"}
         # Three replicas on one host would clash on the default http.listen.

@@ -53,12 +53,24 @@ def start_redis(port, workdir, persistence=("--save", "", "--appendonly", "no"),
     return process
 
 
+def open_owner_only(path):
+    """Opens `path` for writing, created with mode 0600: Baton refuses a secret file (client
+    secret, keys) that group or others may read."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w")
+
+
+def write_secret_file(path, text):
+    """Writes a secret (a client secret) to `path`, mode 0600; returns the path."""
+    with open_owner_only(path) as f:
+        f.write(text)
+    return path
+
+
 def write_keys_file(baton, folder):
-    """Makes an encryption key with `baton keygen` in folder/encryption-keys, created with mode 0600
-    (Baton refuses a keys file others can read); returns its path, for "encryption": {"keys_file": ...}."""
+    """Makes an encryption key with `baton keygen` in folder/encryption-keys (mode 0600); returns its
+    path, for "encryption": {"keys_file": ...}."""
     path = os.path.join(folder, "encryption-keys")
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as keys:
+    with open_owner_only(path) as keys:
         subprocess.run([baton, "keygen"], stdout=keys, check=True)
     return path
 
@@ -68,7 +80,8 @@ def start_provider(lifetime, clients=(), stderr=None, popen=subprocess.Popen, **
     `popen` lets a caller that keeps a list of its children pass its own spawner.
     Returns (process, base URL)."""
     args = [sys.executable, PROVIDER, "--port", "0", "--lifetime", str(lifetime), "--quiet"]
-    args += ["--client=" + client for client in clients]
+    # Clients (with their secrets) go through the environment, never the argument list.
+    kwargs["env"] = dict(os.environ, FAKE_OAUTH_CLIENTS="\n".join(clients))
     if stderr is not None:
         kwargs["stderr"] = stderr
     process = popen(args, stdout=subprocess.PIPE, text=True, **kwargs)
