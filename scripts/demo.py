@@ -38,8 +38,8 @@ class Demo:
 
     def spawn(self, name, args, **kwargs):
         log = open(os.path.join(self.dir, name + ".log"), "w")
-        process = subprocess.Popen(args, stdout=kwargs.pop("stdout", log), stderr=log, env=self.env,
-                                   start_new_session=True, **kwargs)
+        process = subprocess.Popen(args, stdout=kwargs.pop("stdout", log), stderr=log,
+                                   env=kwargs.pop("env", self.env), start_new_session=True, **kwargs)
         self.processes.append((name, process))
         return process
 
