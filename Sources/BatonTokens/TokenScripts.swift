@@ -7,6 +7,17 @@ import BatonRedis
 /// `{svc}`, so each script runs on one Redis Cluster slot. The service registry
 /// (`prefix:services`, another slot) is updated by the caller afterwards (`SADD`, idempotent).
 enum TokenScripts {
+    /// Lua shared by the scripts that read stored JSON: `decode(value)` is the table, or `nil` for
+    /// a missing key or anything that is not a JSON object (a record or envelope edited by hand).
+    private static let decodeFunction = """
+        local function decode(value)
+          if not value then return nil end
+          local ok, decoded = pcall(cjson.decode, value)
+          if ok and type(decoded) == 'table' then return decoded end
+          return nil
+        end
+        """
+
     /// Persist the outcome of a refresh (or a status change) under a fence.
     ///
     /// KEYS: token, secret, events, fence counter, lock.
@@ -57,12 +68,7 @@ enum TokenScripts {
         """
         local fence = tonumber(ARGV[1])
         local usedSecret = ARGV[10]
-        local function decode(value)
-          if not value then return nil end
-          local ok, decoded = pcall(cjson.decode, value)
-          if ok and type(decoded) == 'table' then return decoded end
-          return nil
-        end
+        \(decodeFunction)
         local function identity(envelope)
           if type(envelope.id) == 'string' then return envelope.id end
           if type(envelope.refresh_token) == 'string' then return redis.sha1hex(envelope.refresh_token) end
@@ -172,12 +178,7 @@ enum TokenScripts {
     static let seed = RedisScript(
         """
         local fence = tonumber(ARGV[5])
-        local function decode(value)
-          if not value then return nil end
-          local ok, decoded = pcall(cjson.decode, value)
-          if ok and type(decoded) == 'table' then return decoded end
-          return nil
-        end
+        \(decodeFunction)
         local stored = decode(redis.call('GET', KEYS[1]))
         local current = decode(redis.call('GET', KEYS[3]))
         local newest = 0
