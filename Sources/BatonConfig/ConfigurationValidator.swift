@@ -104,12 +104,13 @@ struct ConfigurationValidator {
             warnings.append(Self.inlinePasswordWarning)
         }
         let alerts = alerts(fields["alerts"], warnings: &warnings)
+        let http = http(fields["http"], warnings: &warnings)
         return BatonConfiguration(
             redisURL: redisURL, prefix: prefix, lockTTL: lockTTL, lockWait: lockWait,
             maxConcurrentRefreshes: maxConcurrent, forcedRefreshMinInterval: forcedInterval, services: services,
             stateDirectory: stateDirectory, persistReplicas: persistReplicas, persistTimeout: persistTimeout,
             encryption: encryption, redisPassword: redisPassword, warnings: warnings, alerts: alerts,
-            http: http(fields["http"]))
+            http: http)
     }
 
     /// `persist_replicas` and `persist_timeout`. The lock stays held while a rotated token waits

@@ -2,7 +2,8 @@
     import Glibc
 #endif
 
-/// The `http` object: the listener `baton serve` runs for `/livez`, `/readyz` and `/metrics`.
+/// The `http` object: the listener `baton serve` runs for `/livez`, `/readyz`, `/metrics` and,
+/// with at least one API key, the token API (`/v1/tokens/...`).
 public struct HTTPConfiguration: Sendable, Equatable {
     /// Where to listen: a numeric address (no brackets) and a port.
     public struct Listen: Sendable, Equatable {
@@ -37,6 +38,9 @@ public struct HTTPConfiguration: Sendable, Equatable {
     public var maxConnections: Int = 64
     /// `http.max_body`: the largest request body in bytes. Default: 16384.
     public var maxBody: Int = 16 * 1024
+    /// `http.api_keys`: the keys of the token API. Default: none, and then the token API is off
+    /// (its routes are not registered).
+    public var apiKeys: [APIKey] = []
 
     /// The defaults.
     public init() {}

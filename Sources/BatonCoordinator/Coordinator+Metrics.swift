@@ -51,8 +51,9 @@ extension Coordinator {
         return FleetState(services: entries, pendingRequests: Int(pending))
     }
 
-    /// The configured services and their client fingerprints.
-    func configuredClients() -> [String: String?] {
+    /// The configured services (as of the last reload) and their client fingerprints: public for
+    /// the token API of `baton serve`, which answers 404 for a service neither configured nor in Redis.
+    public func configuredClients() -> [String: String?] {
         states.mapValues { $0.definition.settings.clientFingerprint }
     }
 

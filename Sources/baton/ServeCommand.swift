@@ -25,7 +25,8 @@ enum ServeCommand {
             --id names this replica in records, events and logs (default host:pid).
             SIGTERM/SIGINT: /readyz turns 503, stop taking work, let refreshes in flight finish, exit 0.
             HTTP (http.listen, default 127.0.0.1:9464): /livez, /readyz; a listen address that
-            cannot be bound stops serve with exit status 2.
+            cannot be bound stops serve with exit status 2. With http.api_keys, the token API too:
+            GET /v1/tokens/SVC and POST /v1/tokens/SVC/refresh (README "HTTP token API").
             SIGHUP: re-read the configuration (services added or removed); a bad file is logged and ignored.
             """)
 
@@ -81,6 +82,10 @@ enum ServeCommand {
             let (contentType, body) = await scrape()
             return HTTPResponse(status: 200, headers: [(name: "Content-Type", value: contentType)], body: body)
         }
+        let tokenAPI = try TokenAPI.register(
+            on: router, configuration: configuration, client: client, prefix: prefix, coordinator: coordinator, log: log
+        )
+        defer { tokenAPI?.stop() }
         let listener = try ServeProbes.startListener(configuration.http, router: router, log: log)
         defer { listener?.stop() }
         let readinessChecks = Task { await probes.run() }
