@@ -2,7 +2,7 @@ import BatonSupport
 
 /// The `http` object: every key of it is read here.
 extension ConfigurationValidator {
-    static let httpKeys = ["listen", "max_connections", "max_body", "api_keys"]
+    static let httpKeys = ["listen", "max_connections", "max_connections_per_ip", "max_body", "api_keys"]
     static let apiKeyKeys = ["name", "key_env", "key_file", "services"]
 
     static let plainHTTPTokenAPIWarning = """
@@ -28,6 +28,9 @@ extension ConfigurationValidator {
         }
         if let count = integer(fields["max_connections"], "http.max_connections", range: 4...10_000) {
             http.maxConnections = count
+        }
+        if let count = integer(fields["max_connections_per_ip"], "http.max_connections_per_ip", range: 1...10_000) {
+            http.maxConnectionsPerIP = count
         }
         if let bytes = integer(fields["max_body"], "http.max_body", range: 1024...1_048_576) {
             http.maxBody = bytes

@@ -36,6 +36,9 @@ public struct HTTPConfiguration: Sendable, Equatable {
     public var listen: Listen? = Listen(host: "127.0.0.1", port: 9464)
     /// `http.max_connections`: connections open at once. Default: 64.
     public var maxConnections: Int = 64
+    /// `http.max_connections_per_ip`: connections open at once from one client address (a proxy
+    /// in front counts as one). Default: 16.
+    public var maxConnectionsPerIP: Int = 16
     /// `http.max_body`: the largest request body in bytes. Default: 16384.
     public var maxBody: Int = 16 * 1024
     /// `http.api_keys`: the keys of the token API. Default: none, and then the token API is off

@@ -103,7 +103,10 @@ final class ServeProbes: Sendable {
         }
         let listener = try HTTPListener(
             address: listen.host, port: listen.port,
-            limits: .init(maxConnections: http.maxConnections, maxBodyBytes: http.maxBody), handler: router.handle)
+            limits: .init(
+                maxConnections: http.maxConnections, maxConnectionsPerIP: http.maxConnectionsPerIP,
+                maxBodyBytes: http.maxBody),
+            handler: router.handle)
         log.log(
             .info, "http_listening",
             ["address": .text(HTTPConfiguration.Listen(host: listen.host, port: listener.boundPort).text)])

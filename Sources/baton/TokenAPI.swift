@@ -98,8 +98,10 @@ final class TokenAPI: Sendable {
             case .token(let service, let wait):
                 return try await serve(service, wait: wait, asking: nil) { record, now in !record.isExpired(at: now) }
             case .refresh(let service, let version, let wait):
+                // A failed refresh writes a newer version too, holding the old token: only a
+                // success answers.
                 return try await serve(service, wait: wait, asking: version) { record, now in
-                    record.version > version && !record.isExpired(at: now)
+                    record.version > version && record.status == .ok && !record.isExpired(at: now)
                 }
             }
         } catch {

@@ -35,6 +35,7 @@ final class HTTPConfigurationTests: XCTestCase {
         XCTAssertEqual(http.listen, .init(host: "127.0.0.1", port: 9464))
         XCTAssertEqual(http.maxConnections, 64)
         XCTAssertEqual(http.maxBody, 16384)
+        XCTAssertEqual(http.maxConnectionsPerIP, 16)
         XCTAssertEqual(http.listen?.localURL(path: "/readyz"), "http://127.0.0.1:9464/readyz")
     }
 
@@ -44,11 +45,14 @@ final class HTTPConfigurationTests: XCTestCase {
         let everyInterface = try parse(#"{"listen": ":9000"}"#).http.listen
         XCTAssertEqual(everyInterface, .init(host: "0.0.0.0", port: 9000))
         XCTAssertEqual(everyInterface?.localURL(path: "/livez"), "http://127.0.0.1:9000/livez")
-        let v6 = try parse(#"{"listen": "[::1]:9464", "max_connections": 8, "max_body": 2048}"#).http
+        let v6 = try parse(
+            #"{"listen": "[::1]:9464", "max_connections": 8, "max_connections_per_ip": 4, "max_body": 2048}"#
+        ).http
         XCTAssertEqual(v6.listen, .init(host: "::1", port: 9464))
         XCTAssertEqual(v6.listen?.text, "[::1]:9464")
         XCTAssertEqual(v6.maxConnections, 8)
         XCTAssertEqual(v6.maxBody, 2048)
+        XCTAssertEqual(v6.maxConnectionsPerIP, 4)
     }
 
     func testBadValuesAreReportedWithTheirKey() {
