@@ -53,14 +53,16 @@ public struct TokenClient: Sendable {
         try await waitFor(service, wait: wait, request: nil) { record, now in !record.isExpired(at: now) }
     }
 
-    /// A token newer than `version` (the one that got a 401). Returns at once when the stored
-    /// record is already newer; otherwise asks the coordinator for a forced refresh
-    /// (`LPUSH prefix:refresh-requests {"service":...,"version":N}`) and waits for it.
+    /// A token newer than `version` (the one that got a 401): a *successful* record above it. A
+    /// newer failure record (`refreshing_failed`) still holds the token that got the 401, so it is
+    /// waited past. Returns at once when the stored record already qualifies; otherwise asks the
+    /// coordinator for a forced refresh (`LPUSH prefix:refresh-requests {"service":...,"version":N}`)
+    /// and waits for it.
     public func accessToken(for service: String, newerThan version: Int64, wait: Duration = .seconds(10)) async throws
         -> TokenRecord
     {
         try await waitFor(service, wait: wait, request: version) { record, now in
-            record.version > version && !record.isExpired(at: now)
+            record.version > version && record.status == .ok && !record.isExpired(at: now)
         }
     }
 
