@@ -96,7 +96,7 @@ final class RefreshRequestQueue: Sendable {
     let processing: String
     private let heartbeat: String
     private let processors: String
-    private let tag: String
+    private let prefix: String
     private let replica: String
     private let client: RedisClient
     private let counts = LockedBox(Counts())
@@ -120,10 +120,10 @@ final class RefreshRequestQueue: Sendable {
 
     init(prefix: String, replica: String, client: RedisClient) {
         requests = TokenKeys.refreshRequests(prefix: prefix)
-        tag = "{\(requests)}"
-        processing = "\(tag):processing:\(replica)"
-        heartbeat = "\(tag):replica:\(replica)"
-        processors = "\(tag):processors"
+        processing = TokenKeys.processingList(prefix: prefix, replica: replica)
+        heartbeat = TokenKeys.replicaHeartbeat(prefix: prefix, replica: replica)
+        processors = TokenKeys.requestProcessors(prefix: prefix)
+        self.prefix = prefix
         self.replica = replica
         self.client = client
     }
@@ -154,8 +154,13 @@ final class RefreshRequestQueue: Sendable {
         var recovered = 0
         for member in members {
             if member == replica && !includingOwn { continue }
-            if member != replica, try await client.send("EXISTS", "\(tag):replica:\(member)").integer == 1 { continue }
-            let list = "\(tag):processing:\(member)"
+            if member != replica,
+                try await client.send("EXISTS", TokenKeys.replicaHeartbeat(prefix: prefix, replica: member)).integer
+                    == 1
+            {
+                continue
+            }
+            let list = TokenKeys.processingList(prefix: prefix, replica: member)
             while try await !client.send("LMOVE", list, requests, "RIGHT", "RIGHT").isNull {
                 recovered += 1
             }

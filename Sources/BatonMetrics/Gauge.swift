@@ -27,12 +27,11 @@ public final class Gauge: MetricCollector {
 
     /// The current value of the series of `labelValues` (0 if it was never used).
     public func value(_ labelValues: String...) -> Double {
-        storage.entries().first { $0.labels.map(\.value) == labelValues }?.cell ?? 0
+        storage.value(labelValues)
     }
 
     public func collect() -> [MetricFamilySnapshot] {
-        let samples = storage.entries().map { MetricSample(name: name, labels: $0.labels, value: $0.cell) }
-        return [MetricFamilySnapshot(name: name, help: help, type: .gauge, samples: samples)]
+        [storage.snapshot(name: name, help: help, type: .gauge)]
     }
 
     /// One series of the family, for a hot path.

@@ -49,6 +49,19 @@ final class SeriesStorage<Cell: Sendable>: Sendable {
     }
 }
 
+extension SeriesStorage where Cell == Double {
+    /// The value of the series of `labelValues`, 0 if it was never used (counters and gauges).
+    func value(_ labelValues: [String]) -> Double {
+        entries().first { $0.labels.map(\.value) == labelValues }?.cell ?? 0
+    }
+
+    /// The family as one snapshot of plain samples (counters and gauges).
+    func snapshot(name: String, help: String, type: MetricType) -> MetricFamilySnapshot {
+        let samples = entries().map { MetricSample(name: name, labels: $0.labels, value: $0.cell) }
+        return MetricFamilySnapshot(name: name, help: help, type: type, samples: samples)
+    }
+}
+
 /// One series of a family, its slot resolved once: keep it for a hot path.
 public struct SeriesHandle<Cell: Sendable>: Sendable {
     let storage: SeriesStorage<Cell>

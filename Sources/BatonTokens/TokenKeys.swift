@@ -56,4 +56,14 @@ public struct TokenKeys: Sendable, Hashable {
     public static func services(prefix: String) -> String { "\(prefix):services" }
     /// `prefix:refresh-requests`: the list workers push forced-refresh requests to.
     public static func refreshRequests(prefix: String) -> String { "\(prefix):refresh-requests" }
+    /// `{prefix:refresh-requests}:processors`: the replicas that take forced-refresh requests.
+    public static func requestProcessors(prefix: String) -> String { "{\(refreshRequests(prefix: prefix))}:processors" }
+    /// `{prefix:refresh-requests}:replica:<replica>`: a replica's heartbeat.
+    public static func replicaHeartbeat(prefix: String, replica: String) -> String {
+        "{\(refreshRequests(prefix: prefix))}:replica:\(replica)"
+    }
+    /// `{prefix:refresh-requests}:processing:<replica>`: the requests a replica has taken.
+    public static func processingList(prefix: String, replica: String) -> String {
+        "{\(refreshRequests(prefix: prefix))}:processing:\(replica)"
+    }
 }

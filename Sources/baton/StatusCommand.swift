@@ -169,10 +169,11 @@ enum StatusCommand {
 
     /// The replicas registered to take forced-refresh requests, and whether each heartbeat lives.
     static func replicas(context: CommandContext) async throws -> (replicas: [Replica], now: Int64) {
-        let tag = "{\(TokenKeys.refreshRequests(prefix: context.prefix))}"
-        let names = (try await context.client.send("SMEMBERS", "\(tag):processors").array ?? []).compactMap(\.string)
-            .sorted()
-        let beats = try await context.client.pipeline(names.map { RedisCommand("GET", "\(tag):replica:\($0)") })
+        let prefix = context.prefix
+        let names = (try await context.client.send("SMEMBERS", TokenKeys.requestProcessors(prefix: prefix)).array ?? [])
+            .compactMap(\.string).sorted()
+        let beats = try await context.client.pipeline(
+            names.map { RedisCommand("GET", TokenKeys.replicaHeartbeat(prefix: prefix, replica: $0)) })
         let now = try await context.store.now()
         let replicas = zip(names, beats).map { name, beat -> Replica in
             let object = beat.bytes.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }

@@ -23,16 +23,7 @@ final class AlertsConfigurationTests: XCTestCase {
     }
 
     private func problems(_ alerts: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        do {
-            _ = try parse(alerts)
-            XCTFail("expected problems with \(alerts)", file: file, line: line)
-            return []
-        } catch let error as ConfigurationError {
-            return error.problems.map(\.description)
-        } catch {
-            XCTFail("\(error)", file: file, line: line)
-            return []
-        }
+        configurationError(alerts, file: file, line: line) { try parse(alerts) }?.problems.map(\.description) ?? []
     }
 
     func testNoAlertsByDefault() throws {

@@ -33,16 +33,7 @@ final class ClientSecretFallbackConfigurationTests: XCTestCase {
     }
 
     private func problems(_ keys: [String: String], environment: [String: String] = ["NEW": "new-secret"]) -> [String] {
-        do {
-            _ = try parse(keys, environment: environment)
-            XCTFail("expected problems")
-            return []
-        } catch let error as ConfigurationError {
-            return error.problems.map(\.description)
-        } catch {
-            XCTFail("\(error)")
-            return []
-        }
+        configurationError { try parse(keys, environment: environment) }?.problems.map(\.description) ?? []
     }
 
     func testFallbackFromEnvironmentOrFile() throws {

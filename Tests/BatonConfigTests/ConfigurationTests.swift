@@ -48,16 +48,7 @@ final class ConfigurationTests: XCTestCase {
     private func problems(_ text: String, environment: [String: String] = ["MY_API_CLIENT_SECRET": "s3cret"])
         -> [String]
     {
-        do {
-            _ = try parse(text, environment: environment)
-            XCTFail("expected problems")
-            return []
-        } catch let error as ConfigurationError {
-            return error.problems.map(\.description)
-        } catch {
-            XCTFail("\(error)")
-            return []
-        }
+        configurationError { try parse(text, environment: environment) }?.problems.map(\.description) ?? []
     }
 
     func testTheDocumentedExampleWithDefaults() throws {

@@ -18,16 +18,7 @@ final class HTTPConfigurationTests: XCTestCase {
     }
 
     private func problems(_ http: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        do {
-            _ = try parse(http)
-            XCTFail("expected problems with \(http)", file: file, line: line)
-            return []
-        } catch let error as ConfigurationError {
-            return error.problems.map(\.description)
-        } catch {
-            XCTFail("\(error)", file: file, line: line)
-            return []
-        }
+        configurationError(http, file: file, line: line) { try parse(http) }?.problems.map(\.description) ?? []
     }
 
     func testDefaultsListenOnLoopback9464() throws {

@@ -34,16 +34,9 @@ final class RedisPasswordConfigurationTests: XCTestCase {
     }
 
     private func problems(_ text: String, environment: [String: String] = [:]) -> [ConfigurationError.Problem] {
-        do {
-            _ = try parse(text, environment: environment)
-            XCTFail("expected problems")
-        } catch let error as ConfigurationError {
-            XCTAssertFalse(error.description.contains(password), "password in: \(error)")
-            return error.problems
-        } catch {
-            XCTFail("\(error)")
-        }
-        return []
+        guard let error = configurationError(parse: { try parse(text, environment: environment) }) else { return [] }
+        XCTAssertFalse(error.description.contains(password), "password in: \(error)")
+        return error.problems
     }
 
     @discardableResult

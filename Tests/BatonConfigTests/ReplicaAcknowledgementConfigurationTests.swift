@@ -22,16 +22,7 @@ final class ReplicaAcknowledgementConfigurationTests: XCTestCase {
     }
 
     private func problems(_ extra: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        do {
-            _ = try parse(extra)
-            XCTFail("expected problems with \(extra)", file: file, line: line)
-            return []
-        } catch let error as ConfigurationError {
-            return error.problems.map(\.description)
-        } catch {
-            XCTFail("\(error)", file: file, line: line)
-            return []
-        }
+        configurationError(extra, file: file, line: line) { try parse(extra) }?.problems.map(\.description) ?? []
     }
 
     func testDefaultsAskForNoReplicas() throws {

@@ -144,7 +144,7 @@ final class TokenStoreTests: XCTestCase {
 
     func testARotatedTokenOverridesANewerFailureRecord() async throws {
         let (_, store, redis) = try start()
-        let seeded = try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
+        try await store.seed(service: "my-api", refreshToken: "rt-0", replica: "ops")
         try redis.send(RedisCommand("SET", "oauth:{my-api}:fence", 9))
         // Holder 9 used the old refresh token after holder 8 had rotated it: invalid_grant.
         _ = try await persist(
