@@ -62,7 +62,9 @@ package enum TokenResponseParser {
             // secrets Baton sent, and a structured body is described by its keys, never quoted.
             let hidden = secrets + issuedTokens(fields)
             let stated = fields?["error_description"].flatMap(stringValue).map { redact($0, hidden) }
-            let body = fields == nil ? quoted(body, secrets: hidden) : shape(body, contentType: contentType)
+            let body =
+                fields == nil
+                ? quoted(body, secrets: hidden) : shape(body, contentType: contentType, secrets: hidden)
             // Empty when the provider sent a code alone: messages then show the code once.
             let description = stated ?? (code.isEmpty ? body : "")
             let retryAfter = headers["retry-after"].flatMap { parseRetryAfter($0, now: now) }
@@ -99,7 +101,7 @@ package enum TokenResponseParser {
 
         // From here on the body holds tokens: describe it, never quote it. The description shows
         // ordinary field names, and a name may be a secret Baton sent (`...&<client secret>`).
-        let described = { redact(shape(body, contentType: contentType), secrets) }
+        let described = { shape(body, contentType: contentType, secrets: secrets) }
         guard let fields else {
             return .failure(
                 .protocolError(
@@ -196,8 +198,14 @@ package enum TokenResponseParser {
     }
 
     /// What a body looks like, without a single value from it: JSON keys and value types, form
-    /// field names, or its size and content type. Safe to put in records and logs.
-    static func shape(_ body: [UInt8], contentType: String) -> String {
+    /// field names, or its size and content type, with `secrets` (values Baton sent, tokens the
+    /// body holds) redacted, because a field name may be one (`...&<client secret>`). Safe to put
+    /// in records and logs.
+    static func shape(_ body: [UInt8], contentType: String, secrets: [String]) -> String {
+        redact(unredactedShape(body, contentType: contentType), secrets)
+    }
+
+    private static func unredactedShape(_ body: [UInt8], contentType: String) -> String {
         func keyList(_ entries: [(String, String)]) -> String {
             let shown = entries.prefix(20).map { "\(displayKey($0.0)): \($0.1)" }.joined(separator: ", ")
             return "{" + shown + (entries.count > 20 ? ", … \(entries.count - 20) more" : "") + "}"
@@ -322,7 +330,7 @@ package enum TokenResponseParser {
     }
 
     /// The first 200 characters of a non-2xx body, printable, with anything Baton sent blanked out.
-    /// Never used for a 2xx body, which holds freshly issued tokens (see ``shape(_:contentType:)``).
+    /// Never used for a 2xx body, which holds freshly issued tokens (see ``shape(_:contentType:secrets:)``).
     static func quoted(_ body: [UInt8], secrets: [String]) -> String {
         // Redacted before it is cut: a secret straddling the cut would otherwise show its start.
         let text = redact(String(decoding: body, as: UTF8.self), secrets)

@@ -45,4 +45,17 @@ final class TokenResponseFuzzRegressionTests: XCTestCase {
         XCTAssertFalse(text.contains(secret), text)
         XCTAssertTrue(text.contains("<redacted>: empty"), text)
     }
+
+    /// The same as a field name of an error body (a status outside 2xx that no rule names, or
+    /// any error status): the shape of a non-2xx body was not redacted at all.
+    func testASecretAsAFieldNameOfAnErrorBodyIsRedacted() {
+        for status in [119, 400, 418, 502] {
+            let text = errorText(
+                status: status, body: "client_secret=&Fz-client-secret-8&\(secret)",
+                contentType: "application/x-www-form-urlencoded")
+            XCTAssertFalse(text.contains(secret), "HTTP \(status): \(text)")
+            XCTAssertTrue(text.contains("<redacted>: empty"), "HTTP \(status): \(text)")
+            XCTAssertTrue(text.contains("Fz-client-secret-8: empty"), "HTTP \(status): \(text)")
+        }
+    }
 }
