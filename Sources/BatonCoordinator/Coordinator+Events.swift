@@ -17,6 +17,37 @@ extension Coordinator {
         }
     }
 
+    /// Gives a request this replica cannot serve (it lacks the key of the service's secret) back
+    /// to the shared list, for another replica. Never lost: a failed hand-back leaves the entry in
+    /// this replica's processing list, and ``RefreshRequestQueue/recoverUnreceived()`` puts it back.
+    func handBack(_ request: RefreshRequest) async {
+        do {
+            try await requests.handBack(request)
+            metrics.countForcedRequest(.handedBack)
+            log.log(.info, "request_handed_back", service: request.service, ["reason": .text("unknown_key")])
+        } catch {
+            metrics.countForcedRequest(.ackFailed)
+            log.log(
+                .warn, "request_ack_failed", service: request.service, ["error_class": .text(String(describing: error))]
+            )
+        }
+    }
+
+    /// Whether a live replica other than this one may hold the key this replica lacks for
+    /// `service`: one whose heartbeat lives and that has not reported the service's key unknown.
+    /// When in doubt (Redis did not answer) it says yes: a request handed back is never lost,
+    /// while one answered is.
+    func anotherReplicaMayServe(_ service: String) async -> Bool {
+        do {
+            let live = try await requests.liveReplicas().subtracting([options.replica])
+            let reports = try await store.unknownKeyReports([service])[service] ?? [:]
+            let lacking = Set(reports.keys)
+            return !live.subtracting(lacking).isEmpty
+        } catch {
+            return true
+        }
+    }
+
     /// A list entry taken by the request consumer.
     func received(_ entry: [UInt8]) async {
         statistics.requestsReceived += 1
@@ -55,7 +86,7 @@ extension Coordinator {
         }
         states[request.service]?.pending.append(pending)
         if states[request.service]?.inFlight == false {
-            queue.schedule(request.service, at: clock.now)
+            queue.schedule(request.service, at: requestsDue(request.service))
             wakeup.signal()
         }
     }

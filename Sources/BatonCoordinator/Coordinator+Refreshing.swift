@@ -73,11 +73,22 @@ extension Coordinator {
             var fields: [String: StructuredLog.Value] = ["message": .text(reason.advice(service: service))]
             if let detail { fields["error"] = .text(detail) }
             log.log(.warn, reason.rawValue, service: service, fields)
-            // Nothing will change for them until a human acts: waiting requests are answered.
             let waiting = pending + (states[service]?.pending ?? [])
             states[service]?.pending = []
-            for request in waiting { await answer(request.request) }
-            queue.schedule(service, at: clock.now + options.blockedRecheck.milliseconds)
+            if reason == .unknownKey, await anotherReplicaMayServe(service) {
+                // Only this replica lacks the key: the requests go back to the shared list, for one
+                // that has it (``handBack(_:for:)``).
+                states[service]?.handedBackAt = clock.now
+                for request in waiting { await handBack(request.request) }
+            } else {
+                // Nothing will change for them until a human acts: waiting requests are answered.
+                for request in waiting { await answer(request.request) }
+            }
+            // Requests received during the awaits above are not in `waiting`: they go round soon
+            // (overwriting the time `received` gave them would leave them for the recheck).
+            let hasRequests = states[service]?.pending.isEmpty == false
+            queue.schedule(
+                service, at: hasRequests ? requestsDue(service) : clock.now + options.blockedRecheck.milliseconds)
         case .retry(let reason, let after):
             statistics.failures += 1
             let failures = (states[service]?.failures ?? 0) + 1

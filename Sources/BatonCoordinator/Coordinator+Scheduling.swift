@@ -28,29 +28,39 @@ extension Coordinator {
     }
 
     /// Schedules the service: **now** while requests wait for it (they must never wait for the
-    /// token's ordinary refresh time, minutes away), else at its refresh time plus jitter.
+    /// token's ordinary refresh time, minutes away; see ``requestsDue(_:)``), else at its refresh
+    /// time plus jitter.
     func schedule(_ service: String, record: TokenRecord?) {
         guard let state = states[service] else { return }
         let jitter = Int64.random(in: 0...max(0, options.scheduleJitter.milliseconds))
         let now = clock.now
         guard let record else {
             states[service]?.blocked = nil
-            queue.schedule(service, at: now + (state.pending.isEmpty ? jitter : 0))
+            queue.schedule(service, at: state.pending.isEmpty ? now + jitter : requestsDue(service))
             return
         }
         if record.status == .needsReauth {
             states[service]?.blocked = .needsReauth
-            queue.schedule(service, at: state.pending.isEmpty ? now + options.blockedRecheck.milliseconds : now)
+            queue.schedule(
+                service, at: state.pending.isEmpty ? now + options.blockedRecheck.milliseconds : requestsDue(service))
             return
         }
         states[service]?.blocked = nil
         guard state.pending.isEmpty else {
-            queue.schedule(service, at: now)
+            queue.schedule(service, at: requestsDue(service))
             return
         }
         let due =
             record.status == .ok ? record.refreshDueAt(refreshBuffer: state.definition.settings.refreshBuffer) : now
         queue.schedule(service, at: max(due, now) + jitter)
+    }
+
+    /// When a service with requests waiting goes next: now, except that requests this replica
+    /// handed back a moment ago (it lacks the key) and took again (no other replica was waiting
+    /// on the list) go round at most once per ``handBackPause``.
+    func requestsDue(_ service: String) -> Int64 {
+        let resume = (states[service]?.handedBackAt).map { $0 + Self.handBackPause.milliseconds } ?? 0
+        return max(clock.now, resume)
     }
 
     /// Starts a refresh (a child task of `group`) for every due service, up to the capacity left.

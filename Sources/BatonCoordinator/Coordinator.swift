@@ -47,7 +47,14 @@ public actor Coordinator {
         var failures = 0
         var blocked: BlockedReason?
         var pending: [PendingRequest] = []
+        /// When this replica last handed the service's requests back to the shared list
+        /// (server-clock ms), because it lacks the key of its secret.
+        var handedBackAt: Int64?
     }
+
+    /// The least time between two hand-backs of the same service's requests by one replica:
+    /// bounds the round trips of a request that only replicas lacking its key keep taking.
+    static let handBackPause: Duration = .seconds(1)
 
     let client: RedisClient
     let options: CoordinatorOptions
@@ -217,6 +224,7 @@ public actor Coordinator {
                 clock = try await ServerClock.measure(with: store)
                 try await replaySpool()
                 try await requests.beat()
+                try await store.withdrawUnknownKeyReports(Array(states.keys), replica: options.replica)
                 let recovered = try await requests.recoverAbandoned(includingOwn: true)
                 if recovered > 0 { log.log(.info, "requests_recovered", ["count": .number(Int64(recovered))]) }
                 await loadAndSchedule(Array(states.keys))

@@ -209,12 +209,32 @@ final class RefreshRequestQueue: Sendable {
     /// counting as received even when the `LREM` fails, so that ``recoverUnreceived()`` puts it
     /// back and it is handled (and removed) again.
     func remove(_ entry: [UInt8]) async throws {
-        defer {
-            counts.withLockedValue { state in
-                if let count = state.received[entry] { state.received[entry] = count > 1 ? count - 1 : nil }
-            }
-        }
+        defer { settled(entry) }
         try await client.send("LREM", processing, 1, entry)
+    }
+
+    /// Hands a request this replica took but cannot serve back to the shared list (atomically
+    /// from its processing list, onto the consuming end), for another replica to take. Like
+    /// ``remove(_:)``, the entry stops counting as received even when this fails, so that
+    /// ``recoverUnreceived()`` puts it back.
+    func handBack(_ request: RefreshRequest) async throws {
+        defer { settled(request.entry) }
+        _ = try await client.run(Self.putBack, keys: [processing, requests], arguments: [request.entry, 1])
+    }
+
+    /// One received copy of `entry` is settled: it no longer counts as received.
+    private func settled(_ entry: [UInt8]) {
+        counts.withLockedValue { state in
+            if let count = state.received[entry] { state.received[entry] = count > 1 ? count - 1 : nil }
+        }
+    }
+
+    /// The replicas whose heartbeat lives (this one included, once it has beaten).
+    func liveReplicas() async throws -> Set<String> {
+        let members = (try await client.send("SMEMBERS", processors).array ?? []).compactMap(\.string)
+        let beats = try await client.pipeline(
+            members.map { RedisCommand("EXISTS", TokenKeys.replicaHeartbeat(prefix: prefix, replica: $0)) })
+        return Set(zip(members, beats).filter { $0.1.integer == 1 }.map(\.0))
     }
 
     /// Starts the consuming thread: a dedicated connection blocked in `BLMOVE` (1 s at a time, to

@@ -22,7 +22,10 @@ public enum ForcedRequestOutcome: String, Sendable, CaseIterable {
     case answered
     /// Dropped unread as malformed or oversized.
     case dropped
-    /// The acknowledgement failed (the request goes round again).
+    /// Handed back to the shared list for another replica: this one lacks the key of the
+    /// service's secret (`unknown_key`) and another live replica may have it.
+    case handedBack = "handed_back"
+    /// The acknowledgement (or hand-back) failed (the request goes round again).
     case ackFailed = "ack_failed"
 }
 

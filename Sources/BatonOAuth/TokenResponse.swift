@@ -201,7 +201,7 @@ package enum TokenResponseParser {
     /// field names, or its size and content type, with `secrets` (values Baton sent, tokens the
     /// body holds) redacted, because a field name may be one (`...&<client secret>`). Safe to put
     /// in records and logs.
-    static func shape(_ body: [UInt8], contentType: String, secrets: [String]) -> String {
+    package static func shape(_ body: [UInt8], contentType: String, secrets: [String]) -> String {
         redact(unredactedShape(body, contentType: contentType), secrets)
     }
 

@@ -127,6 +127,18 @@ public struct TokenStore: Sendable {
         }
     }
 
+    /// Withdraws the reports of `replica` (``reportUnknownKey(service:kid:replica:)``) for a kid
+    /// its keyring now holds: a replica restarted with the missing key no longer shows as lacking
+    /// it (nor stops others from handing it forced requests) until the report's TTL runs out.
+    public func withdrawUnknownKeyReports(_ services: [String], replica: String) async throws {
+        guard let keyring = sealer.encryption.keyring, !services.isEmpty else { return }
+        let keys = try services.map { try self.keys($0).unknownKey }
+        let kids = try await client.pipeline(keys.map { RedisCommand("HGET", $0, replica) })
+        let held = zip(keys, kids).filter { _, kid in kid.string.map { keyring.key(kid: $0) != nil } ?? false }
+        guard !held.isEmpty else { return }
+        _ = try await client.pipeline(held.map { key, _ in RedisCommand("HDEL", key, replica) })
+    }
+
     /// For each of `services`, the replicas that reported a key they lack (replica → kid).
     public func unknownKeyReports(_ services: [String]) async throws -> [String: [String: String]] {
         let replies = try await client.pipeline(try services.map { RedisCommand("HGETALL", try keys($0).unknownKey) })

@@ -1,5 +1,6 @@
 import BatonConfig
 import BatonRedis
+import BatonSupport
 import BatonTestSupport
 import BatonTokens
 import Foundation
@@ -15,8 +16,8 @@ final class ForcedRefreshTests: XCTestCase {
     private var provider: FakeOAuthProvider!
     private var client: RedisClient!
     private var store: TokenStore!
-    private var coordinator: Coordinator!
-    private var running: Task<Void, Never>?
+    /// Every coordinator a test started, stopped in `tearDown`.
+    private var coordinators: [(coordinator: Coordinator, running: Task<Void, Never>)] = []
     private let lines = LockedLines()
     private let replica = "replica-t"
 
@@ -29,14 +30,19 @@ final class ForcedRefreshTests: XCTestCase {
     }
 
     override func tearDown() async throws {
-        coordinator?.stop()
-        await running?.value
+        for started in coordinators { started.coordinator.stop() }
+        for started in coordinators { await started.running.value }
         client?.shutDown()
         provider?.stop()
         redis?.stop()
     }
 
-    private func startCoordinator(housekeeping: Duration = .seconds(3)) throws {
+    /// Starts a coordinator for `my-api` as `replica` (default: ``replica``), with `encryption`.
+    private func startCoordinator(
+        replica: String? = nil, encryption: SecretEncryption = TestKeyring.encryption,
+        housekeeping: Duration = .seconds(3)
+    ) throws {
+        let replica = replica ?? self.replica
         let json = TestConfiguration(settings: [
             "lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
         ])
@@ -50,12 +56,11 @@ final class ForcedRefreshTests: XCTestCase {
         }
         let lines = self.lines
         let log = StructuredLog(replica: replica, minimum: .debug) { lines.append($0) }
-        coordinator = try Coordinator(
+        let coordinator = try Coordinator(
             client: client,
-            options: .init(replica: replica, encryption: TestKeyring.encryption, housekeepingInterval: housekeeping),
+            options: .init(replica: replica, encryption: encryption, housekeepingInterval: housekeeping),
             services: definitions, log: log)
-        let coordinator = self.coordinator!
-        running = Task { await coordinator.run() }
+        coordinators.append((coordinator, Task { await coordinator.run() }))
     }
 
     private func waitForRecord(newerThan version: Int64 = 0, timeout: Duration = .seconds(15)) async throws
@@ -148,6 +153,62 @@ final class ForcedRefreshTests: XCTestCase {
         XCTAssertTrue(dropped.contains { $0.contains("oversized") }, dropped.joined(separator: "\n"))
         XCTAssertFalse(lines.all.joined().contains(String(repeating: "x", count: 100)), "an entry is never quoted")
         XCTAssertEqual(try provider.tokenRequests() - before, 0)
+    }
+
+    /// A replica that lacks the key of the service's secret (a rolling restart that has not
+    /// reached it yet) takes a forced request: it hands it back to the shared list while another
+    /// live replica may have the key, at most once a second while it keeps taking it back, and
+    /// the replica with the key serves it with one provider call. Before, the request was
+    /// answered (acknowledged) unserved, and the worker waited for a newer token in vain.
+    func testARequestTakenByAReplicaWithoutTheKeyIsHandedBackAndServed() async throws {
+        let lacking = "replica-without-key"
+        let other = "replica-with-key"
+        try startCoordinator(replica: lacking, encryption: TestKeyring.keyring(TestKeyring.nextEntry))
+        try await waitUntil("the replica without the key says so") {
+            try await store.unknownKeyReports(["my-api"])["my-api"]?[lacking] == "ktest-primary"
+        }
+        // Another replica is alive (its heartbeat, as `beat()` writes it) but not consuming yet:
+        // the request has nowhere to go but back, and the first replica keeps taking it.
+        try await client.send("SADD", "{oauth:refresh-requests}:processors", other)
+        try await client.set("{oauth:refresh-requests}:replica:\(other)", to: "{}", expiry: .seconds(60))
+        let before = try provider.tokenRequests()
+        try await push(#"{"service":"my-api","version":0}"#)
+        try await waitUntil("the request was handed back three times") {
+            lines.all.filter { $0.contains("\"event\":\"request_handed_back\"") }.count >= 3
+        }
+        let handedBack = lines.all.filter { $0.contains("\"event\":\"request_handed_back\"") }
+        XCTAssertLessThanOrEqual(handedBack.count, 8, "at most about one hand-back a second:\n\(handedBack)")
+        XCTAssertEqual(try provider.tokenRequests() - before, 0, "the replica without the key never refreshes")
+
+        try startCoordinator(replica: other)
+        let served = try await waitForRecord()
+        XCTAssertEqual(served.refreshedBy, other)
+        try await waitUntil("the request was acknowledged") {
+            var lengths = [try await client.send("LLEN", "oauth:refresh-requests").integer ?? -1]
+            for replica in [lacking, other] {
+                lengths.append(
+                    try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(replica)").integer ?? -1)
+            }
+            return lengths == [0, 0, 0]
+        }
+        XCTAssertEqual(try provider.tokenRequests() - before, 1, "one request, one provider call")
+    }
+
+    /// With no other live replica that may hold the key, the request is answered: it would
+    /// otherwise go round for ever.
+    func testARequestNoReplicaCanServeIsAnswered() async throws {
+        try startCoordinator(replica: "replica-without-key", encryption: TestKeyring.keyring(TestKeyring.nextEntry))
+        try await waitUntil("the replica without the key says so") {
+            try await store.unknownKeyReports(["my-api"])["my-api"]?["replica-without-key"] != nil
+        }
+        try await push(#"{"service":"my-api","version":0}"#)
+        try await waitUntil("the request was answered") {
+            let waiting = try await client.send("LLEN", "oauth:refresh-requests").integer ?? -1
+            let taken =
+                try await client.send("LLEN", "{oauth:refresh-requests}:processing:replica-without-key").integer ?? -1
+            return waiting == 0 && taken == 0
+        }
+        XCTAssertFalse(lines.all.contains { $0.contains("\"event\":\"request_handed_back\"") })
     }
 
     /// An entry in this live replica's processing list that it never received (the `BLMOVE`

@@ -153,6 +153,20 @@ final class SecretEncryptionTests: XCTestCase {
         XCTAssertEqual(try provider.invalidGrants(), 0)
     }
 
+    /// A replica restarted with the key it lacked withdraws its report; reports for kids it still
+    /// lacks, and other replicas' reports, stay.
+    func testAReplicaWithdrawsOnlyReportsForKeysItNowHolds() async throws {
+        let reporter = store(original)
+        try await reporter.reportUnknownKey(service: "my-api", kid: "ktest-next", replica: "restarted")
+        try await reporter.reportUnknownKey(service: "my-api", kid: "ktest-next", replica: "other")
+        try await reporter.reportUnknownKey(service: "other-api", kid: "ktest-gone", replica: "restarted")
+        try await store(rotated).withdrawUnknownKeyReports(
+            ["my-api", "other-api", "never-reported"], replica: "restarted")
+        let reports = try await reporter.unknownKeyReports(["my-api", "other-api"])
+        XCTAssertEqual(reports["my-api"], ["other": "ktest-next"])
+        XCTAssertEqual(reports["other-api"], ["restarted": "ktest-gone"])
+    }
+
     func testPlainTokensStayReadableAndRekeyEncryptsThemWithoutChangingThem() async throws {
         let seeded = try provider.seedRefreshToken()
         let plainFence = try await store(.none).seed(service: "my-api", refreshToken: seeded, replica: "ops")
