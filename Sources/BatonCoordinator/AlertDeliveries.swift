@@ -120,7 +120,7 @@ final class AlertDeliveries: Sendable {
             }
         }
         // Stopping: hand the claim back so another replica need not wait for the lease.
-        _ = try? await store.client.run(AlertScripts.release, keys: [keys.claim], arguments: [replica])
+        _ = try? await store.client.run(RedisScript.compareAndDelete, keys: [keys.claim], arguments: [replica])
     }
 
     /// Sleeps; `false` when the task was cancelled meanwhile.

@@ -103,13 +103,4 @@ enum AlertScripts {
         if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
         return 0
         """)
-
-    /// Gives the claim up if it is still ours (at shutdown: another replica may take over at once).
-    ///
-    /// KEYS: claim. ARGV: 1 this replica. Returns 1 released, 0 not ours.
-    static let release = RedisScript(
-        """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-        return 0
-        """)
 }

@@ -18,13 +18,29 @@ extension Coordinator {
     }
 
     /// Gives a request this replica cannot serve (it lacks the key of the service's secret) back
-    /// to the shared list, for another replica. Never lost: a failed hand-back leaves the entry in
-    /// this replica's processing list, and ``RefreshRequestQueue/recoverUnreceived()`` puts it back.
-    func handBack(_ request: RefreshRequest) async {
+    /// to the shared list, for another replica: rewritten with its version pinned to its target
+    /// (a request without one must not ask the next replica for a second refresh) and its
+    /// hand-backs counted. One handed back ``maximumHandBacks`` times is answered instead: a
+    /// replica that looks alive but never takes requests must not keep it circling. Never lost: a
+    /// failed hand-back leaves the entry in this replica's processing list, and
+    /// ``RefreshRequestQueue/recoverUnreceived()`` puts it back.
+    func handBack(_ pending: PendingRequest) async {
+        let request = pending.request
+        guard request.handedBack < Self.maximumHandBacks else {
+            log.log(
+                .warn, "request_not_served", service: request.service,
+                ["reason": .text("unknown_key"), "handed_back": .number(Int64(request.handedBack))])
+            await answer(request)
+            return
+        }
+        let replacement = RefreshRequestEntry.encode(
+            service: request.service, version: pending.target ?? request.version, handedBack: request.handedBack + 1)
         do {
-            try await requests.handBack(request)
+            guard try await requests.handBack(request, as: replacement) else { return }
             metrics.countForcedRequest(.handedBack)
-            log.log(.info, "request_handed_back", service: request.service, ["reason": .text("unknown_key")])
+            log.log(
+                .info, "request_handed_back", service: request.service,
+                ["reason": .text("unknown_key"), "handed_back": .number(Int64(request.handedBack + 1))])
         } catch {
             metrics.countForcedRequest(.ackFailed)
             log.log(
@@ -34,14 +50,16 @@ extension Coordinator {
     }
 
     /// Whether a live replica other than this one may hold the key this replica lacks for
-    /// `service`: one whose heartbeat lives and that has not reported the service's key unknown.
-    /// When in doubt (Redis did not answer) it says yes: a request handed back is never lost,
-    /// while one answered is.
+    /// `service`: one whose heartbeat lives and that has not reported that same kid unknown (a
+    /// report of another kid, from before a rekey, says nothing about this one). When in doubt
+    /// (Redis did not answer) it says yes: a request handed back is never lost, while one
+    /// answered is.
     func anotherReplicaMayServe(_ service: String) async -> Bool {
         do {
             let live = try await requests.liveReplicas().subtracting([options.replica])
             let reports = try await store.unknownKeyReports([service])[service] ?? [:]
-            let lacking = Set(reports.keys)
+            let kid = reports[options.replica]
+            let lacking = Set(reports.filter { kid == nil || $0.value == kid }.keys)
             return !live.subtracting(lacking).isEmpty
         } catch {
             return true

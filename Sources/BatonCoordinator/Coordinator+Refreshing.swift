@@ -1,3 +1,4 @@
+import BatonRedis
 import BatonSupport
 import BatonTokens
 
@@ -6,6 +7,7 @@ extension Coordinator {
     /// Runs the refresh protocol for one service, outside the actor.
     nonisolated func perform(_ definition: ServiceDefinition, pending: [PendingRequest]) async -> RefreshOutcome {
         var request = TokenRefresher.Request.fresh
+        var takenGate: String?
         do {
             let before = try await store.record(definition.name)
             let observed = before?.version ?? 0
@@ -16,6 +18,7 @@ extension Coordinator {
                     // Already answered by what is stored.
                     return .fresh(before, refreshedHere: false, observed: observed)
                 }
+                try await refresher.checkSecretOpens(definition.name)
                 let gate = try store.keys(definition.name).forcedGate
                 let allowed = try await client.set(
                     gate, to: options.replica, expiry: definition.forcedRefreshMinInterval, condition: .ifNotExists)
@@ -23,6 +26,7 @@ extension Coordinator {
                     let left = try await client.send("PTTL", gate).integer ?? 0
                     return .deferred(.milliseconds(max(10, left)))
                 }
+                takenGate = gate
                 request = .newerThan(target)
                 try? await store.appendEvent(
                     .forced, service: definition.name, replica: options.replica, version: target)
@@ -33,6 +37,12 @@ extension Coordinator {
             let refreshedHere = record.refreshedBy == options.replica && record.version != before?.version
             return .fresh(record, refreshedHere: refreshedHere, observed: observed)
         } catch {
+            if let takenGate, case RefreshError.unreadableSecret = error {
+                // Refused before any provider call (the token changed to a key this replica lacks
+                // since the check above): the gate goes back, so a replica with the key need not
+                // wait out the interval.
+                _ = try? await client.run(RedisScript.compareAndDelete, keys: [takenGate], arguments: [options.replica])
+            }
             return RefreshOutcome(error, configurationRetry: options.retryCap)
         }
     }
@@ -75,11 +85,11 @@ extension Coordinator {
             log.log(.warn, reason.rawValue, service: service, fields)
             let waiting = pending + (states[service]?.pending ?? [])
             states[service]?.pending = []
-            if reason == .unknownKey, await anotherReplicaMayServe(service) {
+            if reason == .unknownKey, !waiting.isEmpty, await anotherReplicaMayServe(service) {
                 // Only this replica lacks the key: the requests go back to the shared list, for one
-                // that has it (``handBack(_:for:)``).
+                // that has it (``handBack(_:)``).
                 states[service]?.handedBackAt = clock.now
-                for request in waiting { await handBack(request.request) }
+                for request in waiting { await handBack(request) }
             } else {
                 // Nothing will change for them until a human acts: waiting requests are answered.
                 for request in waiting { await answer(request.request) }

@@ -56,6 +56,10 @@ public actor Coordinator {
     /// bounds the round trips of a request that only replicas lacking its key keep taking.
     static let handBackPause: Duration = .seconds(1)
 
+    /// How often a forced-refresh request may be handed back before a replica lacking the key
+    /// answers it unserved (``handBack(_:)``).
+    static let maximumHandBacks = 10
+
     let client: RedisClient
     let options: CoordinatorOptions
     let store: TokenStore

@@ -28,6 +28,9 @@ public struct RefreshRequest: Sendable, Hashable {
     public let service: String
     /// The version the worker had; `nil` asks for "newer than what is stored now".
     public let version: Int64?
+    /// How often replicas lacking the key of the service's secret handed it back
+    /// (``RefreshRequestEntry/handedBackField``); 0 when absent or not a small whole number.
+    public let handedBack: Int
     /// The raw list entry, to acknowledge it.
     public let entry: [UInt8]
 
@@ -59,6 +62,10 @@ public struct RefreshRequest: Sendable, Hashable {
         }
         self.service = service
         self.version = version
+        self.handedBack =
+            (object[RefreshRequestEntry.handedBackField] as? NSNumber).flatMap {
+                Self.integer($0).flatMap { Int(exactly: $0) }
+            }.map { max(0, $0) } ?? 0
         self.entry = entry
     }
 
@@ -109,12 +116,13 @@ final class RefreshRequestQueue: Sendable {
         var unreceivedLastRound: [[UInt8]: Int] = [:]
     }
 
-    /// Puts back up to ARGV[2] copies of the entry ARGV[1] from a processing list (KEYS[1]) onto
-    /// the consuming end of the request list (KEYS[2]). Returns how many were moved.
+    /// Removes up to ARGV[2] copies of the entry ARGV[1] from a processing list (KEYS[1]) and
+    /// pushes as many copies of ARGV[3] (the same entry, or it rewritten) onto the consuming end
+    /// of the request list (KEYS[2]), atomically. Returns how many were moved.
     private static let putBack = RedisScript(
         """
         local moved = redis.call('LREM', KEYS[1], tonumber(ARGV[2]), ARGV[1])
-        for _ = 1, moved do redis.call('RPUSH', KEYS[2], ARGV[1]) end
+        for _ = 1, moved do redis.call('RPUSH', KEYS[2], ARGV[3]) end
         return moved
         """)
 
@@ -194,7 +202,8 @@ final class RefreshRequestQueue: Sendable {
         var recovered = 0
         for (entry, count) in confirmed {
             recovered += Int(
-                try await client.run(Self.putBack, keys: [processing, requests], arguments: [entry, count]).integer ?? 0
+                try await client.run(Self.putBack, keys: [processing, requests], arguments: [entry, count, entry])
+                    .integer ?? 0
             )
         }
         return recovered
@@ -213,13 +222,17 @@ final class RefreshRequestQueue: Sendable {
         try await client.send("LREM", processing, 1, entry)
     }
 
-    /// Hands a request this replica took but cannot serve back to the shared list (atomically
-    /// from its processing list, onto the consuming end), for another replica to take. Like
+    /// Hands a request this replica took but cannot serve back to the shared list as
+    /// `replacement` (the entry rewritten: its version pinned, its hand-backs counted), atomically
+    /// from its processing list onto the consuming end, for another replica to take. Like
     /// ``remove(_:)``, the entry stops counting as received even when this fails, so that
     /// ``recoverUnreceived()`` puts it back.
-    func handBack(_ request: RefreshRequest) async throws {
+    /// - Returns: whether it was moved (not when another replica had already recovered it).
+    func handBack(_ request: RefreshRequest, as replacement: [UInt8]) async throws -> Bool {
         defer { settled(request.entry) }
-        _ = try await client.run(Self.putBack, keys: [processing, requests], arguments: [request.entry, 1])
+        let moved = try await client.run(
+            Self.putBack, keys: [processing, requests], arguments: [request.entry, 1, replacement])
+        return moved.integer == 1
     }
 
     /// One received copy of `entry` is settled: it no longer counts as received.

@@ -75,7 +75,7 @@ public struct QuorumLock: Sendable {
     func releaseEverywhere(owner: String) async {
         let keys = self.keys
         _ = await onEveryMaster { client in
-            try await client.run(QuorumScripts.release, keys: [keys.lock], arguments: [owner])
+            try await client.run(RedisScript.compareAndDelete, keys: [keys.lock], arguments: [owner])
         }
     }
 
@@ -121,13 +121,4 @@ public struct QuorumLease: Sendable {
         }
         return outcomes.filter { (try? $0.get()) == true }.count >= lock.quorum
     }
-}
-
-enum QuorumScripts {
-    /// Compare-and-delete. KEYS: lock. ARGV: owner. Returns 1 when deleted, 0 when not held.
-    static let release = RedisScript(
-        """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-        return 0
-        """)
 }

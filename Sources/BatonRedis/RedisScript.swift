@@ -17,6 +17,15 @@ public struct RedisScript: Sendable, Hashable {
         self.source = source
         self.sha1 = Digest.sha1Hex(Array(source.utf8))
     }
+
+    /// Deletes a key only while it holds a given value (a claim, a lease, a gate taken by this
+    /// process). KEYS: the key. ARGV: 1 the value. Returns 1 when deleted, 0 when it held another
+    /// value or none.
+    public static let compareAndDelete = RedisScript(
+        """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """)
 }
 
 extension RedisConnection {

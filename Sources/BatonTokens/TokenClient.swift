@@ -87,9 +87,8 @@ public struct TokenClient: Sendable {
             endpoint: store.client.endpoint, options: store.client.options.connection, channel: keys.changedChannel)
         defer { listener.stop() }
         if let version {
-            let request = try JSONSerialization.data(
-                withJSONObject: ["service": service, "version": version], options: [.sortedKeys])
-            try await store.client.send("LPUSH", TokenKeys.refreshRequests(prefix: store.prefix), Array(request))
+            let request = RefreshRequestEntry.encode(service: service, version: version)
+            try await store.client.send("LPUSH", TokenKeys.refreshRequests(prefix: store.prefix), request)
         }
         let clock = ContinuousClock()
         let deadline = clock.now + wait

@@ -280,6 +280,14 @@ public struct TokenRefresher: Sendable {
         }
     }
 
+    /// Checks that this replica can open the stored refresh token (if any), as a refresh would,
+    /// without taking the lock: before a forced refresh takes the service's forced-refresh gate,
+    /// so that a replica lacking the key does not hold it back from one that has the key.
+    /// - Throws: ``RefreshError/unreadableSecret(_:)``, reported as a refresh reports it.
+    public func checkSecretOpens(_ service: String) async throws {
+        _ = try await readSecret(service)
+    }
+
     /// The stored refresh token, opened. One that cannot be opened here (a key this keyring
     /// lacks, a key that does not open it, a damaged envelope) is left alone: never used, never
     /// overwritten. A missing key is reported in Redis for `baton status`.

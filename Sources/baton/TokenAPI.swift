@@ -144,9 +144,8 @@ final class TokenAPI: Sendable {
 
     /// The forced-refresh request workers send (`baton get --newer-than`, ``BatonTokens/TokenClient``).
     private func requestRefresh(_ service: String, newerThan version: Int64) async throws {
-        let entry = try JSONSerialization.data(
-            withJSONObject: ["service": service, "version": version], options: [.sortedKeys])
-        try await store.client.send("LPUSH", TokenKeys.refreshRequests(prefix: store.prefix), Array(entry))
+        let entry = RefreshRequestEntry.encode(service: service, version: version)
+        try await store.client.send("LPUSH", TokenKeys.refreshRequests(prefix: store.prefix), entry)
     }
 
     // MARK: - Answers

@@ -125,9 +125,10 @@ final class AlertScriptsTests: RedisTestCase {
         }
         let held = try await adopt("r2")
         XCTAssertEqual(held, 0)
-        let notReleased = try await client.run(AlertScripts.release, keys: [keys.claim], arguments: ["r2"]).integer
+        let notReleased = try await client.run(RedisScript.compareAndDelete, keys: [keys.claim], arguments: ["r2"])
+            .integer
         XCTAssertEqual(notReleased, 0)
-        let released = try await client.run(AlertScripts.release, keys: [keys.claim], arguments: ["r1"]).integer
+        let released = try await client.run(RedisScript.compareAndDelete, keys: [keys.claim], arguments: ["r1"]).integer
         XCTAssertEqual(released, 1)
         let adopted = try await adopt("r2")
         XCTAssertEqual(adopted, 1)

@@ -17,7 +17,7 @@ final class ForcedRefreshTests: XCTestCase {
     private var client: RedisClient!
     private var store: TokenStore!
     /// Every coordinator a test started, stopped in `tearDown`.
-    private var coordinators: [(coordinator: Coordinator, running: Task<Void, Never>)] = []
+    private var coordinators: [(replica: String, coordinator: Coordinator, running: Task<Void, Never>)] = []
     private let lines = LockedLines()
     private let replica = "replica-t"
 
@@ -40,11 +40,11 @@ final class ForcedRefreshTests: XCTestCase {
     /// Starts a coordinator for `my-api` as `replica` (default: ``replica``), with `encryption`.
     private func startCoordinator(
         replica: String? = nil, encryption: SecretEncryption = TestKeyring.encryption,
-        housekeeping: Duration = .seconds(3)
+        housekeeping: Duration = .seconds(3), forcedRefreshMinInterval: String = "1s"
     ) throws {
         let replica = replica ?? self.replica
         let json = TestConfiguration(settings: [
-            "lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": "1s",
+            "lock_ttl": "5s", "lock_wait": "2s", "forced_refresh_min_interval": forcedRefreshMinInterval,
         ])
         .service("my-api", tokenURL: provider.tokenURL, ["refresh_buffer": "10s", "request_timeout": "4s"]).json
         let configuration = try BatonConfiguration.parse(Array(json.utf8), environment: TestConfiguration.environment)
@@ -60,7 +60,39 @@ final class ForcedRefreshTests: XCTestCase {
             client: client,
             options: .init(replica: replica, encryption: encryption, housekeepingInterval: housekeeping),
             services: definitions, log: log)
-        coordinators.append((coordinator, Task { await coordinator.run() }))
+        coordinators.append((replica, coordinator, Task { await coordinator.run() }))
+    }
+
+    /// Stops the coordinator started as `replica` (a clean stop: its heartbeat goes).
+    private func stopCoordinator(_ replica: String) async {
+        guard let index = coordinators.firstIndex(where: { $0.replica == replica }) else { return }
+        let stopped = coordinators.remove(at: index)
+        stopped.coordinator.stop()
+        await stopped.running.value
+    }
+
+    /// Makes `replica` look alive (its heartbeat, as `RefreshRequestQueue.beat()` writes it)
+    /// without it taking requests.
+    private func fakeLiveReplica(_ replica: String) async throws {
+        try await client.send("SADD", "{oauth:refresh-requests}:processors", replica)
+        try await client.set("{oauth:refresh-requests}:replica:\(replica)", to: "{}", expiry: .seconds(60))
+    }
+
+    /// The log lines of `event`.
+    private func logged(_ event: String) -> [String] {
+        lines.all.filter { $0.contains("\"event\":\"\(event)\"") }
+    }
+
+    /// Every entry of the request list and of `replicas`' processing lists.
+    private func requestEntries(_ replicas: [String]) async throws -> [String] {
+        var entries = (try await client.send("LRANGE", "oauth:refresh-requests", 0, -1).array ?? []).compactMap(
+            \.string)
+        for replica in replicas {
+            entries +=
+                (try await client.send("LRANGE", "{oauth:refresh-requests}:processing:\(replica)", 0, -1).array
+                ?? []).compactMap(\.string)
+        }
+        return entries
     }
 
     private func waitForRecord(newerThan version: Int64 = 0, timeout: Duration = .seconds(15)) async throws
@@ -156,59 +188,78 @@ final class ForcedRefreshTests: XCTestCase {
     }
 
     /// A replica that lacks the key of the service's secret (a rolling restart that has not
-    /// reached it yet) takes a forced request: it hands it back to the shared list while another
-    /// live replica may have the key, at most once a second while it keeps taking it back, and
-    /// the replica with the key serves it with one provider call. Before, the request was
-    /// answered (acknowledged) unserved, and the worker waited for a newer token in vain.
+    /// reached it yet) takes a forced request without a version: it hands it back to the shared
+    /// list, pinned to the version it resolved, while another live replica may have the key, at
+    /// most once a second while it keeps taking it back, and without taking the forced-refresh
+    /// gate (30 s here); the replica with the key then serves it at once with one provider call.
+    /// Before, the request was answered unserved and the worker waited for a newer token in vain.
     func testARequestTakenByAReplicaWithoutTheKeyIsHandedBackAndServed() async throws {
         let lacking = "replica-without-key"
         let other = "replica-with-key"
-        try startCoordinator(replica: lacking, encryption: TestKeyring.keyring(TestKeyring.nextEntry))
-        try await waitUntil("the replica without the key says so") {
-            try await store.unknownKeyReports(["my-api"])["my-api"]?[lacking] == "ktest-primary"
-        }
-        // Another replica is alive (its heartbeat, as `beat()` writes it) but not consuming yet:
-        // the request has nowhere to go but back, and the first replica keeps taking it.
-        try await client.send("SADD", "{oauth:refresh-requests}:processors", other)
-        try await client.set("{oauth:refresh-requests}:replica:\(other)", to: "{}", expiry: .seconds(60))
+        try startCoordinator(replica: other, forcedRefreshMinInterval: "30s")
+        let first = try await waitForRecord()
+        await stopCoordinator(other)
+        // The other replica looks alive but takes nothing: the request has nowhere to go but back.
+        // (Before the next start: a starting replica recovers the lists of replicas without a
+        // heartbeat, and would unregister one whose heartbeat is not written yet.)
+        try await fakeLiveReplica(other)
+        try startCoordinator(
+            replica: lacking, encryption: TestKeyring.keyring(TestKeyring.nextEntry), forcedRefreshMinInterval: "30s")
         let before = try provider.tokenRequests()
-        try await push(#"{"service":"my-api","version":0}"#)
-        try await waitUntil("the request was handed back three times") {
-            lines.all.filter { $0.contains("\"event\":\"request_handed_back\"") }.count >= 3
-        }
-        let handedBack = lines.all.filter { $0.contains("\"event\":\"request_handed_back\"") }
-        XCTAssertLessThanOrEqual(handedBack.count, 8, "at most about one hand-back a second:\n\(handedBack)")
+        try await push(#"{"service":"my-api"}"#)
+        try await waitUntil("the request was handed back three times") { logged("request_handed_back").count >= 3 }
+        XCTAssertLessThanOrEqual(
+            logged("request_handed_back").count, 8, "about one hand-back a second:\n\(logged("request_handed_back"))")
         XCTAssertEqual(try provider.tokenRequests() - before, 0, "the replica without the key never refreshes")
+        let reports = try await store.unknownKeyReports(["my-api"])
+        XCTAssertEqual(reports["my-api"]?[lacking], "ktest-primary")
+        let gate = try await client.get("oauth:{my-api}:forced")
+        XCTAssertNil(gate, "the replica without the key never holds the forced-refresh gate")
+        let entries = try await requestEntries([lacking])
+        XCTAssertEqual(entries.count, 1, "\(entries)")
+        XCTAssertTrue(
+            entries.allSatisfy { $0.contains("\"version\":\(first.version)") && $0.contains("\"handed_back\":") },
+            "handed back pinned to the version it was resolved to: \(entries)")
 
-        try startCoordinator(replica: other)
-        let served = try await waitForRecord()
+        try startCoordinator(replica: other, forcedRefreshMinInterval: "30s")
+        let served = try await waitForRecord(newerThan: first.version, timeout: .seconds(15))
         XCTAssertEqual(served.refreshedBy, other)
-        try await waitUntil("the request was acknowledged") {
-            var lengths = [try await client.send("LLEN", "oauth:refresh-requests").integer ?? -1]
-            for replica in [lacking, other] {
-                lengths.append(
-                    try await client.send("LLEN", "{oauth:refresh-requests}:processing:\(replica)").integer ?? -1)
-            }
-            return lengths == [0, 0, 0]
-        }
+        try await waitUntil("the request was acknowledged") { try await requestEntries([lacking, other]).isEmpty }
         XCTAssertEqual(try provider.tokenRequests() - before, 1, "one request, one provider call")
     }
 
     /// With no other live replica that may hold the key, the request is answered: it would
-    /// otherwise go round for ever.
+    /// otherwise go round for ever. A report of another kid (from before a rekey) does not count.
     func testARequestNoReplicaCanServeIsAnswered() async throws {
-        try startCoordinator(replica: "replica-without-key", encryption: TestKeyring.keyring(TestKeyring.nextEntry))
+        let lacking = "replica-without-key"
+        try startCoordinator(replica: lacking, encryption: TestKeyring.keyring(TestKeyring.nextEntry))
         try await waitUntil("the replica without the key says so") {
-            try await store.unknownKeyReports(["my-api"])["my-api"]?["replica-without-key"] != nil
+            try await store.unknownKeyReports(["my-api"])["my-api"]?[lacking] != nil
         }
+        try await fakeLiveReplica("reported-the-same-kid")
+        try await store.reportUnknownKey(service: "my-api", kid: "ktest-primary", replica: "reported-the-same-kid")
         try await push(#"{"service":"my-api","version":0}"#)
-        try await waitUntil("the request was answered") {
-            let waiting = try await client.send("LLEN", "oauth:refresh-requests").integer ?? -1
-            let taken =
-                try await client.send("LLEN", "{oauth:refresh-requests}:processing:replica-without-key").integer ?? -1
-            return waiting == 0 && taken == 0
+        try await waitUntil("the request was answered") { try await requestEntries([lacking]).isEmpty }
+        XCTAssertEqual(logged("request_handed_back"), [])
+
+        try await fakeLiveReplica("reported-another-kid")
+        try await store.reportUnknownKey(service: "my-api", kid: "ktest-retired", replica: "reported-another-kid")
+        try await push(#"{"service":"my-api","version":0}"#)
+        try await waitUntil("the request was handed back") { logged("request_handed_back").count >= 1 }
+    }
+
+    /// A request that only replicas lacking the key keep taking (the other live replica never
+    /// takes requests) is answered after ``Coordinator/maximumHandBacks`` hand-backs.
+    func testARequestIsHandedBackAtMostTenTimes() async throws {
+        let lacking = "replica-without-key"
+        try await fakeLiveReplica("never-takes-requests")
+        try startCoordinator(replica: lacking, encryption: TestKeyring.keyring(TestKeyring.nextEntry))
+        try await push(#"{"service":"my-api","version":0}"#)
+        try await waitUntil("the request was answered unserved", timeout: .seconds(60)) {
+            try await requestEntries([lacking]).isEmpty && !logged("request_not_served").isEmpty
         }
-        XCTAssertFalse(lines.all.contains { $0.contains("\"event\":\"request_handed_back\"") })
+        XCTAssertEqual(logged("request_handed_back").count, Coordinator.maximumHandBacks)
+        XCTAssertEqual(logged("request_not_served").count, 1)
     }
 
     /// An entry in this live replica's processing list that it never received (the `BLMOVE`

@@ -267,7 +267,7 @@ final class DistributedLockTests: LockTestCase {
     func testScriptHashesMatchScriptLoad() async throws {
         let server = try startRedis()
         let service = try makeService(server)
-        let scripts = LockScripts.all + [QuorumScripts.release]
+        let scripts = LockScripts.all + [RedisScript.compareAndDelete]
         for script in scripts {
             let loaded = try await service.client.send("SCRIPT", "LOAD", script.source).string
             XCTAssertEqual(loaded, script.sha1)
