@@ -228,7 +228,12 @@ public actor Coordinator {
                 clock = try await ServerClock.measure(with: store)
                 try await replaySpool()
                 try await requests.beat()
-                try await store.withdrawUnknownKeyReports(Array(states.keys), replica: options.replica)
+                do {
+                    try await store.withdrawUnknownKeyReports(Array(states.keys), replica: options.replica)
+                } catch {
+                    // Only `baton status` and hand-backs read the reports, and they expire: not a reason to wait.
+                    log.log(.warn, "unknown_key_withdraw_failed", ["error_class": .text(String(describing: error))])
+                }
                 let recovered = try await requests.recoverAbandoned(includingOwn: true)
                 if recovered > 0 { log.log(.info, "requests_recovered", ["count": .number(Int64(recovered))]) }
                 await loadAndSchedule(Array(states.keys))
