@@ -105,6 +105,16 @@ public struct CommandSpecification: Sendable {
         try ParsedArguments(words, specification: parsing)
     }
 
+    /// Parses the words after the command name, or, when they ask for help (`--help`, `-h`),
+    /// prints `help` (default: this command's ``help``) and returns `nil`: the command then exits 0.
+    /// - Throws: ``UsageError`` naming the offending word.
+    public func parseUnlessHelp(_ words: [String], help: String? = nil) throws -> ParsedArguments? {
+        let arguments = try parse(words)
+        guard arguments.has("help") else { return arguments }
+        Terminal.out(help ?? self.help)
+        return nil
+    }
+
     /// The option names (without dashes) that `text` mentions as `--name`.
     public static func optionNames(in text: String) -> Set<String> {
         var names: Set<String> = []

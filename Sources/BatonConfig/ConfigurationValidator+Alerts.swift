@@ -15,8 +15,7 @@ extension ConfigurationValidator {
             problem("alerts", "must be an object such as {\"webhook_url\": \"https://...\"}, not \(value.typeName)")
             return nil
         }
-        checkKeys(members, known: Self.alertKeys, path: "alerts", extra: [:])
-        let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
+        let fields = checkedFields(members, known: Self.alertKeys, path: "alerts")
         let allowInsecure = boolean(fields["allow_insecure_http"], "alerts.allow_insecure_http") ?? false
         let url = webhookURL(fields["webhook_url"], allowInsecure: allowInsecure)
         let (_, secret) = secretSource(fields, prefix: "secret", path: "alerts")

@@ -18,8 +18,7 @@ extension ConfigurationValidator {
             problem("http", "must be an object such as {\"listen\": \"127.0.0.1:9464\"}, not \(value.typeName)")
             return http
         }
-        checkKeys(members, known: Self.httpKeys, path: "http", extra: [:])
-        let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
+        let fields = checkedFields(members, known: Self.httpKeys, path: "http")
         if let text = string(fields["listen"], "http.listen") {
             switch HTTPConfiguration.parseListen(text) {
             case .success(let listen): http.listen = listen
@@ -79,10 +78,9 @@ extension ConfigurationValidator {
                 path, "must be an object {\"name\", \"key_env\" or \"key_file\", \"services\"}, not \(value.typeName)")
             return nil
         }
-        checkKeys(
+        let fields = checkedFields(
             members, known: Self.apiKeyKeys, path: path,
             extra: ["key": "an inline key is refused (this file gets copied around): use key_env or key_file"])
-        let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
         let name = string(fields["name"], "\(path).name") ?? "key-\(position)"
         let nameProblem = KeyNameRules.nameProblem(name, kind: "key name")
         if let nameProblem { problem("\(path).name", nameProblem) }

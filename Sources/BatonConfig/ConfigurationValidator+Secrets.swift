@@ -44,10 +44,9 @@ extension ConfigurationValidator {
                 "the only string accepted is \"none\": write \"none\" or {\"keys_file\": PATH} (keys never go in this file)"
             )
         case .object(let members)?:
-            checkKeys(
+            let fields = checkedFields(
                 members, known: Self.encryptionKeys, path: "encryption",
                 extra: ["keys": "inline keys are refused (this file gets copied around): use keys_file or \(variable)"])
-            let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
             if let path = string(fields["keys_file"], "encryption.keys_file") {
                 if path.isEmpty {
                     problem("encryption.keys_file", "is empty: name the file `baton keygen` wrote")

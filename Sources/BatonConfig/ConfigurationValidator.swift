@@ -34,14 +34,13 @@ struct ConfigurationValidator {
             problem("", "the top level must be a JSON object, not \(document.typeName)")
             return nil
         }
-        checkKeys(
+        let fields = checkedFields(
             members, known: Self.topLevelKeys, path: "",
             extra: [
                 "client_secret": "client_secret belongs inside a service, and must not be inline there either",
                 "redis_password":
                     "an inline Redis password is refused: use redis_password_file or \(BatonDefaults.Environment.redisPassword)",
             ])
-        let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
 
         let fileRedisURL = string(fields["redis_url"], "redis_url")
         var redisURL = fileRedisURL ?? BatonDefaults.redisURL
@@ -139,13 +138,12 @@ struct ConfigurationValidator {
             problem(path, "must be an object, not \(value.typeName)")
             return nil
         }
-        checkKeys(
+        let fields = checkedFields(
             members, known: Self.serviceKeys, path: path,
             extra: [
                 "client_secret":
                     "an inline client_secret is refused (it would sit in a file that gets copied around): use client_secret_env (an environment variable) or client_secret_file"
             ])
-        let fields = Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
 
         let grant: ServiceConfiguration.Grant
         switch string(fields["grant"], "\(path).grant") {
@@ -230,7 +228,12 @@ struct ConfigurationValidator {
 
     // MARK: - Field readers
 
-    mutating func checkKeys(_ members: [JSONValue.Member], known: [String], path: String, extra: [String: String]) {
+    /// The members of the object at `path` by key, after recording a problem for each key not in
+    /// `known`: the message of `extra` for a key refused on purpose (an inline secret), else the
+    /// nearest known key or the list of them.
+    mutating func checkedFields(
+        _ members: [JSONValue.Member], known: [String], path: String, extra: [String: String] = [:]
+    ) -> [String: JSONValue] {
         for member in members where !known.contains(member.key) {
             let where_ = path.isEmpty ? member.key : "\(path).\(member.key)"
             if let message = extra[member.key] {
@@ -245,6 +248,7 @@ struct ConfigurationValidator {
                 ?? "; known keys: \(known.joined(separator: ", "))"
             problem(where_, "unknown key at line \(member.line)\(hint)")
         }
+        return Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
     }
 
     mutating func string(_ value: JSONValue?, _ path: String) -> String? {

@@ -72,11 +72,7 @@ enum BenchCommand {
             throw UsageError(
                 "baton bench needs a target: `baton bench lock`, `baton bench tokens` or `baton bench secrets`")
         }
-        let arguments = try specification.parse(Array(words.dropFirst()))
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(Array(words.dropFirst())) else { return .success }
         let connection = try ConnectionOptions.bench.resolve(arguments)
         let endpoint = try RedisEndpoint(url: connection.redisURL)
         let raw = try RawRedisSocket(endpoint: endpoint)

@@ -19,11 +19,7 @@ enum HealthCommand {
             """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try specification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(words) else { return .success }
         let timeout = try arguments.duration("timeout", default: .seconds(2))
         let url = try probeURL(arguments, environment: ProcessInfo.processInfo.environment)
         let answer: HTTPGet.Response

@@ -16,11 +16,7 @@ enum KeygenCommand {
             """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try specification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(words) else { return .success }
         let kid = arguments.value("kid")
         if let kid, !EncryptionKey.isValidKid(kid) {
             throw UsageError("--kid must be 1 to 64 characters of A-Z a-z 0-9 . _ -")

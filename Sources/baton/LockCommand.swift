@@ -76,11 +76,7 @@ enum LockCommand {
     // MARK: - run
 
     static func runCommand(_ words: [String]) async throws -> ExitCode {
-        let arguments = try runSpecification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(help)
-            return .success
-        }
+        guard let arguments = try runSpecification.parseUnlessHelp(words, help: help) else { return .success }
         let ttl = try arguments.duration("ttl", default: .seconds(30))
         let wait = try arguments.duration("wait", default: .seconds(10))
         let replicas = try arguments.count("replicas", default: 0, allowZero: true)
@@ -142,11 +138,7 @@ enum LockCommand {
     // MARK: - status, release
 
     static func status(_ words: [String]) async throws -> ExitCode {
-        let arguments = try statusSpecification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(help)
-            return .success
-        }
+        guard let arguments = try statusSpecification.parseUnlessHelp(words, help: help) else { return .success }
         let (service, client) = try makeService(arguments)
         defer {
             service.shutDown()
@@ -177,11 +169,7 @@ enum LockCommand {
     }
 
     static func release(_ words: [String]) async throws -> ExitCode {
-        let arguments = try releaseSpecification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(help)
-            return .success
-        }
+        guard let arguments = try releaseSpecification.parseUnlessHelp(words, help: help) else { return .success }
         guard arguments.has("force") else {
             throw UsageError(
                 "releasing a lock you do not hold needs --force (the holder keeps working until its next renewal)")
@@ -210,11 +198,7 @@ enum LockCommand {
     // MARK: - selftest
 
     static func selftest(_ words: [String]) async throws -> ExitCode {
-        let arguments = try selftestSpecification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(help)
-            return .success
-        }
+        guard let arguments = try selftestSpecification.parseUnlessHelp(words, help: help) else { return .success }
         let iterations = try arguments.count("iterations", default: 100)
         guard let journal = arguments.value("journal") else {
             throw UsageError("--journal KEY is required (a Redis list to append to)")

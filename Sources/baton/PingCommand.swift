@@ -13,11 +13,7 @@ enum PingCommand {
             """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try specification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(words) else { return .success }
         let count = try arguments.count("count", default: 100)
 
         let endpoint = try RedisEndpoint(url: ConnectionOptions.redisOnly.resolve(arguments).redisURL)

@@ -27,11 +27,7 @@ enum RefreshCommand {
             """)
 
     static func refresh(_ words: [String]) async throws -> ExitCode {
-        let arguments = try specification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(words) else { return .success }
         let context = try CommandContext(arguments, options: .coordinator)
         defer { context.shutDown() }
         let service = try context.service(arguments.positionals[0])
@@ -76,11 +72,7 @@ enum RefreshCommand {
             }
             throw UsageError("use `baton config check FILE`")
         }
-        let arguments = try configSpecification.parse(Array(words.dropFirst()))
-        if arguments.has("help") {
-            Terminal.out(configSpecification.help)
-            return .success
-        }
+        guard let arguments = try configSpecification.parseUnlessHelp(Array(words.dropFirst())) else { return .success }
         let configuration = try BatonConfiguration.load(path: arguments.positionals[0])
         for warning in configuration.warnings { Terminal.err("warning: \(warning)") }
         let names = configuration.services.map(\.name)

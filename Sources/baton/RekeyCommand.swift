@@ -27,11 +27,7 @@ enum RekeyCommand {
     static let attemptsPerService = 5
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try specification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(words) else { return .success }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         try context.requireEncryption(for: "baton rekey")

@@ -31,11 +31,7 @@ enum ServeCommand {
             """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try specification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(words) else { return .success }
         let environment = ProcessInfo.processInfo.environment
         let connection = try ConnectionOptions.coordinator.resolve(arguments, environment: environment)
         guard let configuration = connection.configuration, let path = connection.configurationPath else {

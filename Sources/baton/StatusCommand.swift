@@ -37,11 +37,7 @@ enum StatusCommand {
     static let failureWindow = 64
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try specification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(words) else { return .success }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         var services = arguments.positionals

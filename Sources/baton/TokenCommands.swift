@@ -54,11 +54,7 @@ enum TokenCommands {
     // MARK: - get
 
     static func get(_ words: [String]) async throws -> ExitCode {
-        let arguments = try getSpecification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(getSpecification.help)
-            return .success
-        }
+        guard let arguments = try getSpecification.parseUnlessHelp(words) else { return .success }
         guard !(arguments.has("json") && arguments.has("header")) else {
             throw UsageError("choose one of --json and --header")
         }
@@ -138,11 +134,7 @@ enum TokenCommands {
     // MARK: - seed
 
     static func seed(_ words: [String]) async throws -> ExitCode {
-        let arguments = try seedSpecification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(seedSpecification.help)
-            return .success
-        }
+        guard let arguments = try seedSpecification.parseUnlessHelp(words) else { return .success }
         // Refused before a secret is read: a token read from stdin and then refused is gone.
         _ = try ConnectionOptions.redisOverride(arguments)
         let service = arguments.positionals[0]

@@ -16,11 +16,7 @@ enum WatchCommand {
             """)
 
     static func run(_ words: [String]) async throws -> ExitCode {
-        let arguments = try specification.parse(words)
-        if arguments.has("help") {
-            Terminal.out(specification.help)
-            return .success
-        }
+        guard let arguments = try specification.parseUnlessHelp(words) else { return .success }
         let context = try CommandContext(arguments)
         defer { context.shutDown() }
         let services = arguments.positionals
